@@ -1,0 +1,5 @@
+//! The `twinstore` binary; everything lives in [`twinstore::cli`].
+
+fn main() -> std::process::ExitCode {
+    twinstore::cli::main()
+}

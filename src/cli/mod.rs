@@ -1,0 +1,194 @@
+//! The `twinstore` command.
+//!
+//! One binary runs a node (`twinstore node`), starts a local deployment with a sample graph
+//! (`twinstore up`), and talks to a deployment as a client (`twin`, `rel`, `model`, `telemetry`).
+//! The client commands are thin: they read their arguments, make one [`crate::client::Client`]
+//! call (or follow a list's pages), and print the answer with [`output::Printer`]. Keeping them
+//! thin keeps the CLI's behaviour identical to the client library's, which is what scripts and
+//! the tests in `tests/cli.rs` rely on.
+//!
+//! Exit codes: 0 on success, 1 on failure with exactly one line on stderr starting with the ADT
+//! error code (`DigitalTwinNotFound: ...`), 2 for usage errors (clap's).
+
+mod input;
+mod model;
+mod node;
+mod output;
+mod rel;
+mod sample;
+mod telemetry;
+mod twin;
+mod up;
+
+pub use output::OutputFormat;
+
+use crate::client::{Client, Consistency};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use output::{CliError, CliResult, Printer};
+use std::future::Future;
+use std::process::ExitCode;
+
+/// The endpoint client commands use when none is given.
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:7000";
+
+/// twinstore: a self-hosted digital-twins graph store speaking Azure Digital Twins' API over gRPC.
+#[derive(Debug, Parser)]
+#[command(name = "twinstore", version, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags every client command takes.
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// The node(s) to talk to, comma-separated; a failed call moves on to the next one.
+    #[arg(
+        long,
+        global = true,
+        env = "TWINSTORE_ENDPOINT",
+        value_delimiter = ',',
+        default_value = DEFAULT_ENDPOINT
+    )]
+    endpoint: Vec<String>,
+    /// Output format: pretty text for people, or JSON for scripts.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one node until SIGINT or SIGTERM.
+    Node(node::NodeArgs),
+    /// Start a local deployment with the sample building graph; Ctrl-C stops it.
+    Up(up::UpArgs),
+    /// Create, read, update and delete digital twins and their components.
+    #[command(subcommand)]
+    Twin(twin::TwinCommand),
+    /// Create, read, update, delete and list relationships.
+    #[command(subcommand)]
+    Rel(rel::RelCommand),
+    /// Upload, read, list, decommission and delete DTDL models.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
+    /// Publish telemetry for a twin.
+    #[command(subcommand)]
+    Telemetry(telemetry::TelemetryCommand),
+}
+
+/// How fresh a read must be (`--consistency`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ConsistencyArg {
+    /// Reflects every write acknowledged before the read started.
+    #[default]
+    Linearizable,
+    /// Served from the contacted node's local state (may be slightly stale).
+    Local,
+}
+
+impl From<ConsistencyArg> for Consistency {
+    fn from(c: ConsistencyArg) -> Self {
+        match c {
+            ConsistencyArg::Linearizable => Consistency::Linearizable,
+            ConsistencyArg::Local => Consistency::Local,
+        }
+    }
+}
+
+/// What a client command needs: a client and a printer.
+pub(crate) struct Ctx {
+    pub(crate) client: Client,
+    pub(crate) printer: Printer,
+}
+
+/// Runs the `twinstore` command with the process's arguments.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> CliResult<ExitCode> {
+    let printer = Printer { format: cli.global.output };
+    match cli.command {
+        Command::Node(args) => node::run(args),
+        Command::Up(args) => up::run(args),
+        Command::Twin(cmd) => client_command(&cli.global, printer, |ctx| twin::run(ctx, cmd)),
+        Command::Rel(cmd) => client_command(&cli.global, printer, |ctx| rel::run(ctx, cmd)),
+        Command::Model(cmd) => client_command(&cli.global, printer, |ctx| model::run(ctx, cmd)),
+        Command::Telemetry(cmd) => {
+            client_command(&cli.global, printer, |ctx| telemetry::run(ctx, cmd))
+        }
+    }
+}
+
+/// Runs one client command on a small single-threaded runtime.
+fn client_command<F, Fut>(global: &GlobalArgs, printer: Printer, f: F) -> CliResult<ExitCode>
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = CliResult>,
+{
+    let client = Client::new(&global.endpoint)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(crate::error::ErrorCode::Internal, format!("tokio: {e}")))?;
+    runtime.block_on(f(Ctx { client, printer }))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Waits for SIGINT (Ctrl-C) or SIGTERM and says which one came. The handlers are installed when
+/// this is called, so call it early and await the returned future later.
+pub(crate) fn shutdown_signal() -> std::io::Result<impl Future<Output = &'static str>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn endpoints_split_on_commas() {
+        let cli = Cli::try_parse_from([
+            "twinstore",
+            "--endpoint",
+            "http://a:1,http://b:2",
+            "twin",
+            "get",
+            "x",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.endpoint, vec!["http://a:1", "http://b:2"]);
+    }
+}

@@ -1,0 +1,630 @@
+//! The Rust client of twinstore's gRPC API.
+//!
+//! [`Client`] wraps the generated `twinstore.v1` stubs with what every caller would otherwise
+//! write by hand:
+//!
+//! - a list of endpoints, connected lazily, and a simple retry that moves to the next endpoint when
+//!   a node cannot be reached or says it cannot serve ([`RetryPolicy`], `retry.rs`);
+//! - exactly-once writes: each client has a random `client_id`, each write call takes the next
+//!   `request_id`, and every retry of that call resends the same pair so the server's dedupe table
+//!   applies it once;
+//! - [`ClientError`], which reads the ADT error code (`DigitalTwinNotFound`, ...) from the
+//!   `x-ms-error-code` metadata entry or the message prefix;
+//! - paged lists returned one page at a time ([`Page`]) or all at once (`*_all` helpers).
+//!
+//! Documents travel as JSON text in ADT's shape, exactly as the server sends them; the client does
+//! not parse them (it depends only on the generated code, tonic and tokio).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), twinstore::client::ClientError> {
+//! use twinstore::client::{Client, Conditions, Consistency};
+//! let client = Client::new(["http://127.0.0.1:7000"])?;
+//! let put = client
+//!     .put_twin("room-1", r#"{"$metadata":{"$model":"dtmi:example:Room;1"}}"#, Conditions::none())
+//!     .await?;
+//! let got = client.get_twin("room-1", Consistency::Linearizable).await?;
+//! assert_eq!(put.etag, got.etag);
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod pool;
+mod retry;
+
+pub use crate::pb::Consistency;
+pub use error::{ClientError, ERROR_CODE_METADATA};
+pub use retry::RetryPolicy;
+
+use crate::pb;
+use crate::pb::model_service_client::ModelServiceClient;
+use crate::pb::relationship_service_client::RelationshipServiceClient;
+use crate::pb::twin_service_client::TwinServiceClient;
+use pool::Pool;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tonic::transport::Channel;
+
+/// The largest answer a client accepts (model lists with definitions can be large).
+const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
+/// The preconditions of a write (ADT's `If-Match` / `If-None-Match: *`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Conditions {
+    /// The ETag the entity must have, or `*` for "must exist".
+    pub if_match: Option<String>,
+    /// The write succeeds only if the entity does not exist yet.
+    pub if_none_match: bool,
+}
+
+impl Conditions {
+    /// No precondition.
+    pub fn none() -> Self {
+        Conditions::default()
+    }
+
+    /// The entity must currently have this ETag (or exist, for `*`).
+    pub fn if_match(etag: impl Into<String>) -> Self {
+        Conditions { if_match: Some(etag.into()), if_none_match: false }
+    }
+
+    /// The entity must not exist yet.
+    pub fn if_none_match() -> Self {
+        Conditions { if_match: None, if_none_match: true }
+    }
+}
+
+/// Which page of a list to read, and how fresh.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    /// At most this many items (0: the server's default).
+    pub page_size: u32,
+    /// The token of the previous page; `None` for the first page.
+    pub continuation_token: Option<String>,
+    /// How fresh the read must be.
+    pub consistency: Consistency,
+}
+
+impl PageRequest {
+    /// The first page with the server's page size.
+    pub fn first(consistency: Consistency) -> Self {
+        PageRequest { consistency, ..Default::default() }
+    }
+}
+
+/// One page of a list.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Page {
+    /// The JSON documents of this page.
+    pub items: Vec<String>,
+    /// The token for the next page; `None` on the last page.
+    pub continuation_token: Option<String>,
+    /// Where the read was served.
+    pub read: Option<pb::ReadInfo>,
+}
+
+struct Inner {
+    pool: Pool,
+    policy: RetryPolicy,
+    client_id: String,
+    next_request: AtomicU64,
+}
+
+/// A twinstore client. Cheap to clone; clones share connections and the request counter.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoints", &self.inner.pool.urls())
+            .field("client_id", &self.inner.client_id)
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client of the given endpoints (`http://host:port`; a bare `host:port` works too) with the
+    /// default retry policy. Nothing is connected until the first call.
+    pub fn new<I, S>(endpoints: I) -> Result<Client, ClientError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self::with_policy(endpoints, RetryPolicy::default())
+    }
+
+    /// A client with a given retry policy.
+    pub fn with_policy<I, S>(endpoints: I, policy: RetryPolicy) -> Result<Client, ClientError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let pool = Pool::new(endpoints)?;
+        let inner =
+            Inner { pool, policy, client_id: pool::random_client_id(), next_request: 1.into() };
+        Ok(Client { inner: Arc::new(inner) })
+    }
+
+    /// The endpoint URLs, in order.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.inner.pool.urls()
+    }
+
+    /// The id this client sends with its writes.
+    pub fn client_id(&self) -> &str {
+        &self.inner.client_id
+    }
+
+    /// The retry policy.
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.inner.policy
+    }
+
+    /// The write options of one call: its conditions plus a fresh request id. Built once per call,
+    /// so every retry carries the same id.
+    fn write_options(&self, c: &Conditions) -> Option<pb::WriteOptions> {
+        Some(pb::WriteOptions {
+            if_match: c.if_match.clone().unwrap_or_default(),
+            if_none_match: c.if_none_match,
+            client_id: self.inner.client_id.clone(),
+            request_id: self.inner.next_request.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+
+    async fn twins<T, F, Fut>(&self, mut f: F) -> Result<T, ClientError>
+    where
+        F: FnMut(TwinServiceClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        retry::run(&self.inner.policy, &self.inner.pool, |ch| {
+            f(TwinServiceClient::new(ch).max_decoding_message_size(MAX_MESSAGE_BYTES))
+        })
+        .await
+    }
+
+    async fn rels<T, F, Fut>(&self, mut f: F) -> Result<T, ClientError>
+    where
+        F: FnMut(RelationshipServiceClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        retry::run(&self.inner.policy, &self.inner.pool, |ch| {
+            f(RelationshipServiceClient::new(ch).max_decoding_message_size(MAX_MESSAGE_BYTES))
+        })
+        .await
+    }
+
+    async fn models<T, F, Fut>(&self, mut f: F) -> Result<T, ClientError>
+    where
+        F: FnMut(ModelServiceClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        retry::run(&self.inner.policy, &self.inner.pool, |ch| {
+            f(ModelServiceClient::new(ch).max_decoding_message_size(MAX_MESSAGE_BYTES))
+        })
+        .await
+    }
+
+    // --- twins ---------------------------------------------------------------------------------
+
+    /// Creates or replaces a twin (ADT `PUT /digitaltwins/{id}`).
+    pub async fn put_twin(
+        &self,
+        id: &str,
+        twin_json: &str,
+        conditions: Conditions,
+    ) -> Result<pb::TwinResponse, ClientError> {
+        let req = pb::PutTwinRequest {
+            id: id.into(),
+            twin_json: twin_json.into(),
+            options: self.write_options(&conditions),
+        };
+        self.twins(move |mut c| {
+            let r = req.clone();
+            async move { c.put_twin(r).await }
+        })
+        .await
+    }
+
+    /// Reads a twin.
+    pub async fn get_twin(
+        &self,
+        id: &str,
+        consistency: Consistency,
+    ) -> Result<pb::TwinResponse, ClientError> {
+        let req = pb::GetTwinRequest { id: id.into(), options: read_options(consistency) };
+        self.twins(move |mut c| {
+            let r = req.clone();
+            async move { c.get_twin(r).await }
+        })
+        .await
+    }
+
+    /// Applies a JSON Patch (a JSON array of add / replace / remove operations) to a twin.
+    pub async fn patch_twin(
+        &self,
+        id: &str,
+        patch_json: &str,
+        conditions: Conditions,
+    ) -> Result<pb::TwinResponse, ClientError> {
+        let req = pb::PatchTwinRequest {
+            id: id.into(),
+            patch_json: patch_json.into(),
+            options: self.write_options(&conditions),
+        };
+        self.twins(move |mut c| {
+            let r = req.clone();
+            async move { c.patch_twin(r).await }
+        })
+        .await
+    }
+
+    /// Deletes a twin that has no relationships left.
+    pub async fn delete_twin(
+        &self,
+        id: &str,
+        conditions: Conditions,
+    ) -> Result<pb::DeleteResponse, ClientError> {
+        let req = pb::DeleteTwinRequest { id: id.into(), options: self.write_options(&conditions) };
+        self.twins(move |mut c| {
+            let r = req.clone();
+            async move { c.delete_twin(r).await }
+        })
+        .await
+    }
+
+    /// Reads one component of a twin.
+    pub async fn get_component(
+        &self,
+        id: &str,
+        component: &str,
+        consistency: Consistency,
+    ) -> Result<pb::ComponentResponse, ClientError> {
+        let req = pb::GetComponentRequest {
+            id: id.into(),
+            component: component.into(),
+            options: read_options(consistency),
+        };
+        self.twins(move |mut c| {
+            let r = req.clone();
+            async move { c.get_component(r).await }
+        })
+        .await
+    }
+
+    /// Applies a JSON Patch whose paths are relative to the component.
+    pub async fn patch_component(
+        &self,
+        id: &str,
+        component: &str,
+        patch_json: &str,
+        conditions: Conditions,
+    ) -> Result<pb::TwinResponse, ClientError> {
+        let req = pb::PatchComponentRequest {
+            id: id.into(),
+            component: component.into(),
+            patch_json: patch_json.into(),
+            options: self.write_options(&conditions),
+        };
+        self.twins(move |mut c| {
+            let r = req.clone();
+            async move { c.patch_component(r).await }
+        })
+        .await
+    }
+
+    /// Publishes telemetry for a twin or one of its components. `message_id` is required and
+    /// should be unique per twin; `source_time` is an optional RFC 3339 time.
+    pub async fn publish_telemetry(
+        &self,
+        id: &str,
+        component: Option<&str>,
+        message_id: &str,
+        telemetry_json: &str,
+        source_time: Option<&str>,
+    ) -> Result<pb::PublishTelemetryResponse, ClientError> {
+        let req = pb::PublishTelemetryRequest {
+            id: id.into(),
+            component: component.unwrap_or_default().into(),
+            message_id: message_id.into(),
+            telemetry_json: telemetry_json.into(),
+            source_time: source_time.unwrap_or_default().into(),
+        };
+        self.twins(move |mut c| {
+            let r = req.clone();
+            async move { c.publish_telemetry(r).await }
+        })
+        .await
+    }
+
+    // --- relationships -------------------------------------------------------------------------
+
+    /// Creates or replaces a relationship: `{"$targetId", "$relationshipName", <properties>}`.
+    pub async fn put_relationship(
+        &self,
+        source_id: &str,
+        relationship_id: &str,
+        relationship_json: &str,
+        conditions: Conditions,
+    ) -> Result<pb::RelationshipResponse, ClientError> {
+        let req = pb::PutRelationshipRequest {
+            source_id: source_id.into(),
+            relationship_id: relationship_id.into(),
+            relationship_json: relationship_json.into(),
+            options: self.write_options(&conditions),
+        };
+        self.rels(move |mut c| {
+            let r = req.clone();
+            async move { c.put_relationship(r).await }
+        })
+        .await
+    }
+
+    /// Reads a relationship.
+    pub async fn get_relationship(
+        &self,
+        source_id: &str,
+        relationship_id: &str,
+        consistency: Consistency,
+    ) -> Result<pb::RelationshipResponse, ClientError> {
+        let req = pb::GetRelationshipRequest {
+            source_id: source_id.into(),
+            relationship_id: relationship_id.into(),
+            options: read_options(consistency),
+        };
+        self.rels(move |mut c| {
+            let r = req.clone();
+            async move { c.get_relationship(r).await }
+        })
+        .await
+    }
+
+    /// Applies a JSON Patch to a relationship's properties.
+    pub async fn patch_relationship(
+        &self,
+        source_id: &str,
+        relationship_id: &str,
+        patch_json: &str,
+        conditions: Conditions,
+    ) -> Result<pb::RelationshipResponse, ClientError> {
+        let req = pb::PatchRelationshipRequest {
+            source_id: source_id.into(),
+            relationship_id: relationship_id.into(),
+            patch_json: patch_json.into(),
+            options: self.write_options(&conditions),
+        };
+        self.rels(move |mut c| {
+            let r = req.clone();
+            async move { c.patch_relationship(r).await }
+        })
+        .await
+    }
+
+    /// Deletes a relationship.
+    pub async fn delete_relationship(
+        &self,
+        source_id: &str,
+        relationship_id: &str,
+        conditions: Conditions,
+    ) -> Result<pb::DeleteResponse, ClientError> {
+        let req = pb::DeleteRelationshipRequest {
+            source_id: source_id.into(),
+            relationship_id: relationship_id.into(),
+            options: self.write_options(&conditions),
+        };
+        self.rels(move |mut c| {
+            let r = req.clone();
+            async move { c.delete_relationship(r).await }
+        })
+        .await
+    }
+
+    /// One page of a twin's outgoing relationships, optionally only those named `name`.
+    pub async fn list_relationships(
+        &self,
+        source_id: &str,
+        name: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page, ClientError> {
+        let req = pb::ListRelationshipsRequest {
+            source_id: source_id.into(),
+            relationship_name: name.unwrap_or_default().into(),
+            page_size: page.page_size,
+            continuation_token: page.continuation_token.clone().unwrap_or_default(),
+            options: read_options(page.consistency),
+        };
+        let resp = self
+            .rels(move |mut c| {
+                let r = req.clone();
+                async move { c.list_relationships(r).await }
+            })
+            .await?;
+        Ok(make_page(resp.relationship_json, resp.continuation_token, resp.read))
+    }
+
+    /// All outgoing relationships of a twin, following every page.
+    pub async fn list_relationships_all(
+        &self,
+        source_id: &str,
+        name: Option<&str>,
+        consistency: Consistency,
+    ) -> Result<Vec<String>, ClientError> {
+        collect_pages(
+            consistency,
+            |p| async move { self.list_relationships(source_id, name, &p).await },
+        )
+        .await
+    }
+
+    /// One page of a twin's incoming relationships.
+    pub async fn list_incoming_relationships(
+        &self,
+        target_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page, ClientError> {
+        let req = pb::ListIncomingRelationshipsRequest {
+            target_id: target_id.into(),
+            page_size: page.page_size,
+            continuation_token: page.continuation_token.clone().unwrap_or_default(),
+            options: read_options(page.consistency),
+        };
+        let resp = self
+            .rels(move |mut c| {
+                let r = req.clone();
+                async move { c.list_incoming_relationships(r).await }
+            })
+            .await?;
+        Ok(make_page(resp.incoming_json, resp.continuation_token, resp.read))
+    }
+
+    /// All incoming relationships of a twin, following every page.
+    pub async fn list_incoming_relationships_all(
+        &self,
+        target_id: &str,
+        consistency: Consistency,
+    ) -> Result<Vec<String>, ClientError> {
+        collect_pages(consistency, |p| async move {
+            self.list_incoming_relationships(target_id, &p).await
+        })
+        .await
+    }
+
+    // --- models --------------------------------------------------------------------------------
+
+    /// Adds a batch of DTDL Interfaces (a JSON array, or one Interface object), all or nothing.
+    pub async fn add_models(
+        &self,
+        models_json: &str,
+    ) -> Result<pb::AddModelsResponse, ClientError> {
+        let req = pb::AddModelsRequest {
+            models_json: models_json.into(),
+            options: self.write_options(&Conditions::none()),
+        };
+        self.models(move |mut c| {
+            let r = req.clone();
+            async move { c.add_models(r).await }
+        })
+        .await
+    }
+
+    /// Reads a model's metadata, with its DTDL definition under `"model"` if asked.
+    pub async fn get_model(
+        &self,
+        id: &str,
+        include_definition: bool,
+        consistency: Consistency,
+    ) -> Result<pb::ModelResponse, ClientError> {
+        let req = pb::GetModelRequest {
+            id: id.into(),
+            include_definition,
+            options: read_options(consistency),
+        };
+        self.models(move |mut c| {
+            let r = req.clone();
+            async move { c.get_model(r).await }
+        })
+        .await
+    }
+
+    /// One page of models: all of them, or only `dependencies_for` and what they depend on.
+    pub async fn list_models(
+        &self,
+        dependencies_for: &[String],
+        include_definition: bool,
+        page: &PageRequest,
+    ) -> Result<Page, ClientError> {
+        let req = pb::ListModelsRequest {
+            dependencies_for: dependencies_for.to_vec(),
+            include_definition,
+            page_size: page.page_size,
+            continuation_token: page.continuation_token.clone().unwrap_or_default(),
+            options: read_options(page.consistency),
+        };
+        let resp = self
+            .models(move |mut c| {
+                let r = req.clone();
+                async move { c.list_models(r).await }
+            })
+            .await?;
+        Ok(make_page(resp.model_json, resp.continuation_token, resp.read))
+    }
+
+    /// All models (or the named ones and their dependencies), following every page.
+    pub async fn list_models_all(
+        &self,
+        dependencies_for: &[String],
+        include_definition: bool,
+        consistency: Consistency,
+    ) -> Result<Vec<String>, ClientError> {
+        collect_pages(consistency, |p| async move {
+            self.list_models(dependencies_for, include_definition, &p).await
+        })
+        .await
+    }
+
+    /// Marks a model decommissioned: no new twin may use it.
+    pub async fn decommission_model(&self, id: &str) -> Result<pb::ModelResponse, ClientError> {
+        let req = pb::DecommissionModelRequest {
+            id: id.into(),
+            options: self.write_options(&Conditions::none()),
+        };
+        self.models(move |mut c| {
+            let r = req.clone();
+            async move { c.decommission_model(r).await }
+        })
+        .await
+    }
+
+    /// Deletes a model that no other model references.
+    pub async fn delete_model(&self, id: &str) -> Result<pb::DeleteResponse, ClientError> {
+        let req = pb::DeleteModelRequest {
+            id: id.into(),
+            options: self.write_options(&Conditions::none()),
+        };
+        self.models(move |mut c| {
+            let r = req.clone();
+            async move { c.delete_model(r).await }
+        })
+        .await
+    }
+}
+
+fn read_options(consistency: Consistency) -> Option<pb::ReadOptions> {
+    Some(pb::ReadOptions { consistency: consistency as i32 })
+}
+
+fn make_page(items: Vec<String>, token: String, read: Option<pb::ReadInfo>) -> Page {
+    Page { items, continuation_token: (!token.is_empty()).then_some(token), read }
+}
+
+/// Reads pages until the last one. Bounded: a server that keeps returning the same token would
+/// otherwise loop forever.
+async fn collect_pages<F, Fut>(
+    consistency: Consistency,
+    mut page: F,
+) -> Result<Vec<String>, ClientError>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: Future<Output = Result<Page, ClientError>>,
+{
+    let mut items = Vec::new();
+    let mut request = PageRequest::first(consistency);
+    loop {
+        let p = page(request.clone()).await?;
+        items.extend(p.items);
+        match p.continuation_token {
+            Some(t) if Some(&t) != request.continuation_token.as_ref() => {
+                request.continuation_token = Some(t)
+            }
+            Some(_) => {
+                return Err(ClientError::local(
+                    crate::error::ErrorCode::Internal,
+                    "the server returned the same continuation token twice",
+                ));
+            }
+            None => return Ok(items),
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! twinstore: a self-hosted digital-twins graph store.
+//!
+//! The layers, lowest first (a layer uses only those above it in this list):
+//!
+//! - [`error`]: the user-facing error type with ADT's error codes.
+//! - [`model`]: twins, relationships, DTDL models and their validation, JSON Patch, ETags, limits.
+//!   Pure functions, no I/O.
+//! - [`storage`]: the sled keyspace and the deterministic `apply` of a write command.
+//! - [`pb`]: the generated gRPC code of the public API.
+//! - [`api`]: the tonic services and node start-up.
+//! - [`client`]: the Rust client library (generated proto only).
+//! - [`cli`]: the `twinstore` command.
+//!
+//! See `../shared/DESIGN.md` (in the project's shared folder) and README.md for the whole picture.
+
+#![warn(clippy::all)]
+
+pub mod api;
+pub mod cli;
+pub mod client;
+pub mod error;
+pub mod model;
+pub mod pb;
+pub mod storage;

@@ -1,0 +1,184 @@
+//! The deterministic apply of a command.
+//!
+//! [`Store::apply`] runs one command against the current state and commits its effects, the dedupe
+//! record and the new applied position in one atomic sled batch. The command's effects are first
+//! gathered in a [`Writes`] buffer; a command that fails with a user error leaves nothing behind but
+//! the advanced applied position (and its remembered answer), so bad input never changes the graph.
+
+use super::command::{Command, Op, Outcome, Precondition, Reply};
+use super::keys::{Key, Space, meta};
+use super::store::{Applied, Store};
+use super::{StorageError, codec};
+use crate::err;
+use crate::error::{Error, Result as UserResult};
+use crate::model::etag::{self, Origin};
+use crate::model::time::Timestamp;
+use std::collections::BTreeMap;
+
+/// Why a step of apply stopped: the user's problem (an answer) or storage's (fatal).
+pub(super) enum Fail {
+    /// A deterministic, user-facing error: the command's answer.
+    User(Error),
+    /// A storage failure.
+    Storage(StorageError),
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Self {
+        Fail::User(e)
+    }
+}
+
+impl From<StorageError> for Fail {
+    fn from(e: StorageError) -> Self {
+        Fail::Storage(e)
+    }
+}
+
+impl From<sled::Error> for Fail {
+    fn from(e: sled::Error) -> Self {
+        Fail::Storage(e.into())
+    }
+}
+
+/// The result of a step of apply.
+pub(super) type Step<T> = Result<T, Fail>;
+
+/// The writes of one command, buffered until it succeeds; reads see them first.
+pub(super) struct Writes<'a> {
+    store: &'a Store,
+    ops: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl<'a> Writes<'a> {
+    pub(super) fn new(store: &'a Store) -> Self {
+        Writes { store, ops: BTreeMap::new() }
+    }
+
+    /// Reads a key as this command has left it so far.
+    pub(super) fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>, StorageError> {
+        match self.ops.get(key.as_ref()) {
+            Some(v) => Ok(v.clone()),
+            None => Ok(self.store.graph.get(key)?.map(|v| v.to_vec())),
+        }
+    }
+
+    pub(super) fn put(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.ops.insert(key.into(), Some(value.into()));
+    }
+
+    pub(super) fn delete(&mut self, key: impl Into<Vec<u8>>) {
+        self.ops.insert(key.into(), None);
+    }
+
+    fn into_batch(self, batch: &mut sled::Batch) {
+        for (k, v) in self.ops {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
+        }
+    }
+}
+
+/// What a write needs to know about its position.
+pub(super) struct Ctx {
+    /// The write's time.
+    pub time: Timestamp,
+    /// The ETag its entity gets.
+    pub etag: String,
+}
+
+impl Store {
+    /// Applies the command at log index `index`. Returns the command's outcome (a reply or a
+    /// deterministic user error); a [`StorageError`] means the node must stop.
+    ///
+    /// `index` must be greater than the last applied index; indexes may skip (raft entries that
+    /// carry no command, such as membership changes, do not come here).
+    pub fn apply(&self, index: u64, cmd: &Command) -> Result<Outcome, StorageError> {
+        let applied = self.applied_index();
+        if index <= applied {
+            return Err(StorageError::Corrupt(format!(
+                "asked to apply index {index} but index {applied} is already applied"
+            )));
+        }
+        let origin = cmd.origin.unwrap_or(Origin { epoch: cmd.epoch, index });
+        let ctx = Ctx { time: cmd.time, etag: etag::etag(origin) };
+        let mut batch = sled::Batch::default();
+        let mut w = Writes::new(self);
+        let remembered = match &cmd.request {
+            Some(req) => self.dedupe_get(req)?,
+            None => None,
+        };
+        let outcome = match remembered {
+            Some(outcome) => outcome,
+            None => {
+                let mut effects = Writes::new(self);
+                let outcome = match self.execute(&mut effects, &ctx, &cmd.op) {
+                    Ok(reply) => {
+                        w = effects;
+                        Ok(reply)
+                    }
+                    Err(Fail::User(e)) => Err(e),
+                    Err(Fail::Storage(e)) => return Err(e),
+                };
+                if let Some(req) = &cmd.request {
+                    self.dedupe_put(&mut w, req, cmd.time, &outcome)?;
+                }
+                outcome
+            }
+        };
+        self.dedupe_evict(&mut w, cmd.time)?;
+        w.put(Key::new(Space::Meta).s(meta::APPLIED).into_bytes(), codec::encode(&Applied { index, origin })?);
+        let models_changed = outcome.is_ok()
+            && matches!(cmd.op, Op::AddModels { .. } | Op::DecommissionModel { .. } | Op::DeleteModel { .. });
+        w.into_batch(&mut batch);
+        self.graph.apply_batch(batch)?;
+        self.set_applied_index(index);
+        if models_changed {
+            self.models.clear();
+        }
+        Ok(outcome)
+    }
+
+    fn execute(&self, w: &mut Writes, ctx: &Ctx, op: &Op) -> Step<Reply> {
+        match op {
+            Op::PutTwin { id, json, pre } => self.put_twin(w, ctx, id, json, pre),
+            Op::PatchTwin { id, component, patch, pre } => {
+                self.patch_twin(w, ctx, id, component.as_deref(), patch, pre)
+            }
+            Op::DeleteTwin { id, pre } => self.delete_twin(w, id, pre),
+            Op::PutRelationship { source, id, json, pre } => {
+                self.put_relationship(w, ctx, source, id, json, pre)
+            }
+            Op::PatchRelationship { source, id, patch, pre } => {
+                self.patch_relationship(w, ctx, source, id, patch, pre)
+            }
+            Op::DeleteRelationship { source, id, pre } => self.delete_relationship(w, source, id, pre),
+            Op::AddModels { json } => self.add_models(w, ctx, json),
+            Op::DecommissionModel { id } => self.decommission_model(w, id),
+            Op::DeleteModel { id } => self.delete_model(w, id),
+            Op::Noop => Ok(Reply::Done),
+        }
+    }
+}
+
+/// Checks If-Match / If-None-Match against an entity's current ETag (`None`: it does not exist).
+pub(super) fn check_precondition(what: &str, pre: &Precondition, current: Option<&str>) -> UserResult<()> {
+    if pre.if_none_match && current.is_some() {
+        return Err(err!(PreconditionFailed, "{what} already exists and If-None-Match: * was given"));
+    }
+    if let Some(want) = &pre.if_match {
+        match current {
+            None => return Err(err!(PreconditionFailed, "{what} does not exist, so If-Match: {want} cannot hold")),
+            Some(etag) if !etag::if_match_accepts(want, etag) => {
+                return Err(err!(
+                    PreconditionFailed,
+                    "{what} has ETag {etag}, not {want} (If-Match): it was changed since you read it"
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! The dedupe table: exactly-once answers for retried writes.
+//!
+//! A write that carries a client id and request number is remembered with its outcome; applying
+//! the same pair again returns the remembered outcome and changes nothing. This is what makes a
+//! client's retry after a timeout or a leader change safe.
+//!
+//! The table is bounded, and its eviction is deterministic so every replica holds the same table:
+//! it is driven only by the times carried in commands. An entry older than [`DEDUPE_WINDOW`] (by
+//! the applying command's time) is evicted, at most [`EVICT_PER_APPLY`] per command, and the
+//! oldest entries go first whenever the table holds more than [`DEDUPE_MAX_ENTRIES`]. A retry that
+//! arrives after its entry was evicted is applied again, so clients must give up retrying well
+//! within the window (the client library's total retry budget is seconds, the window minutes).
+
+use super::apply::Writes;
+use super::command::{Outcome, RequestId};
+use super::keys::{Key, Reader, Space, meta};
+use super::store::{Store, corrupt};
+use super::{StorageError, codec};
+use crate::model::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// How long an answer is remembered, by command time.
+pub const DEDUPE_WINDOW_NANOS: u64 = 10 * 60 * 1_000_000_000;
+/// The same, for documentation.
+pub const DEDUPE_WINDOW: std::time::Duration = std::time::Duration::from_nanos(DEDUPE_WINDOW_NANOS);
+/// The most answers remembered.
+pub const DEDUPE_MAX_ENTRIES: u64 = 100_000;
+/// The most expired entries one command evicts (keeps apply's cost bounded).
+pub const EVICT_PER_APPLY: usize = 8;
+
+#[derive(Serialize, Deserialize)]
+struct DedupeRecord {
+    time: Timestamp,
+    outcome: Outcome,
+}
+
+fn record_key(req: &RequestId) -> Vec<u8> {
+    Key::new(Space::Dedupe).s(&req.client).u(req.seq).into_bytes()
+}
+
+fn age_key(time: Timestamp, client: &str, seq: u64) -> Vec<u8> {
+    Key::new(Space::DedupeAge).u(time.0).s(client).u(seq).into_bytes()
+}
+
+fn count_key() -> Vec<u8> {
+    Key::new(Space::Meta).s(meta::DEDUPE_COUNT).into_bytes()
+}
+
+impl Store {
+    /// The remembered outcome of a request, if any.
+    pub(super) fn dedupe_get(&self, req: &RequestId) -> Result<Option<Outcome>, StorageError> {
+        match self.graph.get(record_key(req))? {
+            Some(v) => Ok(Some(codec::decode::<DedupeRecord>(&v)?.outcome)),
+            None => Ok(None),
+        }
+    }
+
+    /// Remembers a request's outcome.
+    pub(super) fn dedupe_put(
+        &self,
+        w: &mut Writes,
+        req: &RequestId,
+        time: Timestamp,
+        outcome: &Outcome,
+    ) -> Result<(), StorageError> {
+        let record = DedupeRecord { time, outcome: outcome.clone() };
+        w.put(record_key(req), codec::encode(&record)?);
+        w.put(age_key(time, &req.client, req.seq), Vec::new());
+        let n = self.dedupe_count(w)?;
+        w.put(count_key(), codec::encode(&(n + 1))?);
+        Ok(())
+    }
+
+    fn dedupe_count(&self, w: &Writes) -> Result<u64, StorageError> {
+        match w.get(count_key())? {
+            Some(v) => codec::decode(&v),
+            None => Ok(0),
+        }
+    }
+
+    /// Evicts expired entries (bounded work) and, past the size bound, the oldest.
+    pub(super) fn dedupe_evict(&self, w: &mut Writes, now: Timestamp) -> Result<(), StorageError> {
+        let mut count = self.dedupe_count(w)?;
+        let mut evicted = 0;
+        for kv in self.graph.scan_prefix([Space::DedupeAge as u8]) {
+            let (k, _) = kv?;
+            let mut r = Reader::new(&k, Space::DedupeAge).ok_or_else(|| corrupt("dedupe age key"))?;
+            let time = r.u().ok_or_else(|| corrupt("dedupe age key"))?;
+            let client = r.s().ok_or_else(|| corrupt("dedupe age key"))?;
+            let seq = r.u().ok_or_else(|| corrupt("dedupe age key"))?;
+            let expired = time.saturating_add(DEDUPE_WINDOW_NANOS) < now.0;
+            let over = count > DEDUPE_MAX_ENTRIES;
+            if !(over || expired && evicted < EVICT_PER_APPLY) {
+                break;
+            }
+            w.delete(k.to_vec());
+            w.delete(record_key(&RequestId { client, seq }));
+            count -= 1;
+            evicted += 1;
+        }
+        if evicted > 0 {
+            w.put(count_key(), codec::encode(&count)?);
+        }
+        Ok(())
+    }
+}

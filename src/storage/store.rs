@@ -1,0 +1,241 @@
+//! The store: the sled database, the applied position and the read side of the graph.
+
+use super::keys::{Key, Reader, Space, meta};
+use super::models::ModelCache;
+use super::{StorageError, codec};
+use crate::model::etag::Origin;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The last command applied: its local index and its origin position.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    /// The local log index.
+    pub index: u64,
+    /// Where that command was first accepted.
+    pub origin: Origin,
+}
+
+/// One page of a listing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Where the next page starts (opaque), or `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// The twin graph on sled.
+pub struct Store {
+    db: sled::Db,
+    pub(super) graph: sled::Tree,
+    pub(super) models: ModelCache,
+    applied_index: AtomicU64,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir` with a sled page cache of `cache_capacity` bytes.
+    pub fn open(dir: &Path, cache_capacity: u64) -> Result<Store, StorageError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_capacity)
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
+        Self::from_db(db)
+    }
+
+    /// A store in a temporary directory, deleted on drop (tests, benches).
+    pub fn temporary() -> Result<Store, StorageError> {
+        Self::from_db(sled::Config::new().temporary(true).cache_capacity(16 << 20).open()?)
+    }
+
+    fn from_db(db: sled::Db) -> Result<Store, StorageError> {
+        let graph = db.open_tree("graph")?;
+        let store = Store { db, graph, models: ModelCache::default(), applied_index: AtomicU64::new(0) };
+        store.applied_index.store(store.applied()?.index, Ordering::SeqCst);
+        Ok(store)
+    }
+
+    /// The sled database, for layers that keep their own trees in it (the raft log).
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
+    /// Makes every write so far durable.
+    pub fn flush(&self) -> Result<(), StorageError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Makes every write so far durable, without blocking the caller's thread.
+    pub async fn flush_async(&self) -> Result<(), StorageError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// The last applied position, as stored.
+    pub fn applied(&self) -> Result<Applied, StorageError> {
+        match self.graph.get(Key::new(Space::Meta).s(meta::APPLIED))? {
+            Some(v) => codec::decode(&v),
+            None => Ok(Applied::default()),
+        }
+    }
+
+    /// The last applied local index (from memory: cheap, for read responses).
+    pub fn applied_index(&self) -> u64 {
+        self.applied_index.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn set_applied_index(&self, index: u64) {
+        self.applied_index.store(index, Ordering::SeqCst);
+    }
+
+    /// The twin document with `id`, as JSON text.
+    pub fn twin(&self, id: &str) -> Result<Option<String>, StorageError> {
+        self.graph.get(twin_key(id))?.map(text).transpose()
+    }
+
+    /// The relationship `id` of twin `source`, as JSON text.
+    pub fn relationship(&self, source: &str, id: &str) -> Result<Option<String>, StorageError> {
+        self.graph.get(Key::new(Space::Out).s(source).s(id))?.map(text).transpose()
+    }
+
+    /// A page of the outgoing relationships of `source` (all, or those named `name`), starting
+    /// after the continuation `after`.
+    pub fn relationships(
+        &self,
+        source: &str,
+        name: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<String>, StorageError> {
+        let prefix = Key::new(Space::Out).s(source).into_bytes();
+        self.page(&prefix, after, limit, |_, v| {
+            let doc = text(v)?;
+            Ok(match name {
+                Some(n) => relationship_name_is(&doc, n).then_some(doc),
+                None => Some(doc),
+            })
+        })
+    }
+
+    /// A page of the incoming relationships of `target`, as ADT's incoming-relationship entries.
+    pub fn incoming(
+        &self,
+        target: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<String>, StorageError> {
+        let prefix = Key::new(Space::In).s(target).into_bytes();
+        self.page(&prefix, after, limit, |k, v| {
+            let mut r = Reader::new(k, Space::In).ok_or_else(|| corrupt("incoming edge key"))?;
+            let (_, source, id) = (r.s(), r.s(), r.s());
+            let (Some(source), Some(id)) = (source, id) else { return Err(corrupt("incoming edge key")) };
+            let name = text(v)?;
+            let entry = crate::model::relationship::incoming_entry(&source, &id, &name);
+            Ok(Some(entry.to_string()))
+        })
+    }
+
+    /// Whether a twin exists.
+    pub fn twin_exists(&self, id: &str) -> Result<bool, StorageError> {
+        Ok(self.graph.contains_key(twin_key(id))?)
+    }
+
+    /// Every twin id of `model` (exactly that model), in id order.
+    pub fn twins_of_model(&self, model: &str) -> impl Iterator<Item = Result<String, StorageError>> + '_ {
+        let prefix = Key::new(Space::ModelTwin).s(model).into_bytes();
+        self.graph.scan_prefix(prefix).map(|kv| {
+            let (k, _) = kv?;
+            let mut r = Reader::new(&k, Space::ModelTwin).ok_or_else(|| corrupt("model index key"))?;
+            r.s();
+            r.s().ok_or_else(|| corrupt("model index key"))
+        })
+    }
+
+    /// Every twin document, in id order.
+    pub fn twins(&self) -> impl Iterator<Item = Result<(String, String), StorageError>> + '_ {
+        self.graph.scan_prefix([Space::Twin as u8]).map(|kv| {
+            let (k, v) = kv?;
+            let id = String::from_utf8(k[1..].to_vec()).map_err(|_| corrupt("twin key"))?;
+            Ok((id, text(v)?))
+        })
+    }
+
+    /// A page of entries under `prefix`; `f` maps a (key, value) to an item or skips it.
+    pub(super) fn page<T>(
+        &self,
+        prefix: &[u8],
+        after: Option<&str>,
+        limit: usize,
+        mut f: impl FnMut(&[u8], sled::IVec) -> Result<Option<T>, StorageError>,
+    ) -> Result<Page<T>, StorageError> {
+        let start: Vec<u8> = match after {
+            Some(token) => {
+                let mut k = prefix.to_vec();
+                k.extend(decode_token(token).ok_or_else(|| StorageError::Corrupt("bad token".into()))?);
+                k.push(0); // strictly after
+                k
+            }
+            None => prefix.to_vec(),
+        };
+        let mut items = Vec::new();
+        let mut last: Option<Vec<u8>> = None;
+        for kv in self.graph.range(start..) {
+            let (k, v) = kv?;
+            if !k.starts_with(prefix) {
+                return Ok(Page { items, next: None });
+            }
+            if items.len() == limit {
+                return Ok(Page { items, next: last.map(|l| encode_token(&l[prefix.len()..])) });
+            }
+            last = Some(k.to_vec());
+            if let Some(item) = f(&k, v)? {
+                items.push(item);
+            }
+        }
+        Ok(Page { items, next: None })
+    }
+}
+
+/// The key of a twin.
+pub(super) fn twin_key(id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(id.len() + 1);
+    k.push(Space::Twin as u8);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// A stored UTF-8 value.
+pub(super) fn text(v: sled::IVec) -> Result<String, StorageError> {
+    String::from_utf8(v.to_vec()).map_err(|_| corrupt("a stored document is not UTF-8"))
+}
+
+pub(super) fn corrupt(what: &str) -> StorageError {
+    StorageError::Corrupt(what.to_string())
+}
+
+fn relationship_name_is(doc: &str, name: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(doc)
+        .ok()
+        .and_then(|v| v.get("$relationshipName").and_then(|n| n.as_str().map(|s| s == name)))
+        .unwrap_or(false)
+}
+
+/// Continuation tokens are the hex of the last key returned (past the listing's prefix).
+fn encode_token(k: &[u8]) -> String {
+    k.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_token(t: &str) -> Option<Vec<u8>> {
+    if t.len() % 2 != 0 {
+        return None;
+    }
+    (0..t.len()).step_by(2).map(|i| u8::from_str_radix(t.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// Checks a continuation token's syntax (so a bad token is the client's error, not storage's).
+pub fn valid_token(t: &str) -> bool {
+    decode_token(t).is_some()
+}

@@ -1,0 +1,378 @@
+//! End-to-end tests of the `twinstore` binary: a real node process, driven through the CLI exactly
+//! as a user or a script would, on 127.0.0.1 with bounded waits.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+fn etag(doc: &Value) -> String {
+    doc["$etag"].as_str().unwrap_or_else(|| panic!("no $etag in {doc}")).to_string()
+}
+
+fn strs(v: &Value, key: &str) -> Vec<String> {
+    let mut out: Vec<String> = v
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|d| d[key].as_str().unwrap().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn twin_relationship_and_model_lifecycle() {
+    let dir = tempdir();
+    let node = NodeProc::start(dir.path());
+    let ep = node.endpoint();
+    let ep = ep.as_str();
+
+    // Models: a whole directory in one batch.
+    let models = repo_path("scripts/sample/models");
+    let added = json(ep, &["model", "add", models.to_str().unwrap()]);
+    assert_eq!(strs(&added, "id").len(), 5);
+    let all = json(ep, &["model", "list"]);
+    assert!(strs(&all, "id").contains(&"dtmi:example:Room;1".to_string()), "{all}");
+    let room_model = json(ep, &["model", "get", "dtmi:example:Room;1", "--definition"]);
+    assert_eq!(room_model["id"], "dtmi:example:Room;1");
+    assert_eq!(room_model["model"]["@id"], "dtmi:example:Room;1");
+    let deps = json(ep, &["model", "list", "--dependencies-for", "dtmi:example:Room;1"]);
+    assert!(strs(&deps, "id").contains(&"dtmi:example:Thermostat;1".to_string()), "{deps}");
+    run(ep, &["model", "add", models.to_str().unwrap()]).assert_code("ModelAlreadyExists");
+
+    // Twins: put, get, patch with If-Match.
+    let floor = json!({"$metadata": {"$model": "dtmi:example:Floor;1"}, "level": 1});
+    json(ep, &["twin", "put", "floor-1", &floor.to_string()]);
+    let room = json!({
+        "$metadata": {"$model": "dtmi:example:Room;1"},
+        "name": "Room 101", "Capacity": 8, "temperature": 21.5,
+        "thermostat": {"$metadata": {}, "setpoint": 21.0}
+    });
+    let put = json(ep, &["twin", "put", "room-101", &room.to_string()]);
+    assert_eq!(put["$dtId"], "room-101");
+    assert_eq!(put["Capacity"], 8);
+    let e1 = etag(&put);
+    let got = json(ep, &["twin", "get", "room-101"]);
+    assert_eq!(etag(&got), e1);
+    assert_eq!(got["temperature"], 21.5);
+    let local = json(ep, &["twin", "get", "room-101", "--consistency", "local"]);
+    assert_eq!(etag(&local), e1);
+    // Text output is the same document, pretty-printed.
+    let text = run(ep, &["twin", "get", "room-101"]);
+    assert_eq!(text.code, Some(0));
+    assert!(text.stdout.lines().count() > 3, "{}", text.stdout);
+    assert_eq!(serde_json::from_str::<Value>(&text.stdout).unwrap(), got);
+
+    let patch = r#"[{"op":"replace","path":"/temperature","value":23.5}]"#;
+    let patched = json(ep, &["twin", "patch", "room-101", patch, "--if-match", &e1]);
+    assert_eq!(patched["temperature"], 23.5);
+    let e2 = etag(&patched);
+    assert_ne!(e1, e2);
+    // The old ETag no longer matches, and If-None-Match refuses to overwrite.
+    let stale = r#"[{"op":"replace","path":"/temperature","value":99}]"#;
+    run(ep, &["twin", "patch", "room-101", stale, "--if-match", &e1])
+        .assert_code("PreconditionFailed");
+    run(ep, &["twin", "put", "room-101", &room.to_string(), "--if-none-match"])
+        .assert_code("PreconditionFailed");
+    assert_eq!(json(ep, &["twin", "get", "room-101"])["temperature"], 23.5);
+
+    // Components.
+    let comp = json(ep, &["twin", "component", "get", "room-101", "thermostat"]);
+    assert_eq!(comp["setpoint"], 21.0);
+    let cpatch = r#"[{"op":"replace","path":"/setpoint","value":19.5}]"#;
+    let after = json(ep, &["twin", "component", "patch", "room-101", "thermostat", cpatch]);
+    assert_eq!(after["thermostat"]["setpoint"], 19.5);
+    run(ep, &["twin", "component", "get", "room-101", "nope"]).assert_code("ComponentNotFound");
+
+    // Telemetry (validated, not stored).
+    let sent = json(ep, &["telemetry", "send", "room-101", r#"{"occupancy":3}"#]);
+    assert_eq!(sent["sent"], true);
+    run(ep, &["telemetry", "send", "no-such-twin", r#"{"occupancy":3}"#])
+        .assert_code("DigitalTwinNotFound");
+
+    // Relationships.
+    let sensor = json!({"$metadata": {"$model": "dtmi:example:Sensor;1"}, "serialNumber": "SN-1"});
+    json(ep, &["twin", "put", "sensor-101", &sensor.to_string()]);
+    let contains = json!({"$targetId": "room-101", "$relationshipName": "contains"});
+    let r1 = json(ep, &["rel", "put", "floor-1", "f1-r101", &contains.to_string()]);
+    assert_eq!(r1["$sourceId"], "floor-1");
+    assert_eq!(r1["$targetId"], "room-101");
+    let has =
+        json!({"$targetId": "sensor-101", "$relationshipName": "hasSensor", "position": "wall"});
+    let r2 =
+        json(ep, &["rel", "put", "room-101", "r101-s101", &has.to_string(), "--if-none-match"]);
+    run(ep, &["rel", "put", "room-101", "r101-s101", &has.to_string(), "--if-none-match"])
+        .assert_code("PreconditionFailed");
+    let got = json(ep, &["rel", "get", "room-101", "r101-s101"]);
+    assert_eq!(got["position"], "wall");
+    let rpatch = r#"[{"op":"replace","path":"/position","value":"ceiling"}]"#;
+    let rp = json(ep, &["rel", "patch", "room-101", "r101-s101", rpatch, "--if-match", &etag(&r2)]);
+    assert_eq!(rp["position"], "ceiling");
+    run(ep, &["rel", "patch", "room-101", "r101-s101", rpatch, "--if-match", &etag(&r2)])
+        .assert_code("PreconditionFailed");
+    let bad_target = json!({"$targetId": "nobody", "$relationshipName": "hasSensor"});
+    run(ep, &["rel", "put", "room-101", "r-bad", &bad_target.to_string()])
+        .assert_code("TargetTwinNotFound");
+
+    let out = json(ep, &["rel", "list", "room-101"]);
+    assert_eq!(strs(&out, "$relationshipId"), vec!["r101-s101"]);
+    let named = json(ep, &["rel", "list", "floor-1", "--name", "contains"]);
+    assert_eq!(strs(&named, "$relationshipId"), vec!["f1-r101"]);
+    let none = json(ep, &["rel", "list", "floor-1", "--name", "hasSensor"]);
+    assert_eq!(none, json!([]));
+    let incoming = json(ep, &["rel", "incoming", "room-101"]);
+    assert_eq!(strs(&incoming, "$sourceId"), vec!["floor-1"]);
+
+    // A twin with relationships cannot be deleted; without them it can.
+    run(ep, &["twin", "delete", "room-101"]).assert_code("RelationshipsNotDeleted");
+    let del = json(ep, &["rel", "delete", "room-101", "r101-s101"]);
+    assert!(del["index"].as_u64().is_some(), "{del}");
+    assert_eq!(del["deleted"]["relationshipId"], "r101-s101");
+    run(ep, &["rel", "get", "room-101", "r101-s101"]).assert_code("RelationshipNotFound");
+    run(ep, &["twin", "delete", "room-101"]).assert_code("RelationshipsNotDeleted"); // incoming
+    let text = run(ep, &["rel", "delete", "floor-1", "f1-r101"]);
+    assert_eq!(text.code, Some(0), "{text:?}");
+    assert!(text.stdout.starts_with("deleted relationship 'f1-r101'"), "{}", text.stdout);
+    let current = etag(&json(ep, &["twin", "get", "room-101"]));
+    run(ep, &["twin", "delete", "room-101", "--if-match", &e1]).assert_code("PreconditionFailed");
+    let del = json(ep, &["twin", "delete", "room-101", "--if-match", &current]);
+    assert_eq!(del["deleted"], "room-101");
+    assert!(del["index"].as_u64().unwrap() > 0);
+    let line = run(ep, &["twin", "get", "room-101"]).assert_code("DigitalTwinNotFound");
+    assert!(line.contains("room-101"), "{line}");
+
+    // Models: decommission stops new twins; delete is refused while referenced.
+    let dec = json(ep, &["model", "decommission", "dtmi:example:Sensor;1"]);
+    assert_eq!(dec["decommissioned"], true);
+    run(ep, &["twin", "put", "sensor-102", &sensor.to_string()]).assert_code("ModelDecommissioned");
+    // The existing sensor twin stays readable.
+    json(ep, &["twin", "get", "sensor-101"]);
+    run(ep, &["model", "delete", "dtmi:example:Thermostat;1"])
+        .assert_code("ModelReferencesNotDeleted");
+    let del = json(ep, &["model", "delete", "dtmi:example:Building;1"]);
+    assert_eq!(del["deleted"], "dtmi:example:Building;1");
+    run(ep, &["model", "get", "dtmi:example:Building;1"]).assert_code("ModelNotFound");
+}
+
+#[test]
+fn bad_input_fails_with_the_code_and_leaves_the_twin_unchanged() {
+    let dir = tempdir();
+    let node = NodeProc::start(dir.path());
+    let ep = node.endpoint();
+    let ep = ep.as_str();
+    load_sample(ep);
+    let before = json(ep, &["twin", "get", "room-101"]);
+
+    // Malformed JSON, caught before anything is sent.
+    run(ep, &["twin", "put", "room-101", "{not json"]).assert_code("InvalidArgument");
+    run(ep, &["twin", "patch", "room-101", "[{]"]).assert_code("InvalidArgument");
+    run(ep, &["model", "add", "{\"@id\":"]).assert_code("InvalidArgument");
+    run(ep, &["twin", "put", "room-101", "@/no/such/file.json"]).assert_code("InvalidArgument");
+    // A model that does not exist.
+    let unknown = json!({"$metadata": {"$model": "dtmi:example:Nope;1"}});
+    let line = run(ep, &["twin", "put", "room-101", &unknown.to_string()]).error_line();
+    assert!(
+        ["ModelNotFound:", "ValidationFailed:", "InvalidArgument:"]
+            .iter()
+            .any(|c| line.starts_with(c)),
+        "{line}"
+    );
+    // A property the model does not declare, and a value of the wrong type.
+    let mut wrong = before.clone();
+    wrong["Capacity"] = json!("lots");
+    run(ep, &["twin", "put", "room-101", &wrong.to_string()]).assert_code("ValidationFailed");
+    let patch = r#"[{"op":"add","path":"/noSuchProperty","value":1}]"#;
+    run(ep, &["twin", "patch", "room-101", patch]).assert_code("ValidationFailed");
+    // A wrong ETag.
+    let patch = r#"[{"op":"replace","path":"/Capacity","value":1}]"#;
+    run(ep, &["twin", "patch", "room-101", patch, "--if-match", "W/\"nope\""])
+        .assert_code("PreconditionFailed");
+    // An oversized twin (> 32 KB).
+    let mut big = before.clone();
+    big["name"] = json!("x".repeat(40 * 1024));
+    run(ep, &["twin", "put", "room-101", &big.to_string()]).assert_code("LimitExceeded");
+    // Not found.
+    run(ep, &["twin", "patch", "nobody", patch]).assert_code("DigitalTwinNotFound");
+
+    let after = json(ep, &["twin", "get", "room-101"]);
+    assert_eq!(after, before, "a refused write changed the twin");
+
+    // Usage errors are clap's: exit code 2.
+    let usage = run(ep, &["twin", "get"]);
+    assert_eq!(usage.code, Some(2), "{usage:?}");
+}
+
+#[test]
+fn json_arguments_from_files_and_stdin() {
+    let dir = tempdir();
+    let node = NodeProc::start(dir.path());
+    let ep = node.endpoint();
+    let ep = ep.as_str();
+    // Single model files and literal JSON mixed in one batch.
+    let m = |f: &str| repo_path(&format!("scripts/sample/models/{f}")).display().to_string();
+    let sensor = std::fs::read_to_string(m("sensor.json")).unwrap();
+    let added = json(ep, &["model", "add", &m("thermostat.json"), &m("room.json"), &sensor]);
+    assert_eq!(strs(&added, "id").len(), 3);
+
+    let file = dir.path().join("room.json");
+    let room = json!({"$metadata": {"$model": "dtmi:example:Room;1"}, "Capacity": 2,
+                      "thermostat": {"$metadata": {}}});
+    std::fs::write(&file, room.to_string()).unwrap();
+    let put = json(ep, &["twin", "put", "r", &format!("@{}", file.display())]);
+    assert_eq!(put["Capacity"], 2);
+    let patch = r#"[{"op":"add","path":"/temperature","value":20.25}]"#;
+    let out = run_with_stdin(ep, &["--output", "json", "twin", "patch", "r", "-"], Some(patch));
+    assert_eq!(out.json()["temperature"], 20.25);
+}
+
+#[test]
+fn unreachable_endpoints_fail_with_unavailable_or_fall_over() {
+    let closed = closed_endpoint();
+    let start = Instant::now();
+    let line = run(&closed, &["twin", "get", "x"]).assert_code("Unavailable");
+    assert!(line.contains(&format!("cannot reach {closed}")), "{line}");
+    assert!(start.elapsed() < Duration::from_secs(30));
+
+    // With a live node later in the list, the call moves on to it.
+    let dir = tempdir();
+    let node = NodeProc::start(dir.path());
+    let both = format!("{closed},{}", node.endpoint());
+    run(&both, &["twin", "get", "x"]).assert_code("DigitalTwinNotFound");
+    let models = repo_path("scripts/sample/models");
+    let added = json(&both, &["model", "add", models.to_str().unwrap()]);
+    assert_eq!(added.as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn twins_survive_kill_9_with_the_same_etags() {
+    let dir = tempdir();
+    let node = NodeProc::start(dir.path());
+    let ep = node.endpoint();
+    load_sample(&ep);
+    let ids: Vec<String> = sample("twins.json")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["$dtId"].as_str().unwrap().to_string())
+        .collect();
+    let patch = r#"[{"op":"replace","path":"/temperature","value":30.5}]"#;
+    json(&ep, &["twin", "patch", "room-202", patch]);
+    let before: Vec<Value> = ids.iter().map(|id| json(&ep, &["twin", "get", id])).collect();
+    let rels_before = json(&ep, &["rel", "list", "floor-1"]);
+
+    node.kill9();
+    let node = NodeProc::start(dir.path());
+    let ep = node.endpoint();
+    for (id, doc) in ids.iter().zip(&before) {
+        let after = json(&ep, &["twin", "get", id]);
+        assert_eq!(etag(&after), etag(doc), "twin {id} has a new ETag after restart");
+        assert_eq!(&after, doc);
+    }
+    assert_eq!(json(&ep, &["rel", "list", "floor-1"]), rels_before);
+    assert_eq!(json(&ep, &["twin", "get", "room-202"])["temperature"], 30.5);
+    // And it keeps working.
+    json(&ep, &["twin", "patch", "room-202", patch]);
+
+    // A clean stop (SIGTERM) exits 0.
+    let status = node.signal_and_wait("TERM", Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+}
+
+/// Runs `twinstore up`, waits for its `endpoint:` line, and returns the child, the endpoint, the
+/// node's pid and the lines read so far.
+fn start_up(data: &std::path::Path) -> (std::process::Child, String, u32, Vec<String>) {
+    let mut child = Command::new(bin())
+        .args(["up", "--data"])
+        .arg(data)
+        .args(["--listen", "127.0.0.1:0"])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            match line {
+                Ok(l) => {
+                    if tx.send(l).is_err() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    });
+    let deadline = Instant::now() + START_TIMEOUT;
+    let mut lines = Vec::new();
+    let endpoint = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let found = line.strip_prefix("endpoint: ").map(str::to_string);
+                lines.push(line);
+                if let Some(e) = found {
+                    break e;
+                }
+            }
+            Err(e) => {
+                let _ = child.kill();
+                panic!("`twinstore up` printed no endpoint ({e}); output so far: {lines:#?}");
+            }
+        }
+    };
+    let pid = lines
+        .iter()
+        .find_map(|l| l.trim_start().strip_prefix("node1 "))
+        .and_then(|l| l.split(" pid ").nth(1))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no node pid in {lines:#?}"));
+    // Keep draining stdout so `up` never blocks on a full pipe.
+    std::thread::spawn(move || for _ in rx {});
+    (child, endpoint, pid, lines)
+}
+
+#[test]
+fn up_loads_the_sample_graph_and_stops_on_signals() {
+    let dir = tempdir();
+    let data = dir.path().join("node1");
+
+    let (mut up, ep, node_pid, lines) = start_up(&data);
+    assert!(lines.iter().any(|l| l.contains("5 models (5 new), 11 twins, 10 relationships")));
+    let room = json(&ep, &["twin", "get", "room-101"]);
+    assert_eq!(room["$metadata"]["$model"], "dtmi:example:Room;1");
+    assert!(room["Capacity"].is_i64());
+    assert_eq!(json(&ep, &["rel", "list", "floor-1"]).as_array().unwrap().len(), 2);
+    assert_eq!(strs(&json(&ep, &["rel", "incoming", "sensor-101"]), "$sourceId"), vec!["room-101"]);
+    assert_eq!(json(&ep, &["model", "list"]).as_array().unwrap().len(), 5);
+    let patch = r#"[{"op":"replace","path":"/temperature","value":25.0}]"#;
+    json(&ep, &["twin", "patch", "room-101", patch]);
+
+    send_signal(up.id(), "INT");
+    let status = wait_child(&mut up, Duration::from_secs(30)).expect("`up` did not stop on SIGINT");
+    assert!(status.success(), "{status:?}");
+    assert!(!process_exists(node_pid), "the node outlived `up`");
+
+    // Again on the same data: models are skipped, twins and relationships put again.
+    let (mut up, ep, node_pid, lines) = start_up(&data);
+    assert!(lines.iter().any(|l| l.contains("5 models (0 new)")), "{lines:#?}");
+    let room = json(&ep, &["twin", "get", "room-101"]);
+    assert!(room["temperature"].is_number());
+    send_signal(up.id(), "TERM");
+    let status =
+        wait_child(&mut up, Duration::from_secs(30)).expect("`up` did not stop on SIGTERM");
+    assert!(status.success(), "{status:?}");
+    assert!(!process_exists(node_pid), "the node outlived `up`");
+}

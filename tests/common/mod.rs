@@ -1,0 +1,258 @@
+//! Helpers for the end-to-end tests: run the real `twinstore` binary, as a node or as a client,
+//! always with bounded waits so a hung process fails the test instead of hanging it.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long one CLI command may take.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a node may take to print its listening line.
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_twinstore")
+}
+
+/// A file or directory of the package (e.g. `scripts/sample/models`).
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A `twinstore node` child process; killed when dropped.
+pub struct NodeProc {
+    child: Child,
+    /// The address the node listens on.
+    pub addr: String,
+    /// Its data directory.
+    pub data: PathBuf,
+}
+
+impl NodeProc {
+    /// Starts a node on a free loopback port with its data in `data`.
+    pub fn start(data: &Path) -> NodeProc {
+        let mut child = Command::new(bin())
+            .args(["node", "--data"])
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot run the twinstore binary");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let first = lines.next();
+            let _ = tx.send(first);
+            // Keep draining so the node never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let line = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(Some(Ok(line))) => line,
+            other => {
+                let _ = child.kill();
+                panic!("the node did not print its listening line: {other:?}");
+            }
+        };
+        let addr = line
+            .strip_prefix("twinstore node listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .trim()
+            .to_string();
+        NodeProc { child, addr, data: data.to_path_buf() }
+    }
+
+    /// `http://<addr>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the node with SIGKILL (no clean shutdown) and reaps it.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends `signal` (e.g. "TERM") and waits for the exit, at most `within`.
+    pub fn signal_and_wait(mut self, signal: &str, within: Duration) -> ExitStatus {
+        send_signal(self.child.id(), signal);
+        wait_child(&mut self.child, within).expect("the node did not stop in time")
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends a signal through the `kill` command (no libc needed).
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("cannot run kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// Whether a process with this pid exists (`kill -0`).
+pub fn process_exists(pid: u32) -> bool {
+    Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Waits for a child to exit, at most `within`.
+pub fn wait_child(child: &mut Child, within: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if start.elapsed() > within {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The outcome of one CLI command.
+#[derive(Debug)]
+pub struct Out {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    /// Asserts success and parses stdout as JSON.
+    pub fn json(&self) -> Value {
+        assert_eq!(self.code, Some(0), "command failed: {self:?}");
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {:?}", self.stdout))
+    }
+
+    /// Asserts a failure (exit 1 with exactly one stderr line) and returns that line.
+    pub fn error_line(&self) -> String {
+        assert_eq!(self.code, Some(1), "expected exit code 1: {self:?}");
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "expected exactly one stderr line: {self:?}");
+        lines[0].to_string()
+    }
+
+    /// Asserts a failure whose stderr line starts with `code: `.
+    pub fn assert_code(&self, code: &str) -> String {
+        let line = self.error_line();
+        assert!(line.starts_with(&format!("{code}: ")), "expected {code}, got: {line}");
+        line
+    }
+}
+
+/// Runs `twinstore --endpoint <endpoint> <args>` with an optional stdin.
+pub fn run_with_stdin(endpoint: &str, args: &[&str], stdin: Option<&str>) -> Out {
+    let mut child = Command::new(bin())
+        .arg("--endpoint")
+        .arg(endpoint)
+        .args(args)
+        .env_remove("TWINSTORE_ENDPOINT")
+        .env_remove("RUST_LOG")
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run the twinstore binary");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(input.as_bytes()).unwrap();
+    }
+    let mut out_pipe = child.stdout.take().unwrap();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out_pipe.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err_pipe.read_to_string(&mut s);
+        s
+    });
+    let status = match wait_child(&mut child, COMMAND_TIMEOUT) {
+        Some(s) => s,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("twinstore {args:?} did not finish within {COMMAND_TIMEOUT:?}");
+        }
+    };
+    Out {
+        code: status.code(),
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    }
+}
+
+/// Runs `twinstore --endpoint <endpoint> <args>`.
+pub fn run(endpoint: &str, args: &[&str]) -> Out {
+    run_with_stdin(endpoint, args, None)
+}
+
+/// Runs a command with `--output json` and returns the parsed JSON (asserting success).
+pub fn json(endpoint: &str, args: &[&str]) -> Value {
+    let mut all = vec!["--output", "json"];
+    all.extend_from_slice(args);
+    run(endpoint, &all).json()
+}
+
+/// A loopback address where nothing listens.
+pub fn closed_endpoint() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    format!("http://{addr}")
+}
+
+/// Reads the sample file `scripts/sample/<name>` as JSON.
+pub fn sample(name: &str) -> Value {
+    let text = std::fs::read_to_string(repo_path(&format!("scripts/sample/{name}"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Adds the sample models and puts every sample twin and relationship through the CLI.
+pub fn load_sample(endpoint: &str) {
+    let models = repo_path("scripts/sample/models");
+    let added = json(endpoint, &["model", "add", models.to_str().unwrap()]);
+    assert_eq!(added.as_array().map(|a| a.len()), Some(5), "{added}");
+    for twin in sample("twins.json").as_array().unwrap() {
+        let id = twin["$dtId"].as_str().unwrap();
+        let put = json(endpoint, &["twin", "put", id, &twin.to_string()]);
+        assert_eq!(put["$dtId"], id);
+    }
+    for rel in sample("relationships.json").as_array().unwrap() {
+        let mut body = rel.clone();
+        let o = body.as_object_mut().unwrap();
+        let source = o.remove("$sourceId").unwrap();
+        let rel_id = o.remove("$relationshipId").unwrap();
+        let (source, rel_id) = (source.as_str().unwrap(), rel_id.as_str().unwrap());
+        let put = json(endpoint, &["rel", "put", source, rel_id, &body.to_string()]);
+        assert_eq!(put["$relationshipId"], rel_id);
+    }
+}
