@@ -108,20 +108,26 @@ async fn up(args: UpArgs) -> CliResult<ExitCode> {
     print_banner(&nodes, &loaded);
     let outcome = tokio::select! {
         which = &mut signal => Ok(which),
-        e = watch(&mut nodes) => Err(e),
+        exited = watch(&mut nodes) => Err(exited),
     };
     match outcome {
-        Ok(which) => {
-            out(&format!("{which} received; stopping {} node(s)", nodes.len()));
-            stop_all(&mut nodes).await;
-            out("stopped");
-            Ok(ExitCode::SUCCESS)
+        Ok(which) => out(&format!("{which} received; stopping {} node(s)", nodes.len())),
+        // A node that exits with success was stopped by someone else (a Ctrl-C in the terminal
+        // reaches the whole process group): stop the rest the same way.
+        Err(Exited { name, status, .. }) if status.success() => {
+            out(&format!("{name} stopped; stopping the deployment"))
         }
-        Err(e) => {
+        Err(Exited { name, pid, status }) => {
             stop_all(&mut nodes).await;
-            Err(e)
+            return Err(CliError::new(
+                ErrorCode::Unavailable,
+                format!("{name} (pid {pid}) exited unexpectedly: {status}"),
+            ));
         }
     }
+    stop_all(&mut nodes).await;
+    out("stopped");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// What was loaded.
@@ -324,15 +330,19 @@ fn print_banner(nodes: &[ChildNode], loaded: &Loaded) {
     out("Press Ctrl-C to stop.");
 }
 
-/// Returns when a node exits on its own (a crash): that is an error for the whole deployment.
-async fn watch(nodes: &mut [ChildNode]) -> CliError {
+/// A node that exited on its own.
+struct Exited {
+    name: String,
+    pid: u32,
+    status: std::process::ExitStatus,
+}
+
+/// Returns when a node exits on its own.
+async fn watch(nodes: &mut [ChildNode]) -> Exited {
     loop {
         for n in nodes.iter_mut() {
             if let Ok(Some(status)) = n.child.try_wait() {
-                return CliError::new(
-                    ErrorCode::Unavailable,
-                    format!("{} (pid {}) exited unexpectedly: {status}", n.spec.name, n.pid),
-                );
+                return Exited { name: n.spec.name.clone(), pid: n.pid, status };
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

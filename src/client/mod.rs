@@ -628,3 +628,39 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_write_call_gets_the_next_request_id() {
+        let client = Client::new(["http://127.0.0.1:1"]).unwrap();
+        let a = client.write_options(&Conditions::if_match("W/\"x\"")).unwrap();
+        let b = client.write_options(&Conditions::if_none_match()).unwrap();
+        assert_eq!(a.client_id, client.client_id());
+        assert_eq!(a.client_id, b.client_id);
+        assert_eq!(b.request_id, a.request_id + 1);
+        assert_eq!((a.if_match.as_str(), a.if_none_match), ("W/\"x\"", false));
+        assert_eq!((b.if_match.as_str(), b.if_none_match), ("", true));
+        let other = Client::new(["http://127.0.0.1:1"]).unwrap();
+        assert_ne!(other.client_id(), client.client_id());
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_endpoint_is_unavailable_after_bounded_retries() {
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: std::time::Duration::from_millis(1),
+            ..RetryPolicy::default()
+        };
+        let client = Client::with_policy(["http://127.0.0.1:1", "127.0.0.1:2"], policy).unwrap();
+        let err = client.get_twin("x", Consistency::Linearizable).await.unwrap_err();
+        assert!(err.transport, "{err:?}");
+        assert_eq!(err.code, Some(crate::error::ErrorCode::Unavailable));
+        assert!(
+            err.to_string().starts_with("Unavailable: cannot reach http://127.0.0.1:"),
+            "{err}"
+        );
+    }
+}

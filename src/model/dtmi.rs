@@ -260,7 +260,10 @@ mod tests {
     fn error_is_a_dtdl_parser_error_quoting_the_dtmi() {
         let e = validate("dtmi:com:1x;1").unwrap_err();
         assert_eq!(e.code, ErrorCode::DTDLParserError);
-        assert_eq!(e.message, "'dtmi:com:1x;1' is not a valid DTMI: segment '1x' starts with a digit");
+        assert_eq!(
+            e.message,
+            "'dtmi:com:1x;1' is not a valid DTMI: segment '1x' starts with a digit"
+        );
     }
 
     #[test]

@@ -96,42 +96,50 @@ impl Store {
     /// `index` must be greater than the last applied index; indexes may skip (raft entries that
     /// carry no command, such as membership changes, do not come here).
     pub fn apply(&self, index: u64, cmd: &Command) -> Result<Outcome, StorageError> {
+        let outcome = self.apply_entry(index, Some(cmd), &[])?;
+        outcome.ok_or_else(|| StorageError::Corrupt("a command gave no outcome".into()))
+    }
+
+    /// Applies log entry `index`: a command, or none for an entry that only advances the position
+    /// (raft's membership and blank entries). `meta` are metadata entries the caller keeps with
+    /// the state (the raft layer's last applied log id and membership), written in the same
+    /// atomic batch as the command's effects, so state and metadata can never disagree.
+    pub fn apply_entry(
+        &self,
+        index: u64,
+        cmd: Option<&Command>,
+        meta: &[(&str, Vec<u8>)],
+    ) -> Result<Option<Outcome>, StorageError> {
+        let _apply = self.apply_lock.lock().unwrap_or_else(|e| e.into_inner());
         let applied = self.applied_index();
         if index <= applied {
             return Err(StorageError::Corrupt(format!(
                 "asked to apply index {index} but index {applied} is already applied"
             )));
         }
-        let origin = cmd.origin.unwrap_or(Origin { epoch: cmd.epoch, index });
-        let ctx = Ctx { time: cmd.time, etag: etag::etag(origin) };
-        let mut batch = sled::Batch::default();
         let mut w = Writes::new(self);
-        let remembered = match &cmd.request {
-            Some(req) => self.dedupe_get(req)?,
-            None => None,
-        };
-        let outcome = match remembered {
-            Some(outcome) => outcome,
-            None => {
-                let mut effects = Writes::new(self);
-                let outcome = match self.execute(&mut effects, &ctx, &cmd.op) {
-                    Ok(reply) => {
-                        w = effects;
-                        Ok(reply)
-                    }
-                    Err(Fail::User(e)) => Err(e),
-                    Err(Fail::Storage(e)) => return Err(e),
-                };
-                if let Some(req) = &cmd.request {
-                    self.dedupe_put(&mut w, req, cmd.time, &outcome)?;
-                }
-                outcome
+        let (origin, outcome) = match cmd {
+            Some(cmd) => {
+                let origin = cmd.origin.unwrap_or(Origin { epoch: cmd.epoch, index });
+                let (effects, outcome) = self.run_command(cmd, origin)?;
+                w = effects;
+                (origin, Some(outcome))
             }
+            None => (self.applied()?.origin, None),
         };
-        self.dedupe_evict(&mut w, cmd.time)?;
+        if let Some(cmd) = cmd {
+            self.dedupe_evict(&mut w, cmd.time)?;
+        }
+        for (name, value) in meta {
+            w.put(Key::new(Space::Meta).s(name).into_bytes(), value.clone());
+        }
         w.put(Key::new(Space::Meta).s(meta::APPLIED).into_bytes(), codec::encode(&Applied { index, origin })?);
-        let models_changed = outcome.is_ok()
-            && matches!(cmd.op, Op::AddModels { .. } | Op::DecommissionModel { .. } | Op::DeleteModel { .. });
+        let models_changed = matches!(&outcome, Some(Ok(_)))
+            && matches!(
+                cmd.map(|c| &c.op),
+                Some(Op::AddModels { .. } | Op::DecommissionModel { .. } | Op::DeleteModel { .. })
+            );
+        let mut batch = sled::Batch::default();
         w.into_batch(&mut batch);
         self.graph.apply_batch(batch)?;
         self.set_applied_index(index);
@@ -139,6 +147,30 @@ impl Store {
             self.models.clear();
         }
         Ok(outcome)
+    }
+
+    /// Runs a command (or recalls its remembered outcome): its buffered effects and outcome.
+    fn run_command(&self, cmd: &Command, origin: Origin) -> Result<(Writes<'_>, Outcome), StorageError> {
+        let ctx = Ctx { time: cmd.time, etag: etag::etag(origin) };
+        if let Some(req) = &cmd.request
+            && let Some(outcome) = self.dedupe_get(req)?
+        {
+            return Ok((Writes::new(self), outcome));
+        }
+        let mut effects = Writes::new(self);
+        let outcome = match self.execute(&mut effects, &ctx, &cmd.op) {
+            Ok(reply) => Ok(reply),
+            Err(Fail::User(e)) => {
+                // A refused command leaves no effects behind.
+                effects = Writes::new(self);
+                Err(e)
+            }
+            Err(Fail::Storage(e)) => return Err(e),
+        };
+        if let Some(req) = &cmd.request {
+            self.dedupe_put(&mut effects, req, cmd.time, &outcome)?;
+        }
+        Ok((effects, outcome))
     }
 
     fn execute(&self, w: &mut Writes, ctx: &Ctx, op: &Op) -> Step<Reply> {

@@ -19,6 +19,7 @@ pub mod dedupe;
 pub mod keys;
 mod models;
 mod relationships;
+mod snapshot;
 mod store;
 mod twins;
 

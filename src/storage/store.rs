@@ -6,6 +6,7 @@ use super::{StorageError, codec};
 use crate::model::etag::Origin;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The last command applied: its local index and its origin position.
@@ -32,6 +33,9 @@ pub struct Store {
     pub(super) graph: sled::Tree,
     pub(super) models: ModelCache,
     applied_index: AtomicU64,
+    /// Held while a command is applied and while a snapshot is copied, so a snapshot is a
+    /// consistent cut (sled has no point-in-time reads).
+    pub(super) apply_lock: Mutex<()>,
 }
 
 impl Store {
@@ -52,7 +56,13 @@ impl Store {
 
     fn from_db(db: sled::Db) -> Result<Store, StorageError> {
         let graph = db.open_tree("graph")?;
-        let store = Store { db, graph, models: ModelCache::default(), applied_index: AtomicU64::new(0) };
+        let store = Store {
+            db,
+            graph,
+            models: ModelCache::default(),
+            applied_index: AtomicU64::new(0),
+            apply_lock: Mutex::new(()),
+        };
         store.applied_index.store(store.applied()?.index, Ordering::SeqCst);
         Ok(store)
     }

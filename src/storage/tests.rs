@@ -325,10 +325,10 @@ fn retried_writes_are_applied_once() {
 fn dedupe_entries_expire_by_command_time() {
     let mut h = Harness::new();
     let req = RequestId { client: "c".into(), seq: 1 };
-    h.run(Some(req.clone()), Op::Noop);
+    let _ = h.run(Some(req.clone()), Op::Noop);
     assert!(h.store.dedupe_get(&req).unwrap().is_some());
     h.time += dedupe::DEDUPE_WINDOW_NANOS + 1;
-    h.run(None, Op::Noop);
+    let _ = h.run(None, Op::Noop);
     assert!(h.store.dedupe_get(&req).unwrap().is_none());
 }
 

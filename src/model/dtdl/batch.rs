@@ -251,7 +251,13 @@ fn check_components(lookup: &Lookup, iface: &Interface) -> Result<()> {
     Ok(())
 }
 
-fn component_nesting(iface: &Interface, comp: &str, target: &str, owner: &str, inner: &str) -> Error {
+fn component_nesting(
+    iface: &Interface,
+    comp: &str,
+    target: &str,
+    owner: &str,
+    inner: &str,
+) -> Error {
     let whose = if owner == target { String::new() } else { format!(" (inherited from {owner})") };
     err!(
         DTDLParserError,

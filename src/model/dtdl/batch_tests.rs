@@ -157,7 +157,8 @@ fn a_hierarchy_has_at_most_1024_interfaces() {
         ErrorCode::DTDLParserError,
         "more than 1024 Interfaces",
     );
-    check_batch(&parse(vec![model("dtmi:x:Wide;1", 3, &refs[..1000], json!([]))]), &stored).unwrap();
+    check_batch(&parse(vec![model("dtmi:x:Wide;1", 3, &refs[..1000], json!([]))]), &stored)
+        .unwrap();
 }
 
 #[test]
@@ -208,7 +209,10 @@ fn components_nest_one_level_only() {
         ErrorCode::DTDLParserError,
         "only one level of component nesting",
     );
-    assert!(msg.contains("component 'b' uses dtmi:x:B;1, which has a component of its own ('c')"), "{msg}");
+    assert!(
+        msg.contains("component 'b' uses dtmi:x:B;1, which has a component of its own ('c')"),
+        "{msg}"
+    );
     // A component inherited by the component's Interface counts too.
     let stored = store(vec![
         model("dtmi:x:C;1", 3, &[], json!([prop("x")])),
@@ -245,6 +249,11 @@ fn v2_cannot_build_on_v3() {
     );
     // The reverse is allowed.
     let stored = store(vec![model("dtmi:x:Old;1", 2, &[], json!([]))]);
-    let batch = parse(vec![model("dtmi:x:New;2", 3, &["dtmi:x:Old;1"], json!([comp("c", "dtmi:x:Old;1")]))]);
+    let batch = parse(vec![model(
+        "dtmi:x:New;2",
+        3,
+        &["dtmi:x:Old;1"],
+        json!([comp("c", "dtmi:x:Old;1")]),
+    )]);
     check_batch(&batch, &stored).unwrap();
 }

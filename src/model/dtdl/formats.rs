@@ -169,7 +169,7 @@ pub fn check_uuid(s: &str) -> Check {
 pub fn check_base64(s: &str) -> Check {
     let body = s.trim_end_matches('=');
     let padding = s.len() - body.len();
-    if s.len() % 4 != 0 || padding > 2 {
+    if !s.len().is_multiple_of(4) || padding > 2 {
         return Err("base64 text is padded with '=' to a multiple of 4 characters".into());
     }
     if let Some(c) = body.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '+' || *c == '/')) {
@@ -204,7 +204,9 @@ fn digits(b: &[u8]) -> Option<u32> {
 fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
         4 | 6 | 9 | 11 => 30,
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
         2 => 28,
         _ => 31,
     }
@@ -219,9 +221,17 @@ mod tests {
         for ok in ["2024-01-31", "2024-02-29", "2000-02-29", "0001-12-31"] {
             assert!(check_date(ok).is_ok(), "{ok}");
         }
-        for bad in
-            ["2023-02-29", "1900-02-29", "2024-13-01", "2024-00-10", "2024-04-31", "2024-1-1", "24-01-01", "2024/01/01", "2024-01-01Z"]
-        {
+        for bad in [
+            "2023-02-29",
+            "1900-02-29",
+            "2024-13-01",
+            "2024-00-10",
+            "2024-04-31",
+            "2024-1-1",
+            "24-01-01",
+            "2024/01/01",
+            "2024-01-01Z",
+        ] {
             assert!(check_date(bad).is_err(), "{bad}");
         }
         assert_eq!(check_date("2024-13-01").unwrap_err(), "month 13 is out of range");
@@ -229,10 +239,19 @@ mod tests {
 
     #[test]
     fn times() {
-        for ok in ["00:00:00", "23:59:60", "12:30:00.5", "12:30:00.1234567Z", "12:30:00+01:00", "12:30:00-08:00"] {
+        for ok in [
+            "00:00:00",
+            "23:59:60",
+            "12:30:00.5",
+            "12:30:00.1234567Z",
+            "12:30:00+01:00",
+            "12:30:00-08:00",
+        ] {
             assert!(check_time(ok).is_ok(), "{ok}");
         }
-        for bad in ["24:00:00", "12:60:00", "12:30", "12:30:00.", "12:30:00+1:00", "12:30:00 Z", "1230:00"] {
+        for bad in
+            ["24:00:00", "12:60:00", "12:30", "12:30:00.", "12:30:00+1:00", "12:30:00 Z", "1230:00"]
+        {
             assert!(check_time(bad).is_err(), "{bad}");
         }
     }
@@ -262,10 +281,24 @@ mod tests {
 
     #[test]
     fn durations() {
-        for ok in ["P1D", "PT5M", "P1DT2H", "P1Y2M3DT4H5M6S", "P2W", "PT1.5S", "PT0,5H", "-P1D", "P0D", "PT36H"] {
+        for ok in [
+            "P1D",
+            "PT5M",
+            "P1DT2H",
+            "P1Y2M3DT4H5M6S",
+            "P2W",
+            "PT1.5S",
+            "PT0,5H",
+            "-P1D",
+            "P0D",
+            "PT36H",
+        ] {
             assert!(check_duration(ok).is_ok(), "{ok}");
         }
-        for bad in ["P", "PT", "1D", "P1H", "PT1D", "P1M1Y", "P1DD", "PT1.5H2M", "P1", "PxD", "P1DT", "pt5m"] {
+        for bad in [
+            "P", "PT", "1D", "P1H", "PT1D", "P1M1Y", "P1DD", "PT1.5H2M", "P1", "PxD", "P1DT",
+            "pt5m",
+        ] {
             assert!(check_duration(bad).is_err(), "{bad}");
         }
         assert!(check_duration("P1M1Y").unwrap_err().contains("out of order"));

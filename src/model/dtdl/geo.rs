@@ -78,9 +78,9 @@ pub fn check(kind: Geometry, value: &Value) -> Check {
         None => return Err(format!("\"type\": \"{}\" is missing", kind.name())),
     }
     if let Some(bbox) = obj.get("bbox") {
-        let ok = bbox.as_array().is_some_and(|b| {
-            (b.len() == 4 || b.len() == 6) && b.iter().all(Value::is_number)
-        });
+        let ok = bbox
+            .as_array()
+            .is_some_and(|b| (b.len() == 4 || b.len() == 6) && b.iter().all(Value::is_number));
         if !ok {
             return Err("\"bbox\" must be an array of 4 or 6 numbers".into());
         }
@@ -102,10 +102,9 @@ pub fn check(kind: Geometry, value: &Value) -> Check {
 fn position(v: &Value, at: &str) -> Check {
     match v.as_array() {
         Some(p) if (2..=3).contains(&p.len()) && p.iter().all(Value::is_number) => Ok(()),
-        _ => Err(format!(
-            "{at} must be a position (an array of 2 or 3 numbers), found {}",
-            found(v)
-        )),
+        _ => {
+            Err(format!("{at} must be a position (an array of 2 or 3 numbers), found {}", found(v)))
+        }
     }
 }
 
@@ -145,7 +144,9 @@ mod tests {
     #[test]
     fn points() {
         assert!(check(Geometry::Point, &json!({"type": "Point", "coordinates": [1, 2]})).is_ok());
-        assert!(check(Geometry::Point, &json!({"type": "Point", "coordinates": [1, 2, 3]})).is_ok());
+        assert!(
+            check(Geometry::Point, &json!({"type": "Point", "coordinates": [1, 2, 3]})).is_ok()
+        );
         let e = check(Geometry::Point, &json!({"type": "Point", "coordinates": [1, "2"]}));
         assert!(e.unwrap_err().starts_with("coordinates must be a position"));
         assert!(check(Geometry::Point, &json!({"type": "Point"})).is_err());

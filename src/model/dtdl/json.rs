@@ -54,7 +54,8 @@ pub fn check_cotype(s: &str) -> Result<(), String> {
         return Err("an @type entry is empty".into());
     }
     if s.starts_with("dtmi:") {
-        return crate::model::dtmi::check(s).map_err(|why| format!("@type '{s}' is not a valid DTMI: {why}"));
+        return crate::model::dtmi::check(s)
+            .map_err(|why| format!("@type '{s}' is not a valid DTMI: {why}"));
     }
     if s.contains(':') {
         return Err(format!("@type '{s}' contains ':' but is not a DTMI"));
@@ -69,7 +70,9 @@ pub fn localizable(v: &Value, max_chars: usize) -> Result<BTreeMap<String, Strin
     let check_len = |lang: &str, text: &str| {
         let n = text.chars().count();
         if n > max_chars {
-            Err(format!("the '{lang}' text is {n} characters long; at most {max_chars} are allowed"))
+            Err(format!(
+                "the '{lang}' text is {n} characters long; at most {max_chars} are allowed"
+            ))
         } else {
             Ok(())
         }
@@ -85,7 +88,10 @@ pub fn localizable(v: &Value, max_chars: usize) -> Result<BTreeMap<String, Strin
                     return Err(format!("'{lang}' is not a language tag (like 'en' or 'en-US')"));
                 }
                 let Value::String(text) = text else {
-                    return Err(format!("the '{lang}' text must be a string, found {}", kind_of(text)));
+                    return Err(format!(
+                        "the '{lang}' text must be a string, found {}",
+                        kind_of(text)
+                    ));
                 };
                 check_len(lang, text)?;
                 out.insert(lang.clone(), text.clone());
@@ -108,7 +114,8 @@ fn is_language_tag(s: &str) -> bool {
     let first_ok = parts
         .next()
         .is_some_and(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic()));
-    first_ok && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+    first_ok
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// The longest content name in DTDL v2.

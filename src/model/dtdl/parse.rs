@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
+use super::MAX_V2_EXTENDS;
 use super::interface::{
     ComponentDef, Content, Interface, PropertyDef, RelationshipDef, TelemetryDef,
 };
@@ -22,7 +23,6 @@ use super::parse_schema::{
     COMPLEX, check_descriptions, check_members, element_name, required, schema,
 };
 use super::schema::Schema;
-use super::MAX_V2_EXTENDS;
 use crate::err;
 use crate::error::{Error, Result};
 use crate::model::dtmi::{self, MAX_INTERFACE_ID_CHARS, shown};
@@ -96,7 +96,7 @@ pub fn parse_interface(json: &str) -> Result<Interface> {
         .map_err(|e| err!(InvalidArgument, "the model is not valid JSON: {e}"))?;
     let text = serde_json::to_string(&value)
         .map_err(|e| err!(InvalidArgument, "the model cannot be serialized: {e}"))?;
-    parse_value(&value, text.len(), "the model")
+    parse_value(&value, text.len(), "the stored model")
 }
 
 /// The state of parsing one Interface, shared with [`super::parse_schema`].
@@ -122,8 +122,8 @@ impl Ctx {
     }
 }
 
-/// Parses one top-level element whose canonical JSON is `size` bytes; `label` names it in
-/// messages until its id is known.
+/// Parses one top-level element whose canonical JSON is `size` bytes; `label` ("element 3 of the
+/// upload") names it in messages until its id is known.
 fn parse_value(v: &Value, size: usize, label: &str) -> Result<Interface> {
     let Value::Object(obj) = v else {
         return Err(err!(
@@ -134,7 +134,7 @@ fn parse_value(v: &Value, size: usize, label: &str) -> Result<Interface> {
     };
     let model = match obj.get("@id") {
         Some(Value::String(id)) => shown(id),
-        _ => label.to_string(),
+        _ => format!("({label})"),
     };
     if size > MAX_MODEL_BYTES {
         return Err(err!(
@@ -154,12 +154,7 @@ fn parse_value(v: &Value, size: usize, label: &str) -> Result<Interface> {
     ctx.version = version;
     interface_type(&ctx, obj)?;
     let id = interface_id(&ctx, obj)?;
-    check_members(
-        &ctx,
-        obj,
-        "the Interface",
-        &["@context", "contents", "extends", "schemas"],
-    )?;
+    check_members(&ctx, obj, "the Interface", &["@context", "contents", "extends", "schemas"])?;
     check_descriptions(&ctx, obj, "the Interface")?;
     let extends = extends(&ctx, obj, &id)?;
 
@@ -238,7 +233,9 @@ fn context(ctx: &Ctx, obj: &Map<String, Value>) -> Result<(u8, Vec<String>)> {
         _ => None,
     };
     let Some(first) = entries.first() else {
-        return Err(ctx.err("@context is an empty array; it must name dtmi:dtdl:context;3 (or ;2)".into()));
+        return Err(
+            ctx.err("@context is an empty array; it must name dtmi:dtdl:context;3 (or ;2)".into())
+        );
     };
     let Some(v) = version(first) else {
         return Err(ctx.err(match entries.iter().find(|e| version(e).is_some()) {
@@ -441,7 +438,9 @@ fn named_schema_entry(ctx: &mut Ctx, item: &Value, i: usize) -> Result<(String, 
 fn content(ctx: &mut Ctx, item: &Value, i: usize, iface_id: &str) -> Result<Content> {
     let pos = format!("contents entry {}", i + 1);
     let Value::Object(obj) = item else {
-        return Err(ctx.err(format!("{pos} is {}; contents entries must be objects", kind_of(item))));
+        return Err(
+            ctx.err(format!("{pos} is {}; contents entries must be objects", kind_of(item)))
+        );
     };
     ctx.add_elements(1)?;
     let kind = content_kind(ctx, obj, &pos)?;
@@ -482,7 +481,10 @@ fn content(ctx: &mut Ctx, item: &Value, i: usize, iface_id: &str) -> Result<Cont
                 }
             };
             dtmi::check(target).map_err(|why| {
-                ctx.err(format!("{loc} has schema '{}', which is not a valid DTMI: {why}", shown(target)))
+                ctx.err(format!(
+                    "{loc} has schema '{}', which is not a valid DTMI: {why}",
+                    shown(target)
+                ))
             })?;
             if target == iface_id {
                 return Err(ctx.err(format!(
@@ -535,7 +537,12 @@ fn content_kind(ctx: &Ctx, obj: &Map<String, Value>, pos: &str) -> Result<&'stat
 }
 
 /// A Property (of an Interface or of a Relationship).
-fn property(ctx: &mut Ctx, obj: &Map<String, Value>, name: String, loc: &str) -> Result<PropertyDef> {
+fn property(
+    ctx: &mut Ctx,
+    obj: &Map<String, Value>,
+    name: String,
+    loc: &str,
+) -> Result<PropertyDef> {
     check_members(ctx, obj, loc, &["name", "schema", "writable"])?;
     let s = schema(ctx, required(ctx, obj, "schema", loc)?, loc, 0)?;
     if ctx.version == 2 && s.contains_array() {
@@ -569,7 +576,10 @@ fn relationship(
         None => None,
         Some(Value::String(t)) => {
             dtmi::check(t).map_err(|why| {
-                ctx.err(format!("{loc} has target '{}', which is not a valid DTMI: {why}", shown(t)))
+                ctx.err(format!(
+                    "{loc} has target '{}', which is not a valid DTMI: {why}",
+                    shown(t)
+                ))
             })?;
             Some(t.clone())
         }
@@ -596,7 +606,9 @@ fn relationship(
     let min_multiplicity = multiplicity("minMultiplicity")?;
     let max_multiplicity = multiplicity("maxMultiplicity")?;
     if min_multiplicity.is_some_and(|m| m != 0) {
-        return Err(ctx.err(format!("{loc} has minMultiplicity other than 0, which DTDL does not allow")));
+        return Err(
+            ctx.err(format!("{loc} has minMultiplicity other than 0, which DTDL does not allow"))
+        );
     }
     if max_multiplicity == Some(0) {
         return Err(ctx.err(format!("{loc} has maxMultiplicity 0; it must be at least 1")));

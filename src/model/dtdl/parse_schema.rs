@@ -67,7 +67,10 @@ fn term_or_reference(ctx: &mut Ctx, s: &str, loc: &str, depth: usize) -> Result<
     let terms = Schema::terms(ctx.version);
     let hint = match suggest(s, terms.iter().copied()) {
         Some(t) => format!("did you mean '{t}'?"),
-        None => format!("the primitive schemas are {}", terms.join(", ")),
+        None => format!(
+            "the built-in schemas are {}; complex schemas are written as objects, or referenced by the @id of one declared in 'schemas'",
+            terms.join(", ")
+        ),
     };
     Err(ctx.err(format!("{loc} has unknown schema '{}'; {hint}", shown(s))))
 }
@@ -170,8 +173,7 @@ fn complex_kind(ctx: &Ctx, obj: &Map<String, Value>, loc: &str) -> Result<&'stat
             "{loc} defines an Interface inline; inline Interfaces are not supported: upload it as its own model and use a Component to embed it"
         )));
     }
-    let kinds: Vec<&'static str> =
-        COMPLEX.iter().copied().filter(|k| terms.contains(k)).collect();
+    let kinds: Vec<&'static str> = COMPLEX.iter().copied().filter(|k| terms.contains(k)).collect();
     match kinds.as_slice() {
         [one] => {
             for t in terms.iter().filter(|t| !COMPLEX.contains(t)) {
@@ -301,7 +303,10 @@ pub(crate) fn element_name(ctx: &Ctx, obj: &Map<String, Value>, loc: &str) -> Re
                 .map_err(|why| ctx.err(format!("{loc} has name '{}', which {why}", shown(n))))?;
             Ok(n.clone())
         }
-        Some(other) => Err(ctx.err(format!("{loc} has a name that is {}; it must be a string", kind_of(other)))),
+        Some(other) => {
+            Err(ctx
+                .err(format!("{loc} has a name that is {}; it must be a string", kind_of(other))))
+        }
         None => Err(ctx.err(format!("{loc} has no name"))),
     }
 }
@@ -324,7 +329,10 @@ fn required_object<'v>(
 ) -> Result<&'v Map<String, Value>> {
     match required(ctx, obj, key, loc)? {
         Value::Object(o) => Ok(o),
-        other => Err(ctx.err(format!("{loc} has '{key}' that is {}; it must be an object", kind_of(other)))),
+        other => {
+            Err(ctx
+                .err(format!("{loc} has '{key}' that is {}; it must be an object", kind_of(other))))
+        }
     }
 }
 
@@ -345,10 +353,7 @@ pub(crate) fn check_members(
     loc: &str,
     own: &[&str],
 ) -> Result<()> {
-    let cotyped = obj
-        .get("@type")
-        .and_then(super::json::strings)
-        .is_some_and(|ts| ts.len() > 1);
+    let cotyped = obj.get("@type").and_then(super::json::strings).is_some_and(|ts| ts.len() > 1);
     if cotyped {
         return Ok(());
     }
@@ -380,7 +385,10 @@ pub(crate) fn check_descriptions(ctx: &Ctx, obj: &Map<String, Value>, loc: &str)
                 )));
             }
             other => {
-                return Err(ctx.err(format!("{loc} has a comment that is {}; it must be a string", kind_of(other))));
+                return Err(ctx.err(format!(
+                    "{loc} has a comment that is {}; it must be a string",
+                    kind_of(other)
+                )));
             }
         }
     }

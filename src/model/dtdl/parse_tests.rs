@@ -216,7 +216,8 @@ fn refuses_bad_interface_ids() {
     model_error(v2("dtmi:com:Minor;1.2", json!([])), "only DTDL v3 allows");
     let mut no_id = v3("dtmi:x:A;1", json!([]));
     no_id.as_object_mut().unwrap().remove("@id");
-    model_error(no_id, "@id is missing");
+    let msg = model_error(no_id, "@id is missing");
+    assert!(msg.starts_with("model (element 1 of the upload): "), "{msg}");
 }
 
 #[test]
@@ -234,7 +235,11 @@ fn checks_context_and_type() {
     model_error(m.clone(), "not a supported DTDL extension");
     m["@context"] = json!(["dtmi:dtdl:context;2", "dtmi:dtdl:extension:quantitativeTypes;1"]);
     model_error(m.clone(), "not allowed in DTDL v2");
-    m["@context"] = json!(["dtmi:dtdl:context;3", "dtmi:dtdl:extension:historization;1", "dtmi:dtdl:extension:annotation;1"]);
+    m["@context"] = json!([
+        "dtmi:dtdl:context;3",
+        "dtmi:dtdl:extension:historization;1",
+        "dtmi:dtdl:extension:annotation;1"
+    ]);
     assert!(parse_one(m.clone()).is_ok());
     m["@type"] = json!("Property");
     model_error(m.clone(), "every top-level element must be an Interface");
@@ -249,19 +254,36 @@ fn unknown_schemas_are_named_with_a_suggestion() {
     let m = v3("dtmi:example:Room;1", json!([prop("temp", json!("tempreature"))]));
     let msg = model_error(m, "");
     assert!(
-        msg.starts_with("model dtmi:example:Room;1: content 'temp' has unknown schema 'tempreature'"),
+        msg.starts_with(
+            "model dtmi:example:Room;1: content 'temp' has unknown schema 'tempreature'"
+        ),
         "{msg}"
     );
-    let msg = model_error(v3("dtmi:x:A;1", json!([prop("t", json!("doubel"))])), "did you mean 'double'?");
+    let msg = model_error(
+        v3("dtmi:x:A;1", json!([prop("t", json!("doubel"))])),
+        "did you mean 'double'?",
+    );
     assert!(msg.contains("content 't'"));
     model_error(v3("dtmi:x:A;1", json!([prop("t", json!("Object"))])), "written as a term");
-    model_error(v3("dtmi:x:A;1", json!([prop("t", json!("dtmi:x:Nope;1"))])), "unknown schema 'dtmi:x:Nope;1'");
+    model_error(
+        v3("dtmi:x:A;1", json!([prop("t", json!("dtmi:x:Nope;1"))])),
+        "unknown schema 'dtmi:x:Nope;1'",
+    );
     model_error(v3("dtmi:x:A;1", json!([prop("t", json!(5))])), "has a schema that is a number");
     model_error(v2("dtmi:x:A;1", json!([prop("t", json!("uuid"))])), "exists only in DTDL v3");
     let field = json!({"@type": "Object", "fields": [{"name": "zip", "schema": "strng"}]});
-    model_error(v3("dtmi:x:A;1", json!([prop("address", field)])), "content 'address', field 'zip' has unknown schema 'strng'; did you mean 'string'?");
-    model_error(v3("dtmi:x:A;1", json!([prop("p", json!({"@type": "Struct"}))])), "Array, Enum, Map or Object");
-    model_error(v3("dtmi:x:A;1", json!([prop("p", json!({"@type": "Array"}))])), "missing 'elementSchema'");
+    model_error(
+        v3("dtmi:x:A;1", json!([prop("address", field)])),
+        "content 'address', field 'zip' has unknown schema 'strng'; did you mean 'string'?",
+    );
+    model_error(
+        v3("dtmi:x:A;1", json!([prop("p", json!({"@type": "Struct"}))])),
+        "Array, Enum, Map or Object",
+    );
+    model_error(
+        v3("dtmi:x:A;1", json!([prop("p", json!({"@type": "Array"}))])),
+        "missing 'elementSchema'",
+    );
 }
 
 fn nested_arrays(levels: usize) -> Value {
@@ -278,9 +300,12 @@ fn complex_schemas_nest_at_most_five_levels() {
     assert!(parse_one(v2("dtmi:x:A;1", t(5))).is_ok());
     model_error(v2("dtmi:x:A;1", t(6)), "more than 5 levels deep");
     // Depth counts through named schemas too.
-    let mut m = v3("dtmi:x:A;1", json!([
-        {"@type": "Telemetry", "name": "t", "schema": {"@type": "Array", "elementSchema": "dtmi:x:A:deep;1"}}
-    ]));
+    let mut m = v3(
+        "dtmi:x:A;1",
+        json!([
+            {"@type": "Telemetry", "name": "t", "schema": {"@type": "Array", "elementSchema": "dtmi:x:A:deep;1"}}
+        ]),
+    );
     let mut deep = nested_arrays(5);
     deep["@id"] = json!("dtmi:x:A:deep;1");
     m["schemas"] = json!([deep]);
@@ -329,11 +354,17 @@ fn inline_interfaces_are_refused() {
 #[test]
 fn content_names_are_checked_and_unique() {
     let dup = json!([prop("x", json!("double")), {"@type": "Telemetry", "name": "x", "schema": "double"}]);
-    model_error(v3("dtmi:x:A;1", dup), "content name 'x' is declared twice (as a property and as a telemetry)");
+    model_error(
+        v3("dtmi:x:A;1", dup),
+        "content name 'x' is declared twice (as a property and as a telemetry)",
+    );
     model_error(v3("dtmi:x:A;1", json!([prop("1x", json!("double"))])), "must start with a letter");
     model_error(v3("dtmi:x:A;1", json!([prop("x_", json!("double"))])), "must not end with '_'");
     model_error(v3("dtmi:x:A;1", json!([prop("a-b", json!("double"))])), "contains '-'");
-    model_error(v3("dtmi:x:A;1", json!([{"@type": "Property", "schema": "double"}])), "has no name");
+    model_error(
+        v3("dtmi:x:A;1", json!([{"@type": "Property", "schema": "double"}])),
+        "has no name",
+    );
     let long = "n".repeat(65);
     model_error(v2("dtmi:x:A;1", json!([prop(&long, json!("double"))])), "allows at most 64");
     assert!(parse_one(v3("dtmi:x:A;1", json!([prop(&long, json!("double"))]))).is_ok());
@@ -341,10 +372,16 @@ fn content_names_are_checked_and_unique() {
 
 #[test]
 fn content_types_are_checked() {
-    model_error(v3("dtmi:x:A;1", json!([{"name": "x", "schema": "double"}])), "has no string @type");
+    model_error(
+        v3("dtmi:x:A;1", json!([{"name": "x", "schema": "double"}])),
+        "has no string @type",
+    );
     model_error(v3("dtmi:x:A;1", json!([{"@type": "Field", "name": "x"}])), "not a content kind");
     model_error(
-        v3("dtmi:x:A;1", json!([{"@type": ["Property", "Telemetry"], "name": "x", "schema": "double"}])),
+        v3(
+            "dtmi:x:A;1",
+            json!([{"@type": ["Property", "Telemetry"], "name": "x", "schema": "double"}]),
+        ),
         "more than one content kind",
     );
     model_error(v3("dtmi:x:A;1", json!(["x"])), "contents entry 1 is a string");
@@ -368,9 +405,15 @@ fn v2_limits_extends_to_two() {
 #[test]
 fn arrays_in_properties_need_v3() {
     let arr = json!({"@type": "Array", "elementSchema": "double"});
-    model_error(v2("dtmi:x:A;1", json!([prop("p", arr.clone())])), "DTDL v2 allows only for Telemetry");
+    model_error(
+        v2("dtmi:x:A;1", json!([prop("p", arr.clone())])),
+        "DTDL v2 allows only for Telemetry",
+    );
     let in_object = json!({"@type": "Object", "fields": [{"name": "xs", "schema": arr}]});
-    model_error(v2("dtmi:x:A;1", json!([prop("p", in_object)])), "DTDL v2 allows only for Telemetry");
+    model_error(
+        v2("dtmi:x:A;1", json!([prop("p", in_object)])),
+        "DTDL v2 allows only for Telemetry",
+    );
     let rel = json!({"@type": "Relationship", "name": "r", "properties": [prop("p", arr.clone())]});
     model_error(v2("dtmi:x:A;1", json!([rel])), "DTDL v2 allows only for Telemetry");
     assert!(parse_one(v3("dtmi:x:A;1", json!([prop("p", arr)]))).is_ok());
@@ -379,7 +422,10 @@ fn arrays_in_properties_need_v3() {
 #[test]
 fn unknown_members_are_refused_unless_co_typed() {
     let typo = json!({"@type": "Property", "name": "p", "schema": "double", "writeable": true});
-    model_error(v3("dtmi:x:A;1", json!([typo])), "unknown member 'writeable'; did you mean 'writable'?");
+    model_error(
+        v3("dtmi:x:A;1", json!([typo])),
+        "unknown member 'writeable'; did you mean 'writable'?",
+    );
     let arr = json!({"@type": "Array", "elementSchma": "double"});
     model_error(v3("dtmi:x:A;1", json!([prop("p", arr)])), "did you mean 'elementSchema'?");
     let mut m = v3("dtmi:x:A;1", json!([]));
@@ -387,31 +433,59 @@ fn unknown_members_are_refused_unless_co_typed() {
     model_error(m, "the Interface has unknown member 'content'; did you mean 'contents'?");
     let cotyped = json!({"@type": ["Property", "Temperature"], "name": "p", "schema": "double", "unit": "kelvin"});
     assert!(parse_one(v3("dtmi:x:A;1", json!([cotyped]))).is_ok());
-    model_error(v3("dtmi:x:A;1", json!([{"@type": "Property", "name": "p", "schema": "double", "writable": "yes"}])), "must be true or false");
+    model_error(
+        v3(
+            "dtmi:x:A;1",
+            json!([{"@type": "Property", "name": "p", "schema": "double", "writable": "yes"}]),
+        ),
+        "must be true or false",
+    );
 }
 
 #[test]
 fn enums_are_checked() {
     let e = |value_schema: &str, values: Value| {
-        v3("dtmi:x:A;1", json!([prop("e", json!({"@type": "Enum", "valueSchema": value_schema, "enumValues": values}))]))
+        v3(
+            "dtmi:x:A;1",
+            json!([prop(
+                "e",
+                json!({"@type": "Enum", "valueSchema": value_schema, "enumValues": values})
+            )]),
+        )
     };
     assert!(parse_one(e("string", json!([{"name": "a", "enumValue": "A"}]))).is_ok());
     model_error(e("string", json!([{"name": "a", "enumValue": 1}])), "needs a string");
     model_error(e("integer", json!([{"name": "a", "enumValue": "A"}])), "needs an integer");
     model_error(e("double", json!([])), "must be \"integer\" or \"string\"");
-    model_error(e("integer", json!([{"name": "a", "enumValue": 1}, {"name": "a", "enumValue": 2}])), "name 'a' twice");
-    model_error(e("integer", json!([{"name": "a", "enumValue": 1}, {"name": "b", "enumValue": 1}])), "enumValue 1 twice");
+    model_error(
+        e("integer", json!([{"name": "a", "enumValue": 1}, {"name": "a", "enumValue": 2}])),
+        "name 'a' twice",
+    );
+    model_error(
+        e("integer", json!([{"name": "a", "enumValue": 1}, {"name": "b", "enumValue": 1}])),
+        "enumValue 1 twice",
+    );
     model_error(e("integer", json!([{"name": "a"}])), "missing 'enumValue'");
 }
 
 #[test]
 fn maps_and_objects_are_checked() {
-    let map = |key_schema: &str| {
-        json!({"@type": "Map", "mapKey": {"name": "k", "schema": key_schema}, "mapValue": {"name": "v", "schema": "double"}})
-    };
+    let map = |key_schema: &str| json!({"@type": "Map", "mapKey": {"name": "k", "schema": key_schema}, "mapValue": {"name": "v", "schema": "double"}});
     assert!(parse_one(v3("dtmi:x:A;1", json!([prop("m", map("string"))]))).is_ok());
-    model_error(v3("dtmi:x:A;1", json!([prop("m", map("integer"))])), "map keys must have schema \"string\"");
-    model_error(v3("dtmi:x:A;1", json!([prop("m", json!({"@type": "Map", "mapKey": {"name": "k", "schema": "string"}}))])), "missing 'mapValue'");
+    model_error(
+        v3("dtmi:x:A;1", json!([prop("m", map("integer"))])),
+        "map keys must have schema \"string\"",
+    );
+    model_error(
+        v3(
+            "dtmi:x:A;1",
+            json!([prop(
+                "m",
+                json!({"@type": "Map", "mapKey": {"name": "k", "schema": "string"}})
+            )]),
+        ),
+        "missing 'mapValue'",
+    );
     let dup = json!({"@type": "Object", "fields": [{"name": "a", "schema": "double"}, {"name": "a", "schema": "string"}]});
     model_error(v3("dtmi:x:A;1", json!([prop("o", dup)])), "field 'a' twice");
 }
@@ -427,16 +501,27 @@ fn relationships_are_checked() {
     model_error(rel(json!({"maxMultiplicity": 0})), "maxMultiplicity 0");
     model_error(rel(json!({"maxMultiplicity": -1})), "non-negative integer");
     model_error(rel(json!({"target": "dtmi:x:;1"})), "is not a valid DTMI");
-    model_error(rel(json!({"properties": [{"name": "p", "schema": "double"}]})), "must have \"@type\": \"Property\"");
-    model_error(rel(json!({"properties": [prop("p", json!("double")), prop("p", json!("string"))]})), "property 'p' twice");
-    model_error(rel(json!({"properties": [prop("p", json!("nope"))]})), "property 'p' of relationship 'r' has unknown schema 'nope'");
+    model_error(
+        rel(json!({"properties": [{"name": "p", "schema": "double"}]})),
+        "must have \"@type\": \"Property\"",
+    );
+    model_error(
+        rel(json!({"properties": [prop("p", json!("double")), prop("p", json!("string"))]})),
+        "property 'p' twice",
+    );
+    model_error(
+        rel(json!({"properties": [prop("p", json!("nope"))]})),
+        "property 'p' of relationship 'r' has unknown schema 'nope'",
+    );
     let ok = parse_one(rel(json!({"target": "dtmi:x:Later;1", "writable": true}))).unwrap();
     assert!(ok.dependencies().is_empty(), "targets are not dependencies");
 }
 
 #[test]
 fn components_are_checked() {
-    let comp = |schema: Value| v3("dtmi:x:A;1", json!([{"@type": "Component", "name": "c", "schema": schema}]));
+    let comp = |schema: Value| {
+        v3("dtmi:x:A;1", json!([{"@type": "Component", "name": "c", "schema": schema}]))
+    };
     model_error(comp(json!("dtmi:x:A;1")), "cannot contain its own Interface");
     model_error(comp(json!("double")), "not a valid DTMI");
     model_error(comp(json!(3)), "a component's schema is an Interface DTMI");
@@ -446,7 +531,10 @@ fn components_are_checked() {
 fn element_ids_are_valid_and_unique() {
     let p = |id: &str| json!({"@type": "Property", "@id": id, "name": "p", "schema": "double"});
     model_error(v3("dtmi:x:A;1", json!([p("dtmi:x:A;1")])), "used by more than one element");
-    model_error(v3("dtmi:x:A;1", json!([p("not-a-dtmi")])), "element @id 'not-a-dtmi' is not a valid DTMI");
+    model_error(
+        v3("dtmi:x:A;1", json!([p("not-a-dtmi")])),
+        "element @id 'not-a-dtmi' is not a valid DTMI",
+    );
     model_error(v3("dtmi:x:A;1", json!([p("dtmi:standard:p;1")])), "reserved prefix");
     assert!(parse_one(v3("dtmi:x:A;1", json!([p("dtmi:x:A:p;1")]))).is_ok());
 }
@@ -455,7 +543,10 @@ fn element_ids_are_valid_and_unique() {
 fn display_texts_are_limited() {
     let mut m = v3("dtmi:x:A;1", json!([]));
     m["displayName"] = json!("d".repeat(65));
-    model_error(m.clone(), "the Interface has a displayName that the 'en' text is 65 characters long");
+    model_error(
+        m.clone(),
+        "the Interface has a displayName that the 'en' text is 65 characters long",
+    );
     m["displayName"] = json!({"en": "Room"});
     m["description"] = json!(7);
     model_error(m.clone(), "description that must be a string");

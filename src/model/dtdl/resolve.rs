@@ -45,7 +45,11 @@ pub fn resolve(id: &str, source: &dyn ModelSource) -> Result<ResolvedModel> {
     resolve_inner(id, source, &mut Vec::new())
 }
 
-fn resolve_inner(id: &str, source: &dyn ModelSource, within: &mut Vec<String>) -> Result<ResolvedModel> {
+fn resolve_inner(
+    id: &str,
+    source: &dyn ModelSource,
+    within: &mut Vec<String>,
+) -> Result<ResolvedModel> {
     let root = source
         .interface(id)
         .ok_or_else(|| err!(ModelNotFound, "model {} was not found; upload it first", shown(id)))?;
@@ -194,7 +198,8 @@ impl ResolvedModel {
         let hint = match kind {
             Some(kind) => format!("; '{key}' is {kind}, which is not stored on the twin"),
             None => {
-                let names = self.properties.keys().chain(self.components.keys()).map(String::as_str);
+                let names =
+                    self.properties.keys().chain(self.components.keys()).map(String::as_str);
                 match suggest(key, names) {
                     Some(s) => format!("; did you mean '{s}'?"),
                     None => String::new(),
@@ -212,7 +217,11 @@ impl ResolvedModel {
     /// Validates a relationship's user properties (all keys not starting with '$') against the
     /// properties declared on relationship `name`. `InvalidRelationship` if the model has no such
     /// relationship.
-    pub fn validate_relationship_properties(&self, name: &str, props: &Map<String, Value>) -> Result<()> {
+    pub fn validate_relationship_properties(
+        &self,
+        name: &str,
+        props: &Map<String, Value>,
+    ) -> Result<()> {
         let Some(rel) = self.relationships.get(name) else {
             let hint = match suggest(name, self.relationships.keys().map(String::as_str)) {
                 Some(s) => format!("; did you mean '{s}'?"),

@@ -65,7 +65,10 @@ fn invalid(model: &ResolvedModel, doc: Value, code: ErrorCode, expect: &str) -> 
 fn resolves_inherited_contents_and_components() {
     let r = room();
     assert_eq!(r.id, "dtmi:x:Room;1");
-    assert_eq!(r.ancestors, BTreeSet::from(["dtmi:x:Room;1".to_string(), "dtmi:x:Base;1".to_string()]));
+    assert_eq!(
+        r.ancestors,
+        BTreeSet::from(["dtmi:x:Room;1".to_string(), "dtmi:x:Base;1".to_string()])
+    );
     assert_eq!(r.properties.keys().collect::<Vec<_>>(), ["address", "name", "temperature"]);
     assert_eq!(r.relationships.keys().collect::<Vec<_>>(), ["contains"]);
     assert_eq!(r.telemetry.keys().collect::<Vec<_>>(), ["temp"]);
@@ -126,17 +129,38 @@ fn accepts_a_valid_twin_with_inherited_properties_and_components() {
 #[test]
 fn refuses_undeclared_properties() {
     let r = room();
-    let msg = invalid(&r, json!({"thermostat": {}, "colour": "red"}), ErrorCode::ValidationFailed, "");
+    let msg =
+        invalid(&r, json!({"thermostat": {}, "colour": "red"}), ErrorCode::ValidationFailed, "");
     assert_eq!(msg, "twin property 'colour' is not defined in model dtmi:x:Room;1");
-    invalid(&r, json!({"thermostat": {}, "temprature": 1}), ErrorCode::ValidationFailed, "did you mean 'temperature'?");
-    invalid(&r, json!({"thermostat": {}, "contains": 1}), ErrorCode::ValidationFailed, "'contains' is a relationship");
-    invalid(&r, json!({"thermostat": {}, "temp": 1}), ErrorCode::ValidationFailed, "'temp' is a telemetry");
+    invalid(
+        &r,
+        json!({"thermostat": {}, "temprature": 1}),
+        ErrorCode::ValidationFailed,
+        "did you mean 'temperature'?",
+    );
+    invalid(
+        &r,
+        json!({"thermostat": {}, "contains": 1}),
+        ErrorCode::ValidationFailed,
+        "'contains' is a relationship",
+    );
+    invalid(
+        &r,
+        json!({"thermostat": {}, "temp": 1}),
+        ErrorCode::ValidationFailed,
+        "'temp' is a telemetry",
+    );
 }
 
 #[test]
 fn refuses_wrong_types_with_the_path() {
     let r = room();
-    let msg = invalid(&r, json!({"thermostat": {}, "temperature": "warm"}), ErrorCode::ValidationFailed, "");
+    let msg = invalid(
+        &r,
+        json!({"thermostat": {}, "temperature": "warm"}),
+        ErrorCode::ValidationFailed,
+        "",
+    );
     assert_eq!(
         msg,
         "twin property 'temperature' does not match its schema in model dtmi:x:Room;1: value at 'temperature' must be a number, found \"warm\""
@@ -158,8 +182,14 @@ fn components_are_required_objects_validated_against_their_model() {
         ErrorCode::ValidationFailed,
         "component 'thermostat' is required by model dtmi:x:Room;1 but is missing",
     );
-    invalid(&r, json!({"thermostat": 5}), ErrorCode::ValidationFailed, "must be a JSON object, found 5");
-    let msg = invalid(&r, json!({"thermostat": {"setPoint": "hot"}}), ErrorCode::ValidationFailed, "");
+    invalid(
+        &r,
+        json!({"thermostat": 5}),
+        ErrorCode::ValidationFailed,
+        "must be a JSON object, found 5",
+    );
+    let msg =
+        invalid(&r, json!({"thermostat": {"setPoint": "hot"}}), ErrorCode::ValidationFailed, "");
     assert!(
         msg.starts_with("in component 'thermostat': twin property 'setPoint' does not match its schema in model dtmi:x:Thermostat;1"),
         "{msg}"
@@ -204,10 +234,15 @@ fn long_string_values_are_refused() {
 #[test]
 fn relationship_properties_are_validated() {
     let r = room();
-    r.validate_relationship_properties("contains", &obj(json!({"since": "2020-02-04", "$targetId": "x"})))
-        .unwrap();
+    r.validate_relationship_properties(
+        "contains",
+        &obj(json!({"since": "2020-02-04", "$targetId": "x"})),
+    )
+    .unwrap();
     r.validate_relationship_properties("contains", &Map::new()).unwrap();
-    let e = r.validate_relationship_properties("contains", &obj(json!({"since": "yesterday"}))).unwrap_err();
+    let e = r
+        .validate_relationship_properties("contains", &obj(json!({"since": "yesterday"})))
+        .unwrap_err();
     assert_eq!(e.code, ErrorCode::ValidationFailed);
     assert!(e.message.contains("value at 'since' must be a date string"), "{e}");
     let e = r.validate_relationship_properties("contains", &obj(json!({"until": 1}))).unwrap_err();

@@ -165,7 +165,10 @@ impl Schema {
 
     /// True for Array, Enum, Map and Object.
     pub fn is_complex(&self) -> bool {
-        matches!(self, Schema::Array(_) | Schema::Enum { .. } | Schema::Map { .. } | Schema::Object { .. })
+        matches!(
+            self,
+            Schema::Array(_) | Schema::Enum { .. } | Schema::Map { .. } | Schema::Object { .. }
+        )
     }
 
     /// How many complex schemas are nested here (a primitive is 0, an Array of double is 1).
@@ -198,7 +201,8 @@ impl Schema {
     /// Like [`Schema::validate`], for a value found at `path` (e.g. the property name), which the
     /// message names and nested paths extend.
     pub fn validate_at(&self, value: &Value, path: &str) -> Result<(), String> {
-        let at = || if path.is_empty() { "value".to_string() } else { format!("value at '{path}'") };
+        let at =
+            || if path.is_empty() { "value".to_string() } else { format!("value at '{path}'") };
         if let Value::String(s) = value
             && s.len() > MAX_STRING_VALUE_BYTES
         {
@@ -208,7 +212,8 @@ impl Schema {
                 s.len()
             ));
         }
-        let mismatch = |expected: &str| format!("{} must be {expected}, found {}", at(), found(value));
+        let mismatch =
+            |expected: &str| format!("{} must be {expected}, found {}", at(), found(value));
         let format_mismatch = |expected: &str, why: String| {
             format!("{} must be {expected}, found {}: {why}", at(), found(value))
         };
@@ -223,7 +228,9 @@ impl Schema {
             _ => Err(mismatch(expected)),
         };
         match self {
-            Schema::Boolean => value.is_boolean().then_some(()).ok_or_else(|| mismatch("a boolean")),
+            Schema::Boolean => {
+                value.is_boolean().then_some(()).ok_or_else(|| mismatch("a boolean"))
+            }
             Schema::Double => value.is_number().then_some(()).ok_or_else(|| mismatch("a number")),
             Schema::Float => match value.as_f64() {
                 Some(f) if f.abs() <= f32::MAX as f64 => Ok(()),
@@ -241,7 +248,9 @@ impl Schema {
             }
             Schema::UnsignedByte => int_in(0, u8::MAX.into(), "an integer from 0 to 255"),
             Schema::UnsignedShort => int_in(0, u16::MAX.into(), "an integer from 0 to 65535"),
-            Schema::UnsignedInteger => int_in(0, u32::MAX.into(), "an integer from 0 to 4294967295"),
+            Schema::UnsignedInteger => {
+                int_in(0, u32::MAX.into(), "an integer from 0 to 4294967295")
+            }
             Schema::UnsignedLong => int_in(0, u64::MAX.into(), "a non-negative 64-bit integer"),
             Schema::String => value.is_string().then_some(()).ok_or_else(|| mismatch("a string")),
             Schema::Date => {
@@ -265,8 +274,9 @@ impl Schema {
             Schema::Bytes => string_format(formats::check_base64, "a base64 string"),
             Schema::Decimal => match value {
                 Value::Number(_) => Ok(()),
-                Value::String(s) => formats::check_decimal(s)
-                    .map_err(|why| format_mismatch("a decimal number (or a string holding one)", why)),
+                Value::String(s) => formats::check_decimal(s).map_err(|why| {
+                    format_mismatch("a decimal number (or a string holding one)", why)
+                }),
                 _ => Err(mismatch("a decimal number (or a string holding one)")),
             },
             Schema::Point
@@ -307,8 +317,7 @@ impl Schema {
                 let Value::Object(map) = value else {
                     return Err(mismatch("an object (a map with string keys)"));
                 };
-                map.iter()
-                    .try_for_each(|(k, v)| value_schema.validate_at(v, &child(path, k)))
+                map.iter().try_for_each(|(k, v)| value_schema.validate_at(v, &child(path, k)))
             }
             Schema::Object { fields } => {
                 let Value::Object(map) = value else { return Err(mismatch("an object")) };
