@@ -5,7 +5,11 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/twinstore/v1/twins.proto"];
+    let files = [
+        "proto/twinstore/v1/twins.proto",
+        "proto/twinstore/v1/raft.proto",
+        "proto/twinstore/v1/cluster.proto",
+    ];
     println!("cargo:rerun-if-changed=proto");
     let fds = protox::compile(files, ["proto"])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);

@@ -30,7 +30,8 @@ impl Bench {
 
     fn apply(&mut self, op: Op) {
         self.index += 1;
-        let cmd = Command { request: None, time: Timestamp(self.index), epoch: 1, origin: None, op };
+        let cmd =
+            Command { request: None, time: Timestamp(self.index), epoch: 1, origin: None, op };
         self.store.apply(self.index, &cmd).unwrap().unwrap();
     }
 }
@@ -43,7 +44,12 @@ fn twin(i: u64) -> Op {
 
 fn patch(i: u64) -> Op {
     let p = json!([{"op": "replace", "path": "/temperature", "value": i as f64}]);
-    Op::PatchTwin { id: format!("device-{}", i % 1000), component: None, patch: p.to_string(), pre: Precondition::default() }
+    Op::PatchTwin {
+        id: format!("device-{}", i % 1000),
+        component: None,
+        patch: p.to_string(),
+        pre: Precondition::default(),
+    }
 }
 
 fn benches(c: &mut Criterion) {

@@ -18,14 +18,23 @@ impl ModelService for ModelApi {
     ) -> Result<Response<pb::AddModelsResponse>, Status> {
         let r = req.into_inner();
         required("the models JSON", &r.models_json)?;
-        let (index, reply) = self.0.write(Op::AddModels { json: r.models_json }, r.options.as_ref()).await.status()?;
+        let (index, reply) = self
+            .0
+            .write(Op::AddModels { json: r.models_json }, r.options.as_ref())
+            .await
+            .status()?;
         match reply {
-            Reply::Models { json } => Ok(Response::new(pb::AddModelsResponse { model_json: json, index })),
+            Reply::Models { json } => {
+                Ok(Response::new(pb::AddModelsResponse { model_json: json, index }))
+            }
             other => Err(unexpected(other)),
         }
     }
 
-    async fn get_model(&self, req: Request<pb::GetModelRequest>) -> Result<Response<pb::ModelResponse>, Status> {
+    async fn get_model(
+        &self,
+        req: Request<pb::GetModelRequest>,
+    ) -> Result<Response<pb::ModelResponse>, Status> {
         let r = req.into_inner();
         let id = required("the model id", &r.id)?;
         let read = self.0.read_info(r.options.as_ref());
@@ -42,7 +51,12 @@ impl ModelService for ModelApi {
         let page = self
             .0
             .store
-            .list_models(&r.dependencies_for, r.include_definition, token(&r.continuation_token)?, page_size(r.page_size))
+            .list_models(
+                &r.dependencies_for,
+                r.include_definition,
+                token(&r.continuation_token)?,
+                page_size(r.page_size),
+            )
             .status()?;
         Ok(Response::new(pb::ListModelsResponse {
             model_json: page.items,
@@ -57,14 +71,20 @@ impl ModelService for ModelApi {
     ) -> Result<Response<pb::ModelResponse>, Status> {
         let r = req.into_inner();
         let id = required("the model id", &r.id)?.to_string();
-        let (index, reply) = self.0.write(Op::DecommissionModel { id }, r.options.as_ref()).await.status()?;
+        let (index, reply) =
+            self.0.write(Op::DecommissionModel { id }, r.options.as_ref()).await.status()?;
         match reply {
-            Reply::Model { json } => Ok(Response::new(pb::ModelResponse { model_json: json, index, read: None })),
+            Reply::Model { json } => {
+                Ok(Response::new(pb::ModelResponse { model_json: json, index, read: None }))
+            }
             other => Err(unexpected(other)),
         }
     }
 
-    async fn delete_model(&self, req: Request<pb::DeleteModelRequest>) -> Result<Response<pb::DeleteResponse>, Status> {
+    async fn delete_model(
+        &self,
+        req: Request<pb::DeleteModelRequest>,
+    ) -> Result<Response<pb::DeleteResponse>, Status> {
         let r = req.into_inner();
         let id = required("the model id", &r.id)?.to_string();
         let (index, _) = self.0.write(Op::DeleteModel { id }, r.options.as_ref()).await.status()?;

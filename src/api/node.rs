@@ -56,8 +56,9 @@ pub struct Node {
 impl Node {
     /// Opens the data directory, binds the listener and serves in the background.
     pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| format!("cannot create data directory {}: {e}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            format!("cannot create data directory {}: {e}", config.data_dir.display())
+        })?;
         let db_dir = config.data_dir.join("db");
         let store = Arc::new(
             Store::open(&db_dir, config.cache_capacity)
@@ -84,9 +85,12 @@ impl Node {
         let router = tonic::transport::Server::builder()
             .add_service(health_service)
             .add_service(reflection)
-            .add_service(TwinServiceServer::new(TwinApi(shared.clone())).max_decoding_message_size(max))
             .add_service(
-                RelationshipServiceServer::new(RelationshipApi(shared.clone())).max_decoding_message_size(max),
+                TwinServiceServer::new(TwinApi(shared.clone())).max_decoding_message_size(max),
+            )
+            .add_service(
+                RelationshipServiceServer::new(RelationshipApi(shared.clone()))
+                    .max_decoding_message_size(max),
             )
             .add_service(ModelServiceServer::new(ModelApi(shared)).max_decoding_message_size(max));
 

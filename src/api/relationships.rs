@@ -27,7 +27,10 @@ fn rel_reply(index: u64, reply: Reply) -> Result<Response<pb::RelationshipRespon
 impl RelationshipApi {
     fn twin_must_exist(&self, id: &str) -> Result<(), Status> {
         if !self.0.store.twin_exists(id).status()? {
-            return Err(to_status(err!(DigitalTwinNotFound, "there is no digital twin with id '{id}'")));
+            return Err(to_status(err!(
+                DigitalTwinNotFound,
+                "there is no digital twin with id '{id}'"
+            )));
         }
         Ok(())
     }
@@ -42,7 +45,12 @@ impl RelationshipService for RelationshipApi {
         let r = req.into_inner();
         let source = required("the source twin id", &r.source_id)?.to_string();
         let id = required("the relationship id", &r.relationship_id)?.to_string();
-        let op = Op::PutRelationship { source, id, json: r.relationship_json, pre: precondition(r.options.as_ref()) };
+        let op = Op::PutRelationship {
+            source,
+            id,
+            json: r.relationship_json,
+            pre: precondition(r.options.as_ref()),
+        };
         let (index, reply) = self.0.write(op, r.options.as_ref()).await.status()?;
         rel_reply(index, reply)
     }
@@ -57,10 +65,18 @@ impl RelationshipService for RelationshipApi {
         let read = self.0.read_info(r.options.as_ref());
         let Some(doc) = self.0.store.relationship(source, id).status()? else {
             self.twin_must_exist(source)?;
-            return Err(to_status(err!(RelationshipNotFound, "twin '{source}' has no relationship with id '{id}'")));
+            return Err(to_status(err!(
+                RelationshipNotFound,
+                "twin '{source}' has no relationship with id '{id}'"
+            )));
         };
         let etag = etag_in(&doc);
-        Ok(Response::new(pb::RelationshipResponse { relationship_json: doc, etag, index: 0, read: Some(read) }))
+        Ok(Response::new(pb::RelationshipResponse {
+            relationship_json: doc,
+            etag,
+            index: 0,
+            read: Some(read),
+        }))
     }
 
     async fn patch_relationship(
@@ -70,7 +86,12 @@ impl RelationshipService for RelationshipApi {
         let r = req.into_inner();
         let source = required("the source twin id", &r.source_id)?.to_string();
         let id = required("the relationship id", &r.relationship_id)?.to_string();
-        let op = Op::PatchRelationship { source, id, patch: r.patch_json, pre: precondition(r.options.as_ref()) };
+        let op = Op::PatchRelationship {
+            source,
+            id,
+            patch: r.patch_json,
+            pre: precondition(r.options.as_ref()),
+        };
         let (index, reply) = self.0.write(op, r.options.as_ref()).await.status()?;
         rel_reply(index, reply)
     }
@@ -116,8 +137,11 @@ impl RelationshipService for RelationshipApi {
         let target = required("the twin id", &r.target_id)?;
         let read = self.0.read_info(r.options.as_ref());
         self.twin_must_exist(target)?;
-        let page =
-            self.0.store.incoming(target, token(&r.continuation_token)?, page_size(r.page_size)).status()?;
+        let page = self
+            .0
+            .store
+            .incoming(target, token(&r.continuation_token)?, page_size(r.page_size))
+            .status()?;
         Ok(Response::new(pb::ListIncomingRelationshipsResponse {
             incoming_json: page.items,
             continuation_token: page.next.unwrap_or_default(),

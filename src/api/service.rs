@@ -28,10 +28,9 @@ pub struct Shared {
 impl Shared {
     /// Turns an operation into a command (time decided here, before apply) and applies it.
     pub async fn write(&self, op: Op, options: Option<&pb::WriteOptions>) -> Result<(u64, Reply)> {
-        let request = options.filter(|o| !o.client_id.is_empty()).map(|o| RequestId {
-            client: o.client_id.clone(),
-            seq: o.request_id,
-        });
+        let request = options
+            .filter(|o| !o.client_id.is_empty())
+            .map(|o| RequestId { client: o.client_id.clone(), seq: o.request_id });
         let cmd = Command { request, time: Timestamp::now(), epoch: self.epoch, origin: None, op };
         let (index, outcome): (u64, Outcome) = self.writer.write(cmd).await?;
         Ok((index, outcome?))
@@ -81,7 +80,8 @@ pub fn token(t: &str) -> std::result::Result<Option<&str>, Status> {
         return Ok(None);
     }
     if !crate::storage::valid_token(t) {
-        return Err(err!(BadRequest, "the continuation token is not one this service issued")).status();
+        return Err(err!(BadRequest, "the continuation token is not one this service issued"))
+            .status();
     }
     Ok(Some(t))
 }

@@ -20,8 +20,11 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         }
         DigitalTwinNotFound | RelationshipNotFound | ComponentNotFound | ModelNotFound
         | TargetTwinNotFound => Code::NotFound,
-        PreconditionFailed | RelationshipsNotDeleted | ModelReferencesNotDeleted
-        | ModelDecommissioned | ReadOnlyRegion => Code::FailedPrecondition,
+        PreconditionFailed
+        | RelationshipsNotDeleted
+        | ModelReferencesNotDeleted
+        | ModelDecommissioned
+        | ReadOnlyRegion => Code::FailedPrecondition,
         ModelAlreadyExists => Code::AlreadyExists,
         Unavailable | NotLeader => Code::Unavailable,
         Internal => Code::Internal,

@@ -25,14 +25,19 @@ impl TwinApi {
     fn load(&self, id: &str) -> Result<String, Status> {
         match self.0.store.twin(id).status()? {
             Some(doc) => Ok(doc),
-            None => Err(to_status(err!(DigitalTwinNotFound, "there is no digital twin with id '{id}'"))),
+            None => {
+                Err(to_status(err!(DigitalTwinNotFound, "there is no digital twin with id '{id}'")))
+            }
         }
     }
 }
 
 #[tonic::async_trait]
 impl TwinService for TwinApi {
-    async fn put_twin(&self, req: Request<pb::PutTwinRequest>) -> Result<Response<pb::TwinResponse>, Status> {
+    async fn put_twin(
+        &self,
+        req: Request<pb::PutTwinRequest>,
+    ) -> Result<Response<pb::TwinResponse>, Status> {
         let r = req.into_inner();
         let id = required("the twin id", &r.id)?.to_string();
         let op = Op::PutTwin { id, json: r.twin_json, pre: precondition(r.options.as_ref()) };
@@ -40,7 +45,10 @@ impl TwinService for TwinApi {
         twin_reply(index, reply)
     }
 
-    async fn get_twin(&self, req: Request<pb::GetTwinRequest>) -> Result<Response<pb::TwinResponse>, Status> {
+    async fn get_twin(
+        &self,
+        req: Request<pb::GetTwinRequest>,
+    ) -> Result<Response<pb::TwinResponse>, Status> {
         let r = req.into_inner();
         let id = required("the twin id", &r.id)?;
         let read = self.0.read_info(r.options.as_ref());
@@ -49,15 +57,26 @@ impl TwinService for TwinApi {
         Ok(Response::new(pb::TwinResponse { twin_json: doc, etag, index: 0, read: Some(read) }))
     }
 
-    async fn patch_twin(&self, req: Request<pb::PatchTwinRequest>) -> Result<Response<pb::TwinResponse>, Status> {
+    async fn patch_twin(
+        &self,
+        req: Request<pb::PatchTwinRequest>,
+    ) -> Result<Response<pb::TwinResponse>, Status> {
         let r = req.into_inner();
         let id = required("the twin id", &r.id)?.to_string();
-        let op = Op::PatchTwin { id, component: None, patch: r.patch_json, pre: precondition(r.options.as_ref()) };
+        let op = Op::PatchTwin {
+            id,
+            component: None,
+            patch: r.patch_json,
+            pre: precondition(r.options.as_ref()),
+        };
         let (index, reply) = self.0.write(op, r.options.as_ref()).await.status()?;
         twin_reply(index, reply)
     }
 
-    async fn delete_twin(&self, req: Request<pb::DeleteTwinRequest>) -> Result<Response<pb::DeleteResponse>, Status> {
+    async fn delete_twin(
+        &self,
+        req: Request<pb::DeleteTwinRequest>,
+    ) -> Result<Response<pb::DeleteResponse>, Status> {
         let r = req.into_inner();
         let id = required("the twin id", &r.id)?.to_string();
         let op = Op::DeleteTwin { id, pre: precondition(r.options.as_ref()) };
@@ -108,7 +127,8 @@ impl TwinService for TwinApi {
         let r = req.into_inner();
         let id = required("the twin id", &r.id)?;
         required("the message id (Message-Id)", &r.message_id)?;
-        limits::check_size("telemetry payload", r.telemetry_json.len(), limits::MAX_PAYLOAD_BYTES).status()?;
+        limits::check_size("telemetry payload", r.telemetry_json.len(), limits::MAX_PAYLOAD_BYTES)
+            .status()?;
         twin::parse_object("telemetry payload", &r.telemetry_json).status()?;
         if !r.source_time.is_empty() && !crate::model::time::is_rfc3339(&r.source_time) {
             return Err(to_status(err!(

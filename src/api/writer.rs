@@ -63,7 +63,9 @@ fn run(store: Arc<Store>, mut rx: mpsc::Receiver<Request>) {
             let index = store.applied_index() + 1;
             match store.apply(index, &cmd) {
                 Ok(outcome) => answers.push((reply, Ok((index, outcome)))),
-                Err(e) => fatal(&format!("applying command {} at index {index}: {e}", cmd.op.name())),
+                Err(e) => {
+                    fatal(&format!("applying command {} at index {index}: {e}", cmd.op.name()))
+                }
             }
         }
         if let Err(e) = store.flush() {

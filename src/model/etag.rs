@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 
 /// Where a write was first accepted: the DR epoch of the region that accepted it and the index in
 /// that region's log.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Origin {
     /// The DR epoch the write was accepted under.
     pub epoch: u64,

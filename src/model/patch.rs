@@ -58,9 +58,14 @@ impl Patch {
                 return Err(err!(JsonPatchInvalid, "operation {i} has no string 'path'"));
             };
             let mut tokens: Vec<String> = prefix.iter().map(|s| s.to_string()).collect();
-            tokens.extend(split_pointer(path).map_err(|e| err!(JsonPatchInvalid, "operation {i}: {e}"))?);
+            tokens.extend(
+                split_pointer(path).map_err(|e| err!(JsonPatchInvalid, "operation {i}: {e}"))?,
+            );
             if tokens.is_empty() {
-                return Err(err!(JsonPatchInvalid, "operation {i}: the whole document cannot be patched"));
+                return Err(err!(
+                    JsonPatchInvalid,
+                    "operation {i}: the whole document cannot be patched"
+                ));
             }
             if op != "remove" && !obj.contains_key("value") {
                 return Err(err!(JsonPatchInvalid, "operation {i} ('{op}') has no 'value'"));
@@ -158,9 +163,18 @@ mod tests {
             assert_eq!(e.code, ErrorCode::JsonPatchInvalid);
             assert!(e.message.contains(op));
         }
-        assert_eq!(code(Patch::parse(r#"[{"op":"add","path":"a","value":1}]"#, &[])), ErrorCode::JsonPatchInvalid);
-        assert_eq!(code(Patch::parse(r#"[{"op":"add","path":"/a"}]"#, &[])), ErrorCode::JsonPatchInvalid);
-        assert_eq!(code(Patch::parse(r#"[{"op":"add","path":"","value":1}]"#, &[])), ErrorCode::JsonPatchInvalid);
+        assert_eq!(
+            code(Patch::parse(r#"[{"op":"add","path":"a","value":1}]"#, &[])),
+            ErrorCode::JsonPatchInvalid
+        );
+        assert_eq!(
+            code(Patch::parse(r#"[{"op":"add","path":"/a"}]"#, &[])),
+            ErrorCode::JsonPatchInvalid
+        );
+        assert_eq!(
+            code(Patch::parse(r#"[{"op":"add","path":"","value":1}]"#, &[])),
+            ErrorCode::JsonPatchInvalid
+        );
         assert_eq!(code(Patch::parse(r#"[{"path":"/a"}]"#, &[])), ErrorCode::JsonPatchInvalid);
     }
 

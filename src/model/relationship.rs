@@ -28,7 +28,11 @@ pub struct RelationshipInput {
 }
 
 /// Parses and checks the shape of a relationship request document.
-pub fn parse_input(source: &str, id: &str, input: &Map<String, Value>) -> Result<RelationshipInput> {
+pub fn parse_input(
+    source: &str,
+    id: &str,
+    input: &Map<String, Value>,
+) -> Result<RelationshipInput> {
     let field = |name: &str| -> Result<String> {
         match input.get(name) {
             Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
@@ -43,7 +47,10 @@ pub fn parse_input(source: &str, id: &str, input: &Map<String, Value>) -> Result
         if let Some(v) = input.get(k)
             && v.as_str() != Some(want)
         {
-            return Err(err!(InvalidArgument, "'{k}' in the document is {v} but the request is for '{want}'"));
+            return Err(err!(
+                InvalidArgument,
+                "'{k}' in the document is {v} but the request is for '{want}'"
+            ));
         }
     }
     let mut properties = Map::new();
@@ -58,7 +65,10 @@ pub fn parse_input(source: &str, id: &str, input: &Map<String, Value>) -> Result
         }
     }
     if source == target {
-        return Err(err!(OperationNotAllowed, "a relationship may not connect twin '{source}' to itself"));
+        return Err(err!(
+            OperationNotAllowed,
+            "a relationship may not connect twin '{source}' to itself"
+        ));
     }
     Ok(RelationshipInput { target, name, properties })
 }
@@ -110,7 +120,12 @@ pub fn build(source: &str, id: &str, input: &RelationshipInput, etag: &str) -> R
 }
 
 /// Applies a patch to a stored relationship: properties only.
-pub fn patch(current: &Value, patch: &Patch, source_model: &ResolvedModel, etag: &str) -> Result<Value> {
+pub fn patch(
+    current: &Value,
+    patch: &Patch,
+    source_model: &ResolvedModel,
+    etag: &str,
+) -> Result<Value> {
     for op in &patch.ops {
         if op.path[0].starts_with('$') {
             return Err(err!(
@@ -123,11 +138,17 @@ pub fn patch(current: &Value, patch: &Patch, source_model: &ResolvedModel, etag:
     }
     let patched = patch.apply(current)?;
     let Value::Object(mut doc) = patched else {
-        return Err(err!(JsonPatchInvalid, "the patch replaced the relationship with a non-object"));
+        return Err(err!(
+            JsonPatchInvalid,
+            "the patch replaced the relationship with a non-object"
+        ));
     };
     let name = doc.get("$relationshipName").and_then(Value::as_str).unwrap_or_default().to_string();
-    let props: Map<String, Value> =
-        doc.iter().filter(|(k, _)| !k.starts_with('$')).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let props: Map<String, Value> = doc
+        .iter()
+        .filter(|(k, _)| !k.starts_with('$'))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     source_model.validate_relationship_properties(&name, &props)?;
     doc.insert("$etag".into(), Value::String(etag.to_string()));
     Ok(Value::Object(doc))
@@ -155,7 +176,12 @@ mod tests {
 
     #[test]
     fn parses_the_request_shape() {
-        let i = parse_input("a", "r1", &obj(json!({"$targetId": "b", "$relationshipName": "contains", "since": 3}))).unwrap();
+        let i = parse_input(
+            "a",
+            "r1",
+            &obj(json!({"$targetId": "b", "$relationshipName": "contains", "since": 3})),
+        )
+        .unwrap();
         assert_eq!(i.target, "b");
         assert_eq!(i.name, "contains");
         assert_eq!(i.properties, obj(json!({"since": 3})));
@@ -166,9 +192,18 @@ mod tests {
         let code = |v: Value| parse_input("a", "r1", &obj(v)).unwrap_err().code;
         assert_eq!(code(json!({"$relationshipName": "x"})), ErrorCode::InvalidArgument);
         assert_eq!(code(json!({"$targetId": "b"})), ErrorCode::InvalidArgument);
-        assert_eq!(code(json!({"$targetId": 1, "$relationshipName": "x"})), ErrorCode::InvalidArgument);
-        assert_eq!(code(json!({"$targetId": "a", "$relationshipName": "x"})), ErrorCode::OperationNotAllowed);
-        assert_eq!(code(json!({"$targetId": "b", "$relationshipName": "x", "$weird": 1})), ErrorCode::InvalidArgument);
+        assert_eq!(
+            code(json!({"$targetId": 1, "$relationshipName": "x"})),
+            ErrorCode::InvalidArgument
+        );
+        assert_eq!(
+            code(json!({"$targetId": "a", "$relationshipName": "x"})),
+            ErrorCode::OperationNotAllowed
+        );
+        assert_eq!(
+            code(json!({"$targetId": "b", "$relationshipName": "x", "$weird": 1})),
+            ErrorCode::InvalidArgument
+        );
         assert_eq!(
             code(json!({"$targetId": "b", "$relationshipName": "x", "$sourceId": "other"})),
             ErrorCode::InvalidArgument
@@ -177,7 +212,12 @@ mod tests {
 
     #[test]
     fn builds_the_adt_document() {
-        let i = parse_input("a", "r1", &obj(json!({"$targetId": "b", "$relationshipName": "contains"}))).unwrap();
+        let i = parse_input(
+            "a",
+            "r1",
+            &obj(json!({"$targetId": "b", "$relationshipName": "contains"})),
+        )
+        .unwrap();
         let doc = build("a", "r1", &i, "W/\"e\"").unwrap();
         assert_eq!(
             doc,

@@ -44,7 +44,9 @@ pub struct Stamp {
 pub fn parse_object(what: &str, text: &str) -> Result<Map<String, Value>> {
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(err!(InvalidArgument, "the {what} must be a JSON object, not {}", kind(&other))),
+        Ok(other) => {
+            Err(err!(InvalidArgument, "the {what} must be a JSON object, not {}", kind(&other)))
+        }
         Err(e) => Err(err!(InvalidArgument, "the {what} is not valid JSON: {e}")),
     }
 }
@@ -95,7 +97,12 @@ pub fn build_put(
         if k.starts_with('$') {
             match k.as_str() {
                 "$dtId" | "$etag" | METADATA => continue,
-                _ => return Err(err!(InvalidArgument, "'{k}' is not a twin field; only $dtId, $etag and $metadata may start with '$'")),
+                _ => {
+                    return Err(err!(
+                        InvalidArgument,
+                        "'{k}' is not a twin field; only $dtId, $etag and $metadata may start with '$'"
+                    ));
+                }
             }
         }
         contents.insert(k.clone(), v.clone());
@@ -139,9 +146,16 @@ pub fn build_patch(
         let p = &op.path;
         let first = p[0].as_str();
         match first {
-            "$dtId" | "$etag" => return Err(err!(JsonPatchInvalid, "'/{first}' is managed by the service and cannot be patched")),
+            "$dtId" | "$etag" => {
+                return Err(err!(
+                    JsonPatchInvalid,
+                    "'/{first}' is managed by the service and cannot be patched"
+                ));
+            }
             METADATA => check_metadata_path(&p[1..], op.op.as_str(), &mut model_changed)?,
-            _ if first.starts_with('$') => return Err(err!(JsonPatchInvalid, "'/{first}' is not a twin field")),
+            _ if first.starts_with('$') => {
+                return Err(err!(JsonPatchInvalid, "'/{first}' is not a twin field"));
+            }
             _ => {
                 if p.len() >= 2 && p[1] == METADATA {
                     let mut component_model = false;
@@ -157,8 +171,8 @@ pub fn build_patch(
     let Value::Object(patched) = patched else {
         return Err(err!(JsonPatchInvalid, "the patch replaced the twin with a non-object"));
     };
-    let model_id = requested_model(&patched)
-        .map_err(|e| err!(ValidationFailed, "{}", e.message))?;
+    let model_id =
+        requested_model(&patched).map_err(|e| err!(ValidationFailed, "{}", e.message))?;
     let model = resolve(&model_id, model_changed)?;
     let old_meta = current.get(METADATA).and_then(Value::as_object);
     let new_meta = patched.get(METADATA).and_then(Value::as_object);
@@ -218,7 +232,10 @@ pub fn build_patch(
     if let Some(new_meta) = new_meta {
         for (k, v) in new_meta {
             if !k.starts_with('$') && !doc.contains_key(k) && v.get("sourceTime").is_some() {
-                return Err(err!(ValidationFailed, "sourceTime is set for property '{k}', which has no value"));
+                return Err(err!(
+                    ValidationFailed,
+                    "sourceTime is set for property '{k}', which has no value"
+                ));
             }
         }
     }
@@ -253,7 +270,10 @@ fn check_metadata_path(rest: &[String], op: &str, model_changed: &mut bool) -> R
 }
 
 /// The contents with each component's `$metadata` removed, for validation.
-fn strip_component_metadata(contents: &Map<String, Value>, model: &ResolvedModel) -> Map<String, Value> {
+fn strip_component_metadata(
+    contents: &Map<String, Value>,
+    model: &ResolvedModel,
+) -> Map<String, Value> {
     let mut out = contents.clone();
     for name in model.components.keys() {
         if let Some(Value::Object(c)) = out.get_mut(name) {
@@ -281,7 +301,10 @@ fn source_times_from(meta: Option<&Value>) -> Result<Map<String, Value>> {
             continue;
         }
         let Value::Object(entry) = v else {
-            return Err(err!(InvalidArgument, "'$metadata.{k}' must be an object such as {{\"sourceTime\": \"…\"}}"));
+            return Err(err!(
+                InvalidArgument,
+                "'$metadata.{k}' must be an object such as {{\"sourceTime\": \"…\"}}"
+            ));
         };
         for (field, value) in entry {
             match field.as_str() {
@@ -291,9 +314,19 @@ fn source_times_from(meta: Option<&Value>) -> Result<Map<String, Value>> {
                         out.insert(k.clone(), value.clone());
                     }
                     Value::Null => {}
-                    _ => return Err(err!(ValidationFailed, "'$metadata.{k}.sourceTime' must be an ISO 8601 date-time such as 2022-05-31T12:00:00Z")),
+                    _ => {
+                        return Err(err!(
+                            ValidationFailed,
+                            "'$metadata.{k}.sourceTime' must be an ISO 8601 date-time such as 2022-05-31T12:00:00Z"
+                        ));
+                    }
                 },
-                other => return Err(err!(InvalidArgument, "'$metadata.{k}.{other}' is not a writable metadata field; only sourceTime is")),
+                other => {
+                    return Err(err!(
+                        InvalidArgument,
+                        "'$metadata.{k}.{other}' is not a writable metadata field; only sourceTime is"
+                    ));
+                }
             }
         }
     }
@@ -304,7 +337,10 @@ fn source_times_from(meta: Option<&Value>) -> Result<Map<String, Value>> {
 fn check_stray_source_times(times: &Map<String, Value>, doc: &Map<String, Value>) -> Result<()> {
     for k in times.keys() {
         if !doc.contains_key(k) {
-            return Err(err!(ValidationFailed, "sourceTime is set for property '{k}', which has no value"));
+            return Err(err!(
+                ValidationFailed,
+                "sourceTime is set for property '{k}', which has no value"
+            ));
         }
     }
     Ok(())
@@ -320,18 +356,27 @@ fn prop_meta(t: &Value, source: Option<&Value>) -> Result<Value> {
                 m.insert("sourceTime".into(), s.clone());
             }
             Value::Null => {}
-            _ => return Err(err!(ValidationFailed, "a sourceTime must be an ISO 8601 date-time such as 2022-05-31T12:00:00Z")),
+            _ => {
+                return Err(err!(
+                    ValidationFailed,
+                    "a sourceTime must be an ISO 8601 date-time such as 2022-05-31T12:00:00Z"
+                ));
+            }
         }
     }
     Ok(Value::Object(m))
 }
+
+/// For a component patch: the component's stored metadata and the component-relative names the
+/// patch touched.
+type ComponentPatch<'a> = (Option<&'a Map<String, Value>>, &'a std::collections::BTreeSet<&'a str>);
 
 /// A component object with fresh metadata: all properties stamped `t`, or (for a patch) only the
 /// touched ones, the others keeping their old entries.
 fn stamp_component(
     comp: &Map<String, Value>,
     times: &Map<String, Value>,
-    patch: Option<(Option<&Map<String, Value>>, &std::collections::BTreeSet<&str>)>,
+    patch: Option<ComponentPatch<'_>>,
     t: &Value,
 ) -> Result<Map<String, Value>> {
     let mut meta = Map::new();
@@ -342,7 +387,9 @@ fn stamp_component(
             continue;
         }
         let entry = match patch {
-            Some((old, touched)) if !touched.contains(k.as_str()) && !touched.contains(METADATA) => {
+            Some((old, touched))
+                if !touched.contains(k.as_str()) && !touched.contains(METADATA) =>
+            {
                 match old.and_then(|m| m.get(k)) {
                     Some(e) => e.clone(),
                     None => prop_meta(t, times.get(k))?,
@@ -372,7 +419,11 @@ fn check_twin_size(doc: &Map<String, Value>) -> Result<()> {
 }
 
 /// A twin's component, or `ComponentNotFound`.
-pub fn component<'a>(doc: &'a Value, model: Option<&ResolvedModel>, name: &str) -> Result<&'a Value> {
+pub fn component<'a>(
+    doc: &'a Value,
+    model: Option<&ResolvedModel>,
+    name: &str,
+) -> Result<&'a Value> {
     let declared = model.is_none_or(|m| m.components.contains_key(name));
     match doc.get(name) {
         Some(v @ Value::Object(_)) if declared && !name.starts_with('$') => Ok(v),

@@ -133,7 +133,10 @@ impl Store {
         for (name, value) in meta {
             w.put(Key::new(Space::Meta).s(name).into_bytes(), value.clone());
         }
-        w.put(Key::new(Space::Meta).s(meta::APPLIED).into_bytes(), codec::encode(&Applied { index, origin })?);
+        w.put(
+            Key::new(Space::Meta).s(meta::APPLIED).into_bytes(),
+            codec::encode(&Applied { index, origin })?,
+        );
         let models_changed = matches!(&outcome, Some(Ok(_)))
             && matches!(
                 cmd.map(|c| &c.op),
@@ -150,7 +153,11 @@ impl Store {
     }
 
     /// Runs a command (or recalls its remembered outcome): its buffered effects and outcome.
-    fn run_command(&self, cmd: &Command, origin: Origin) -> Result<(Writes<'_>, Outcome), StorageError> {
+    fn run_command(
+        &self,
+        cmd: &Command,
+        origin: Origin,
+    ) -> Result<(Writes<'_>, Outcome), StorageError> {
         let ctx = Ctx { time: cmd.time, etag: etag::etag(origin) };
         if let Some(req) = &cmd.request
             && let Some(outcome) = self.dedupe_get(req)?
@@ -186,7 +193,9 @@ impl Store {
             Op::PatchRelationship { source, id, patch, pre } => {
                 self.patch_relationship(w, ctx, source, id, patch, pre)
             }
-            Op::DeleteRelationship { source, id, pre } => self.delete_relationship(w, source, id, pre),
+            Op::DeleteRelationship { source, id, pre } => {
+                self.delete_relationship(w, source, id, pre)
+            }
             Op::AddModels { json } => self.add_models(w, ctx, json),
             Op::DecommissionModel { id } => self.decommission_model(w, id),
             Op::DeleteModel { id } => self.delete_model(w, id),
@@ -196,13 +205,25 @@ impl Store {
 }
 
 /// Checks If-Match / If-None-Match against an entity's current ETag (`None`: it does not exist).
-pub(super) fn check_precondition(what: &str, pre: &Precondition, current: Option<&str>) -> UserResult<()> {
+pub(super) fn check_precondition(
+    what: &str,
+    pre: &Precondition,
+    current: Option<&str>,
+) -> UserResult<()> {
     if pre.if_none_match && current.is_some() {
-        return Err(err!(PreconditionFailed, "{what} already exists and If-None-Match: * was given"));
+        return Err(err!(
+            PreconditionFailed,
+            "{what} already exists and If-None-Match: * was given"
+        ));
     }
     if let Some(want) = &pre.if_match {
         match current {
-            None => return Err(err!(PreconditionFailed, "{what} does not exist, so If-Match: {want} cannot hold")),
+            None => {
+                return Err(err!(
+                    PreconditionFailed,
+                    "{what} does not exist, so If-Match: {want} cannot hold"
+                ));
+            }
             Some(etag) if !etag::if_match_accepts(want, etag) => {
                 return Err(err!(
                     PreconditionFailed,

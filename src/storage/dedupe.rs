@@ -84,7 +84,8 @@ impl Store {
         let mut evicted = 0;
         for kv in self.graph.scan_prefix([Space::DedupeAge as u8]) {
             let (k, _) = kv?;
-            let mut r = Reader::new(&k, Space::DedupeAge).ok_or_else(|| corrupt("dedupe age key"))?;
+            let mut r =
+                Reader::new(&k, Space::DedupeAge).ok_or_else(|| corrupt("dedupe age key"))?;
             let time = r.u().ok_or_else(|| corrupt("dedupe age key"))?;
             let client = r.s().ok_or_else(|| corrupt("dedupe age key"))?;
             let seq = r.u().ok_or_else(|| corrupt("dedupe age key"))?;

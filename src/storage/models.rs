@@ -96,7 +96,11 @@ impl Store {
             dtdl::parse_interface(&record.json)
                 .map_err(|e| StorageError::Corrupt(format!("stored model {id}: {e}")))?,
         );
-        self.models.interfaces.lock().unwrap_or_else(|e| e.into_inner()).insert(id.into(), iface.clone());
+        self.models
+            .interfaces
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.into(), iface.clone());
         Ok(Some(iface))
     }
 
@@ -116,18 +120,35 @@ impl Store {
         let resolved = dtdl::resolve(id, &source);
         source.check()?;
         let resolved = Arc::new(resolved?);
-        self.models.resolved.lock().unwrap_or_else(|e| e.into_inner()).insert(id.into(), resolved.clone());
+        self.models
+            .resolved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.into(), resolved.clone());
         Ok(resolved)
     }
 
     /// The model a twin write uses: it must exist and, when the twin newly takes it on, must not
     /// be decommissioned.
-    pub(super) fn model_for_write(&self, w: &Writes, id: &str, new_use: bool) -> Step<Arc<ResolvedModel>> {
+    pub(super) fn model_for_write(
+        &self,
+        w: &Writes,
+        id: &str,
+        new_use: bool,
+    ) -> Step<Arc<ResolvedModel>> {
         let Some(record) = self.model_record(id)? else {
-            return Err(err!(ValidationFailed, "model {id} does not exist; add it before creating twins of it").into());
+            return Err(err!(
+                ValidationFailed,
+                "model {id} does not exist; add it before creating twins of it"
+            )
+            .into());
         };
         if new_use && record.decommissioned {
-            return Err(err!(ModelDecommissioned, "model {id} is decommissioned and cannot be used for new twins").into());
+            return Err(err!(
+                ModelDecommissioned,
+                "model {id} is decommissioned and cannot be used for new twins"
+            )
+            .into());
         }
         self.resolved_model(w, id)
     }
@@ -157,7 +178,9 @@ impl Store {
     }
 
     pub(super) fn decommission_model(&self, w: &mut Writes, id: &str) -> Step<Reply> {
-        let Some(mut record) = self.model_record(id)? else { return Err(model_not_found(id).into()) };
+        let Some(mut record) = self.model_record(id)? else {
+            return Err(model_not_found(id).into());
+        };
         record.decommissioned = true;
         w.put(model_key(id), codec::encode(&record)?);
         let iface = self.interface(id)?.ok_or_else(|| corrupt("model vanished"))?;
@@ -191,7 +214,8 @@ impl Store {
         let mut out = Vec::new();
         for kv in self.graph.scan_prefix(prefix) {
             let (k, _) = kv?;
-            let mut r = Reader::new(&k, Space::Dependent).ok_or_else(|| corrupt("dependent key"))?;
+            let mut r =
+                Reader::new(&k, Space::Dependent).ok_or_else(|| corrupt("dependent key"))?;
             r.s();
             out.push(r.s().ok_or_else(|| corrupt("dependent key"))?);
         }

@@ -51,9 +51,18 @@ impl Store {
         Ok(())
     }
 
-    fn adjust_counts(&self, w: &mut Writes, id: &str, out: i64, incoming: i64) -> Result<(), StorageError> {
+    fn adjust_counts(
+        &self,
+        w: &mut Writes,
+        id: &str,
+        out: i64,
+        incoming: i64,
+    ) -> Result<(), StorageError> {
         let mut c = self.edge_counts(w, id)?;
-        c.out = c.out.checked_add_signed(out).ok_or_else(|| StorageError::Corrupt(format!("edge count of '{id}'")))?;
+        c.out = c
+            .out
+            .checked_add_signed(out)
+            .ok_or_else(|| StorageError::Corrupt(format!("edge count of '{id}'")))?;
         c.incoming = c
             .incoming
             .checked_add_signed(incoming)
@@ -93,26 +102,48 @@ impl Store {
         let what = format!("relationship '{id}' of twin '{source}'");
         check_precondition(&what, pre, old.as_ref().and_then(twin::etag_of))?;
         let Some(target_doc) = self.read_twin(w, &input.target)? else {
-            return Err(err!(TargetTwinNotFound, "the target twin '{}' does not exist", input.target).into());
+            return Err(err!(
+                TargetTwinNotFound,
+                "the target twin '{}' does not exist",
+                input.target
+            )
+            .into());
         };
-        let source_model = self.resolved_model(w, twin::model_of(&source_doc).unwrap_or_default())?;
+        let source_model =
+            self.resolved_model(w, twin::model_of(&source_doc).unwrap_or_default())?;
         let target_model_id = twin::model_of(&target_doc).unwrap_or_default().to_string();
         let target_model = self.resolved_model(w, &target_model_id).ok();
-        relationship::check_models(&input, &source_model, &target_model_id, target_model.as_deref())?;
+        relationship::check_models(
+            &input,
+            &source_model,
+            &target_model_id,
+            target_model.as_deref(),
+        )?;
         let doc = relationship::build(source, id, &input, &ctx.etag)?;
 
         let old_target = old.as_ref().and_then(|o| o.get("$targetId")).and_then(Value::as_str);
         if old_target.is_none() {
             let c = self.edge_counts(w, source)?;
             if c.out >= limits::MAX_EDGES_PER_TWIN {
-                return Err(err!(LimitExceeded, "twin '{source}' already has {} outgoing relationships, the limit", c.out).into());
+                return Err(err!(
+                    LimitExceeded,
+                    "twin '{source}' already has {} outgoing relationships, the limit",
+                    c.out
+                )
+                .into());
             }
             self.adjust_counts(w, source, 1, 0)?;
         }
         if old_target != Some(input.target.as_str()) {
             let c = self.edge_counts(w, &input.target)?;
             if c.incoming >= limits::MAX_EDGES_PER_TWIN {
-                return Err(err!(LimitExceeded, "twin '{}' already has {} incoming relationships, the limit", input.target, c.incoming).into());
+                return Err(err!(
+                    LimitExceeded,
+                    "twin '{}' already has {} incoming relationships, the limit",
+                    input.target,
+                    c.incoming
+                )
+                .into());
             }
             self.adjust_counts(w, &input.target, 0, 1)?;
             if let Some(t) = old_target {
@@ -144,9 +175,14 @@ impl Store {
         if pre.if_none_match {
             return Err(err!(InvalidArgument, "If-None-Match cannot be used on an update").into());
         }
-        check_precondition(&format!("relationship '{id}' of twin '{source}'"), pre, twin::etag_of(&current))?;
+        check_precondition(
+            &format!("relationship '{id}' of twin '{source}'"),
+            pre,
+            twin::etag_of(&current),
+        )?;
         let patch = Patch::parse(patch, &[])?;
-        let source_model = self.resolved_model(w, twin::model_of(&source_doc).unwrap_or_default())?;
+        let source_model =
+            self.resolved_model(w, twin::model_of(&source_doc).unwrap_or_default())?;
         let doc = relationship::patch(&current, &patch, &source_model, &ctx.etag)?;
         w.put(out_key(source, id), doc.to_string().into_bytes());
         Ok(Reply::Relationship { json: doc.to_string(), etag: ctx.etag.clone() })
@@ -165,8 +201,13 @@ impl Store {
         let Some(current) = self.read_relationship(w, source, id)? else {
             return Err(not_found(source, id).into());
         };
-        check_precondition(&format!("relationship '{id}' of twin '{source}'"), pre, twin::etag_of(&current))?;
-        let target = current.get("$targetId").and_then(Value::as_str).unwrap_or_default().to_string();
+        check_precondition(
+            &format!("relationship '{id}' of twin '{source}'"),
+            pre,
+            twin::etag_of(&current),
+        )?;
+        let target =
+            current.get("$targetId").and_then(Value::as_str).unwrap_or_default().to_string();
         w.delete(out_key(source, id));
         w.delete(in_key(&target, source, id));
         self.adjust_counts(w, source, -1, 0)?;

@@ -141,7 +141,9 @@ impl Store {
         self.page(&prefix, after, limit, |k, v| {
             let mut r = Reader::new(k, Space::In).ok_or_else(|| corrupt("incoming edge key"))?;
             let (_, source, id) = (r.s(), r.s(), r.s());
-            let (Some(source), Some(id)) = (source, id) else { return Err(corrupt("incoming edge key")) };
+            let (Some(source), Some(id)) = (source, id) else {
+                return Err(corrupt("incoming edge key"));
+            };
             let name = text(v)?;
             let entry = crate::model::relationship::incoming_entry(&source, &id, &name);
             Ok(Some(entry.to_string()))
@@ -154,11 +156,15 @@ impl Store {
     }
 
     /// Every twin id of `model` (exactly that model), in id order.
-    pub fn twins_of_model(&self, model: &str) -> impl Iterator<Item = Result<String, StorageError>> + '_ {
+    pub fn twins_of_model(
+        &self,
+        model: &str,
+    ) -> impl Iterator<Item = Result<String, StorageError>> + '_ {
         let prefix = Key::new(Space::ModelTwin).s(model).into_bytes();
         self.graph.scan_prefix(prefix).map(|kv| {
             let (k, _) = kv?;
-            let mut r = Reader::new(&k, Space::ModelTwin).ok_or_else(|| corrupt("model index key"))?;
+            let mut r =
+                Reader::new(&k, Space::ModelTwin).ok_or_else(|| corrupt("model index key"))?;
             r.s();
             r.s().ok_or_else(|| corrupt("model index key"))
         })
@@ -184,7 +190,9 @@ impl Store {
         let start: Vec<u8> = match after {
             Some(token) => {
                 let mut k = prefix.to_vec();
-                k.extend(decode_token(token).ok_or_else(|| StorageError::Corrupt("bad token".into()))?);
+                k.extend(
+                    decode_token(token).ok_or_else(|| StorageError::Corrupt("bad token".into()))?,
+                );
                 k.push(0); // strictly after
                 k
             }
@@ -239,7 +247,7 @@ fn encode_token(k: &[u8]) -> String {
 }
 
 fn decode_token(t: &str) -> Option<Vec<u8>> {
-    if t.len() % 2 != 0 {
+    if !t.len().is_multiple_of(2) {
         return None;
     }
     (0..t.len()).step_by(2).map(|i| u8::from_str_radix(t.get(i..i + 2)?, 16).ok()).collect()

@@ -30,7 +30,11 @@ pub(crate) struct Harness {
 
 impl Harness {
     pub fn new() -> Harness {
-        let mut h = Harness { store: Store::temporary().unwrap(), index: 0, time: 1_700_000_000_000_000_000 };
+        let mut h = Harness {
+            store: Store::temporary().unwrap(),
+            index: 0,
+            time: 1_700_000_000_000_000_000,
+        };
         h.ok(Op::AddModels { json: MODELS.into() });
         h
     }
@@ -83,7 +87,8 @@ fn rel(source: &str, id: &str, target: &str) -> Op {
     Op::PutRelationship {
         source: source.into(),
         id: id.into(),
-        json: json!({"$targetId": target, "$relationshipName": "contains", "since": 2020}).to_string(),
+        json: json!({"$targetId": target, "$relationshipName": "contains", "since": 2020})
+            .to_string(),
         pre: Precondition::default(),
     }
 }
@@ -137,17 +142,35 @@ fn etags_change_on_every_write_and_preconditions_hold() {
     assert_eq!(code, ErrorCode::PreconditionFailed);
     assert_eq!(h.twin("room1").unwrap()["$etag"], e1.as_str());
     // A stale If-Match fails; the current one succeeds with a new ETag.
-    assert_eq!(h.fail(patch("room1", json!([{"op": "add", "path": "/capacity", "value": 4}]), Some("W/\"stale\""))), ErrorCode::PreconditionFailed);
-    let e2 = match h.ok(patch("room1", json!([{"op": "add", "path": "/capacity", "value": 4}]), Some(&e1))) {
+    assert_eq!(
+        h.fail(patch(
+            "room1",
+            json!([{"op": "add", "path": "/capacity", "value": 4}]),
+            Some("W/\"stale\"")
+        )),
+        ErrorCode::PreconditionFailed
+    );
+    let e2 = match h.ok(patch(
+        "room1",
+        json!([{"op": "add", "path": "/capacity", "value": 4}]),
+        Some(&e1),
+    )) {
         Reply::Twin { etag, .. } => etag,
         r => panic!("{r:?}"),
     };
     assert_ne!(e1, e2);
-    assert_eq!(h.fail(patch("room1", json!([{"op": "add", "path": "/capacity", "value": 5}]), Some(&e1))), ErrorCode::PreconditionFailed);
+    assert_eq!(
+        h.fail(patch("room1", json!([{"op": "add", "path": "/capacity", "value": 5}]), Some(&e1))),
+        ErrorCode::PreconditionFailed
+    );
     assert_eq!(h.twin("room1").unwrap()["capacity"], 4);
     // If-Match: * needs the twin to exist.
     assert_eq!(
-        h.fail(Op::PutTwin { id: "nope".into(), json: room().to_string(), pre: Precondition { if_match: Some("*".into()), if_none_match: false } }),
+        h.fail(Op::PutTwin {
+            id: "nope".into(),
+            json: room().to_string(),
+            pre: Precondition { if_match: Some("*".into()), if_none_match: false }
+        }),
         ErrorCode::PreconditionFailed
     );
     h.ok(patch("room1", json!([{"op": "add", "path": "/capacity", "value": 6}]), Some("*")));
@@ -162,7 +185,10 @@ fn patch_updates_only_touched_metadata() {
     let after = h.twin("room1").unwrap();
     assert_eq!(after["temperature"], 30.0);
     assert_eq!(after["$metadata"]["temperature"]["sourceTime"], "2024-01-01T00:00:00Z");
-    assert_ne!(after["$metadata"]["temperature"]["lastUpdateTime"], before["$metadata"]["temperature"]["lastUpdateTime"]);
+    assert_ne!(
+        after["$metadata"]["temperature"]["lastUpdateTime"],
+        before["$metadata"]["temperature"]["lastUpdateTime"]
+    );
     assert_eq!(after["$metadata"]["name"], before["$metadata"]["name"]);
     assert_eq!(after["thermostat"], before["thermostat"]);
     // Removing a property removes its metadata.
@@ -178,20 +204,32 @@ fn bad_patches_are_refused_and_change_nothing() {
     h.put_twin("room1", room());
     let before = h.twin("room1").unwrap();
     for (p, code) in [
-        (json!([{"op": "replace", "path": "/temperature", "value": "hot"}]), ErrorCode::ValidationFailed),
+        (
+            json!([{"op": "replace", "path": "/temperature", "value": "hot"}]),
+            ErrorCode::ValidationFailed,
+        ),
         (json!([{"op": "add", "path": "/undeclared", "value": 1}]), ErrorCode::ValidationFailed),
         (json!([{"op": "remove", "path": "/thermostat"}]), ErrorCode::ValidationFailed),
         (json!([{"op": "replace", "path": "/missing", "value": 1}]), ErrorCode::JsonPatchInvalid),
         (json!([{"op": "move", "from": "/name", "path": "/x"}]), ErrorCode::JsonPatchInvalid),
         (json!([{"op": "replace", "path": "/$dtId", "value": "x"}]), ErrorCode::JsonPatchInvalid),
-        (json!([{"op": "replace", "path": "/$metadata/$lastUpdateTime", "value": "x"}]), ErrorCode::JsonPatchInvalid),
-        (json!([{"op": "replace", "path": "/$metadata/$model", "value": "dtmi:test:Nope;1"}]), ErrorCode::ValidationFailed),
+        (
+            json!([{"op": "replace", "path": "/$metadata/$lastUpdateTime", "value": "x"}]),
+            ErrorCode::JsonPatchInvalid,
+        ),
+        (
+            json!([{"op": "replace", "path": "/$metadata/$model", "value": "dtmi:test:Nope;1"}]),
+            ErrorCode::ValidationFailed,
+        ),
         (json!({"op": "add"}), ErrorCode::JsonPatchInvalid),
     ] {
         assert_eq!(h.fail(patch("room1", p.clone(), None)), code, "{p}");
     }
     assert_eq!(h.twin("room1").unwrap(), before);
-    assert_eq!(h.fail(patch("nope", json!([{"op": "add", "path": "/x", "value": 1}]), None)), ErrorCode::DigitalTwinNotFound);
+    assert_eq!(
+        h.fail(patch("nope", json!([{"op": "add", "path": "/x", "value": 1}]), None)),
+        ErrorCode::DigitalTwinNotFound
+    );
 }
 
 #[test]
@@ -209,27 +247,56 @@ fn model_can_change_by_patch() {
 fn components_are_patched_with_relative_paths() {
     let mut h = Harness::new();
     h.put_twin("room1", room());
-    h.ok(Op::PatchTwin { id: "room1".into(), component: Some("thermostat".into()), patch: json!([{"op": "add", "path": "/setpoint", "value": 20.5}]).to_string(), pre: Precondition::default() });
+    h.ok(Op::PatchTwin {
+        id: "room1".into(),
+        component: Some("thermostat".into()),
+        patch: json!([{"op": "add", "path": "/setpoint", "value": 20.5}]).to_string(),
+        pre: Precondition::default(),
+    });
     let doc = h.twin("room1").unwrap();
     assert_eq!(doc["thermostat"]["setpoint"], 20.5);
     assert!(doc["thermostat"]["$metadata"]["setpoint"]["lastUpdateTime"].is_string());
-    let code = h.fail(Op::PatchTwin { id: "room1".into(), component: Some("nope".into()), patch: json!([{"op": "add", "path": "/a", "value": 1}]).to_string(), pre: Precondition::default() });
+    let code = h.fail(Op::PatchTwin {
+        id: "room1".into(),
+        component: Some("nope".into()),
+        patch: json!([{"op": "add", "path": "/a", "value": 1}]).to_string(),
+        pre: Precondition::default(),
+    });
     assert_eq!(code, ErrorCode::ComponentNotFound);
 }
 
 #[test]
 fn twin_put_rules() {
     let mut h = Harness::new();
-    assert_eq!(h.fail(Op::PutTwin { id: "a".into(), json: "{not json".into(), pre: Precondition::default() }), ErrorCode::InvalidArgument);
+    assert_eq!(
+        h.fail(Op::PutTwin {
+            id: "a".into(),
+            json: "{not json".into(),
+            pre: Precondition::default()
+        }),
+        ErrorCode::InvalidArgument
+    );
     assert_eq!(h.fail(put("a", json!([1, 2]))), ErrorCode::InvalidArgument);
     assert_eq!(h.fail(put("a", json!({"name": "x"}))), ErrorCode::InvalidArgument);
-    assert_eq!(h.fail(put("a", json!({"$metadata": {"$model": "dtmi:test:Unknown;1"}}))), ErrorCode::ValidationFailed);
+    assert_eq!(
+        h.fail(put("a", json!({"$metadata": {"$model": "dtmi:test:Unknown;1"}}))),
+        ErrorCode::ValidationFailed
+    );
     // A missing component.
-    assert_eq!(h.fail(put("a", json!({"$metadata": {"$model": "dtmi:test:Room;1"}}))), ErrorCode::ValidationFailed);
-    assert_eq!(h.fail(put("a", json!({"$metadata": {"$model": "dtmi:test:Sensor;1"}, "kind": 5}))), ErrorCode::ValidationFailed);
+    assert_eq!(
+        h.fail(put("a", json!({"$metadata": {"$model": "dtmi:test:Room;1"}}))),
+        ErrorCode::ValidationFailed
+    );
+    assert_eq!(
+        h.fail(put("a", json!({"$metadata": {"$model": "dtmi:test:Sensor;1"}, "kind": 5}))),
+        ErrorCode::ValidationFailed
+    );
     assert_eq!(h.fail(put("", sensor())), ErrorCode::InvalidArgument);
     let big = "x".repeat(limits_twin() + 1);
-    assert_eq!(h.fail(put("a", json!({"$metadata": {"$model": "dtmi:test:Sensor;1"}, "kind": big}))), ErrorCode::LimitExceeded);
+    assert_eq!(
+        h.fail(put("a", json!({"$metadata": {"$model": "dtmi:test:Sensor;1"}, "kind": big}))),
+        ErrorCode::LimitExceeded
+    );
     assert!(h.twin("a").is_none());
     // A GET document can be PUT back as it is.
     h.put_twin("room1", room());
@@ -254,7 +321,13 @@ fn relationship_rules() {
     assert_eq!(h.fail(rel("room1", "r", "room2")), ErrorCode::InvalidRelationship);
     // Sensors declare no relationships.
     assert_eq!(h.fail(rel("s1", "r", "room1")), ErrorCode::InvalidRelationship);
-    let bad_prop = Op::PutRelationship { source: "room1".into(), id: "r".into(), json: json!({"$targetId": "s1", "$relationshipName": "contains", "since": "long ago"}).to_string(), pre: Precondition::default() };
+    let bad_prop = Op::PutRelationship {
+        source: "room1".into(),
+        id: "r".into(),
+        json: json!({"$targetId": "s1", "$relationshipName": "contains", "since": "long ago"})
+            .to_string(),
+        pre: Precondition::default(),
+    };
     assert_eq!(h.fail(bad_prop), ErrorCode::ValidationFailed);
     h.ok(rel("room1", "r1", "s1"));
     let out = h.store.relationships("room1", None, None, 10).unwrap();
@@ -264,19 +337,50 @@ fn relationship_rules() {
     assert_eq!(entry["$sourceId"], "room1");
     assert_eq!(entry["$relationshipId"], "r1");
     // Twins with edges cannot be deleted, either end.
-    assert_eq!(h.fail(Op::DeleteTwin { id: "room1".into(), pre: Precondition::default() }), ErrorCode::RelationshipsNotDeleted);
-    assert_eq!(h.fail(Op::DeleteTwin { id: "s1".into(), pre: Precondition::default() }), ErrorCode::RelationshipsNotDeleted);
+    assert_eq!(
+        h.fail(Op::DeleteTwin { id: "room1".into(), pre: Precondition::default() }),
+        ErrorCode::RelationshipsNotDeleted
+    );
+    assert_eq!(
+        h.fail(Op::DeleteTwin { id: "s1".into(), pre: Precondition::default() }),
+        ErrorCode::RelationshipsNotDeleted
+    );
     // Patching the target is refused; properties can change.
-    let p = |v: Value| Op::PatchRelationship { source: "room1".into(), id: "r1".into(), patch: v.to_string(), pre: Precondition::default() };
-    assert_eq!(h.fail(p(json!([{"op": "replace", "path": "/$targetId", "value": "room2"}]))), ErrorCode::JsonPatchInvalid);
+    let p = |v: Value| Op::PatchRelationship {
+        source: "room1".into(),
+        id: "r1".into(),
+        patch: v.to_string(),
+        pre: Precondition::default(),
+    };
+    assert_eq!(
+        h.fail(p(json!([{"op": "replace", "path": "/$targetId", "value": "room2"}]))),
+        ErrorCode::JsonPatchInvalid
+    );
     h.ok(p(json!([{"op": "replace", "path": "/since", "value": 2021}])));
-    assert_eq!(h.fail(p(json!([{"op": "add", "path": "/nope", "value": 1}]))), ErrorCode::ValidationFailed);
-    h.ok(Op::DeleteRelationship { source: "room1".into(), id: "r1".into(), pre: Precondition::default() });
-    assert_eq!(h.fail(Op::DeleteRelationship { source: "room1".into(), id: "r1".into(), pre: Precondition::default() }), ErrorCode::RelationshipNotFound);
+    assert_eq!(
+        h.fail(p(json!([{"op": "add", "path": "/nope", "value": 1}]))),
+        ErrorCode::ValidationFailed
+    );
+    h.ok(Op::DeleteRelationship {
+        source: "room1".into(),
+        id: "r1".into(),
+        pre: Precondition::default(),
+    });
+    assert_eq!(
+        h.fail(Op::DeleteRelationship {
+            source: "room1".into(),
+            id: "r1".into(),
+            pre: Precondition::default()
+        }),
+        ErrorCode::RelationshipNotFound
+    );
     assert!(h.store.incoming("s1", None, 10).unwrap().items.is_empty());
     h.ok(Op::DeleteTwin { id: "room1".into(), pre: Precondition::default() });
     h.ok(Op::DeleteTwin { id: "s1".into(), pre: Precondition::default() });
-    assert_eq!(h.fail(Op::DeleteTwin { id: "s1".into(), pre: Precondition::default() }), ErrorCode::DigitalTwinNotFound);
+    assert_eq!(
+        h.fail(Op::DeleteTwin { id: "s1".into(), pre: Precondition::default() }),
+        ErrorCode::DigitalTwinNotFound
+    );
 }
 
 #[test]
@@ -338,13 +442,17 @@ fn model_lifecycle() {
     assert_eq!(h.fail(Op::AddModels { json: MODELS.into() }), ErrorCode::ModelAlreadyExists);
     h.put_twin("s1", sensor());
     // Referenced models cannot be deleted.
-    assert_eq!(h.fail(Op::DeleteModel { id: "dtmi:test:Space;1".into() }), ErrorCode::ModelReferencesNotDeleted);
+    assert_eq!(
+        h.fail(Op::DeleteModel { id: "dtmi:test:Space;1".into() }),
+        ErrorCode::ModelReferencesNotDeleted
+    );
     assert_eq!(h.fail(Op::DeleteModel { id: "dtmi:test:Nope;1".into() }), ErrorCode::ModelNotFound);
     h.ok(Op::DecommissionModel { id: "dtmi:test:Sensor;1".into() });
     assert_eq!(h.fail(put("s2", sensor())), ErrorCode::ModelDecommissioned);
     // Existing twins stay writable.
     h.ok(patch("s1", json!([{"op": "replace", "path": "/kind", "value": "temp"}]), None));
-    let data: Value = serde_json::from_str(&h.store.get_model("dtmi:test:Sensor;1", true).unwrap()).unwrap();
+    let data: Value =
+        serde_json::from_str(&h.store.get_model("dtmi:test:Sensor;1", true).unwrap()).unwrap();
     assert_eq!(data["decommissioned"], true);
     assert_eq!(data["model"]["@id"], "dtmi:test:Sensor;1");
     let deps = h.store.list_models(&["dtmi:test:Room;1".into()], false, None, 100).unwrap();

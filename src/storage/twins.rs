@@ -5,9 +5,9 @@ use super::command::{Precondition, Reply};
 use super::keys::{Key, Space};
 use super::store::{Store, text, twin_key};
 use crate::err;
+use crate::model::limits;
 use crate::model::patch::Patch;
 use crate::model::twin::{self, Stamp};
-use crate::model::limits;
 use serde_json::Value;
 
 impl Store {
@@ -26,7 +26,8 @@ impl Store {
         check_precondition(&format!("twin '{id}'"), pre, old.as_ref().and_then(twin::etag_of))?;
         let model_id = twin::requested_model(&input)?;
         let old_model = old.as_ref().and_then(twin::model_of).map(str::to_string);
-        let model = self.model_for_write(w, &model_id, old_model.as_deref() != Some(model_id.as_str()))?;
+        let model =
+            self.model_for_write(w, &model_id, old_model.as_deref() != Some(model_id.as_str()))?;
         let doc = twin::build_put(id, &input, &model, &stamp(ctx))?;
         self.write_twin(w, id, &doc, old_model.as_deref(), &model_id);
         Ok(Reply::Twin { json: doc.to_string(), etag: ctx.etag.clone() })
@@ -60,15 +61,16 @@ impl Store {
         };
         // A storage failure inside the model lookup must stay fatal, not become a user error.
         let mut failure = None;
-        let mut resolve = |model_id: &str, changed: bool| match self.model_for_write(w, model_id, changed) {
-            Ok(m) => Ok(m),
-            Err(Fail::User(e)) => Err(e),
-            Err(Fail::Storage(e)) => {
-                let msg = e.to_string();
-                failure = Some(e);
-                Err(err!(Internal, "storage failure: {msg}"))
-            }
-        };
+        let mut resolve =
+            |model_id: &str, changed: bool| match self.model_for_write(w, model_id, changed) {
+                Ok(m) => Ok(m),
+                Err(Fail::User(e)) => Err(e),
+                Err(Fail::Storage(e)) => {
+                    let msg = e.to_string();
+                    failure = Some(e);
+                    Err(err!(Internal, "storage failure: {msg}"))
+                }
+            };
         let built = twin::build_patch(&current, &patch, &mut resolve, &stamp(ctx));
         if let Some(e) = failure {
             return Err(Fail::Storage(e));
@@ -114,7 +116,14 @@ impl Store {
         }
     }
 
-    fn write_twin(&self, w: &mut Writes, id: &str, doc: &Value, old_model: Option<&str>, model: &str) {
+    fn write_twin(
+        &self,
+        w: &mut Writes,
+        id: &str,
+        doc: &Value,
+        old_model: Option<&str>,
+        model: &str,
+    ) {
         w.put(twin_key(id), doc.to_string().into_bytes());
         if old_model != Some(model) {
             if let Some(old) = old_model {

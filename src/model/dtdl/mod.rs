@@ -10,7 +10,7 @@
 //! 2. [`check_batch`] checks the batch *against itself and the stored models*: ids are new,
 //!    `extends` and component references resolve, there are no cycles, inheritance stays within
 //!    DTDL's limits and never redeclares a name, components nest one level only.
-//! 3. [`resolve`] flattens a stored model and everything it inherits into a [`ResolvedModel`], the
+//! 3. [`resolve()`] flattens a stored model and everything it inherits into a [`ResolvedModel`], the
 //!    form twin and relationship writes are validated against
 //!    ([`ResolvedModel::validate_contents`], [`ResolvedModel::validate_relationship_properties`]).
 //!
@@ -23,7 +23,7 @@
 //! - [`parse`]: Interface-level parsing and the per-Interface rules;
 //! - [`parse_schema`]: schema parsing (primitives, complex schemas, named schema references);
 //! - [`batch`]: [`check_batch`], the cross-model rules;
-//! - [`resolve`]: [`ResolvedModel`] and twin validation.
+//! - [`mod@resolve`]: [`ResolvedModel`] and twin validation.
 //!
 //! Errors follow one pattern: `model <id>: <element>: <what is wrong>`, with code
 //! `DTDLParserError` for a model that breaks a rule, `LimitExceeded` for size and count limits, and

@@ -150,9 +150,9 @@ fn parse_value(v: &Value, size: usize, label: &str) -> Result<Interface> {
         resolving: Vec::new(),
         elements: 0,
     };
+    interface_type(&ctx, obj)?;
     let (version, extensions) = context(&ctx, obj)?;
     ctx.version = version;
-    interface_type(&ctx, obj)?;
     let id = interface_id(&ctx, obj)?;
     check_members(&ctx, obj, "the Interface", &["@context", "contents", "extends", "schemas"])?;
     check_descriptions(&ctx, obj, "the Interface")?;

@@ -243,6 +243,8 @@ fn checks_context_and_type() {
     assert!(parse_one(m.clone()).is_ok());
     m["@type"] = json!("Property");
     model_error(m.clone(), "every top-level element must be an Interface");
+    let bare_property = json!({"@type": "Property", "name": "p", "schema": "double"});
+    model_error(bare_property, "every top-level element must be an Interface");
     m["@type"] = json!(["Interface", "Property"]);
     model_error(m.clone(), "cannot be both Interface and Property");
     m["@type"] = json!(["Interface", "http://not/a/term"]);

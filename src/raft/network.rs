@@ -1,0 +1,187 @@
+//! The raft transport: openraft's RPCs over gRPC (`twinstore.v1.RaftService`).
+//!
+//! Each peer gets one long-lived HTTP/2 channel, created lazily and reused for every RPC (tonic
+//! multiplexes concurrent calls on it and reconnects after a failure). Every call carries the
+//! deadline openraft gives it. Payloads are openraft's own types encoded with the storage codec;
+//! a remote raft error comes back inside the payload and becomes `RPCError::RemoteError`, while a
+//! transport failure becomes `Unreachable` (openraft then backs off before retrying that peer) or
+//! `Network`.
+//!
+//! Outgoing connections can be bound to the node's own loopback address, so that packet filters
+//! can cut the link between two chosen nodes on one machine.
+
+use super::{NodeInfo, TypeConfig};
+use crate::pb;
+use crate::pb::raft_service_client::RaftServiceClient;
+use crate::storage::codec;
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::net::IpAddr;
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
+
+/// The largest raft message (a batch of entries or a snapshot chunk).
+pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
+/// How long to wait for a TCP connection to a peer.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Encodes a raft message.
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
+    codec::encode(value).map_err(|e| e.to_string())
+}
+
+/// Decodes a raft message.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    codec::decode(bytes).map_err(|e| e.to_string())
+}
+
+/// A lazily connecting gRPC channel to `addr`, bound to `local` when given.
+pub fn channel(addr: &str, local: Option<IpAddr>) -> Result<Channel, String> {
+    let endpoint = Endpoint::from_shared(addr.to_string())
+        .map_err(|e| format!("bad peer address {addr}: {e}"))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_while_idle(true)
+        .local_address(local);
+    Ok(endpoint.connect_lazy())
+}
+
+/// A raft client for a peer's `RaftService`.
+pub fn client(channel: Channel) -> RaftServiceClient<Channel> {
+    RaftServiceClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
+
+/// Creates connections to peers.
+#[derive(Clone, Debug, Default)]
+pub struct Network {
+    /// The local address to bind outgoing connections to.
+    pub local: Option<IpAddr>,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = Connection;
+
+    async fn new_client(&mut self, target: u64, node: &NodeInfo) -> Connection {
+        Connection { target, addr: node.addr.clone(), local: self.local, client: None }
+    }
+}
+
+/// A connection to one peer.
+pub struct Connection {
+    target: u64,
+    addr: String,
+    local: Option<IpAddr>,
+    client: Option<RaftServiceClient<Channel>>,
+}
+
+#[derive(Clone, Copy)]
+enum Method {
+    Append,
+    Vote,
+    Snapshot,
+}
+
+impl Connection {
+    async fn call<Req, Resp, E>(
+        &mut self,
+        method: Method,
+        req: &Req,
+        ttl: Duration,
+    ) -> Result<Resp, RPCError<u64, NodeInfo, RaftError<u64, E>>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let data = encode(req).map_err(|e| RPCError::Network(NetworkError::new(&Text(e))))?;
+        if self.client.is_none() {
+            let ch = channel(&self.addr, self.local).map_err(|e| RPCError::Unreachable(Unreachable::new(&Text(e))))?;
+            self.client = Some(client(ch));
+        }
+        let client = self.client.as_mut().expect("connected above");
+        let mut request = tonic::Request::new(pb::RaftMessage { data });
+        request.set_timeout(ttl);
+        let result = match method {
+            Method::Append => client.append_entries(request).await,
+            Method::Vote => client.vote(request).await,
+            Method::Snapshot => client.install_snapshot(request).await,
+        };
+        let reply = match result {
+            Ok(r) => r.into_inner(),
+            Err(status) => {
+                let e = Text(format!("{} to node {} at {}: {status}", method.name(), self.target, self.addr));
+                return Err(match status.code() {
+                    tonic::Code::Unavailable => RPCError::Unreachable(Unreachable::new(&e)),
+                    _ => RPCError::Network(NetworkError::new(&e)),
+                });
+            }
+        };
+        let answer: Result<Resp, RaftError<u64, E>> =
+            decode(&reply.data).map_err(|e| RPCError::Network(NetworkError::new(&Text(e))))?;
+        answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl Method {
+    fn name(self) -> &'static str {
+        match self {
+            Method::Append => "append-entries",
+            Method::Vote => "vote",
+            Method::Snapshot => "install-snapshot",
+        }
+    }
+}
+
+impl RaftNetwork<TypeConfig> for Connection {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>> {
+        self.call(Method::Append, &rpc, option.hard_ttl()).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64, InstallSnapshotError>>> {
+        self.call(Method::Snapshot, &rpc, option.hard_ttl()).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>> {
+        self.call(Method::Vote, &rpc, option.hard_ttl()).await
+    }
+
+    fn backoff(&self) -> openraft::network::Backoff {
+        // A peer that is down is retried every 200 ms: soon enough to notice it is back, rarely
+        // enough to cost nothing.
+        openraft::network::Backoff::new(std::iter::repeat(Duration::from_millis(200)))
+    }
+}
+
+/// A plain error message as an `Error`.
+#[derive(Debug)]
+pub struct Text(pub String);
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Text {}
