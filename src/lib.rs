@@ -21,4 +21,6 @@ pub mod client;
 pub mod error;
 pub mod model;
 pub mod pb;
+pub mod query;
+pub mod raft;
 pub mod storage;

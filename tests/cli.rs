@@ -287,17 +287,20 @@ fn twins_survive_kill_9_with_the_same_etags() {
     assert!(status.success(), "{status:?}");
 }
 
-/// Runs `twinstore up`, waits for its `endpoint:` line, and returns the child, the endpoint, the
-/// node's pid and the lines read so far.
-fn start_up(data: &std::path::Path) -> (std::process::Child, String, u32, Vec<String>) {
+/// Runs `twinstore up` (a 3-node region on 127.0.1.1-3), waits for its `endpoint:` line, and
+/// returns the child, the endpoints, the nodes' pids and the lines read so far.
+fn start_up(
+    data: &std::path::Path,
+    port: u16,
+) -> (std::process::Child, String, Vec<u32>, Vec<String>) {
     let mut child = Command::new(bin())
         .args(["up", "--data"])
         .arg(data)
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--base-port", &port.to_string()])
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -316,63 +319,222 @@ fn start_up(data: &std::path::Path) -> (std::process::Child, String, u32, Vec<St
     });
     let deadline = Instant::now() + START_TIMEOUT;
     let mut lines = Vec::new();
-    let endpoint = loop {
+    // The banner ends with "Press Ctrl-C to stop."; the endpoint line comes before it.
+    let mut endpoint = None;
+    loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(line) => {
-                let found = line.strip_prefix("endpoint: ").map(str::to_string);
+                if let Some(e) = line.strip_prefix("endpoint: ") {
+                    endpoint = Some(e.to_string());
+                }
+                let done = line.starts_with("Press Ctrl-C");
                 lines.push(line);
-                if let Some(e) = found {
-                    break e;
+                if done {
+                    break;
                 }
             }
             Err(e) => {
                 let _ = child.kill();
-                panic!("`twinstore up` printed no endpoint ({e}); output so far: {lines:#?}");
+                panic!("`twinstore up` did not finish starting ({e}); output so far: {lines:#?}");
             }
         }
-    };
-    let pid = lines
+    }
+    let endpoint = endpoint.unwrap_or_else(|| panic!("no endpoint line in {lines:#?}"));
+    let pids: Vec<u32> = lines
         .iter()
-        .find_map(|l| l.trim_start().strip_prefix("node1 "))
-        .and_then(|l| l.split(" pid ").nth(1))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no node pid in {lines:#?}"));
+        .filter(|l| l.trim_start().starts_with("primary/node"))
+        .filter_map(|l| l.split(" pid ").nth(1))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    assert_eq!(pids.len(), 3, "three node pids expected in {lines:#?}");
     // Keep draining stdout so `up` never blocks on a full pipe.
     std::thread::spawn(move || for _ in rx {});
-    (child, endpoint, pid, lines)
+    (child, endpoint, pids, lines)
 }
 
 #[test]
-fn up_loads_the_sample_graph_and_stops_on_signals() {
+fn up_starts_a_region_loads_the_sample_graph_and_stops_on_signals() {
     let dir = tempdir();
-    let data = dir.path().join("node1");
+    let data = dir.path().join("data");
+    let port = free_port_on(&region_ips(3));
 
-    let (mut up, ep, node_pid, lines) = start_up(&data);
+    let (mut up, eps, pids, lines) = start_up(&data, port);
+    let expected: Vec<String> = (1..=3).map(|n| format!("http://127.0.1.{n}:{port}")).collect();
+    assert_eq!(eps, expected.join(","));
     assert!(lines.iter().any(|l| l.contains("5 models (5 new), 11 twins, 10 relationships")));
-    let room = json(&ep, &["twin", "get", "room-101"]);
-    assert_eq!(room["$metadata"]["$model"], "dtmi:example:Room;1");
-    assert!(room["Capacity"].is_i64());
-    assert_eq!(json(&ep, &["rel", "list", "floor-1"]).as_array().unwrap().len(), 2);
-    assert_eq!(strs(&json(&ep, &["rel", "incoming", "sensor-101"]), "$sourceId"), vec!["room-101"]);
-    assert_eq!(json(&ep, &["model", "list"]).as_array().unwrap().len(), 5);
+    assert!(
+        lines.iter().any(|l| l.trim() == format!("export TWINSTORE_ENDPOINT={eps}")),
+        "{lines:#?}"
+    );
+    assert!(lines.iter().any(|l| l.contains("region primary: leader")), "{lines:#?}");
+    assert!(data.join("primary/node2").is_dir());
+    // Every node serves the graph, each alone.
+    for ep in &expected {
+        let room = json(ep, &["twin", "get", "room-101"]);
+        assert_eq!(room["$metadata"]["$model"], "dtmi:example:Room;1");
+        assert!(room["Capacity"].is_i64());
+    }
+    assert_eq!(json(&eps, &["rel", "list", "floor-1"]).as_array().unwrap().len(), 2);
+    assert_eq!(
+        strs(&json(&eps, &["rel", "incoming", "sensor-101"]), "$sourceId"),
+        vec!["room-101"]
+    );
+    assert_eq!(json(&eps, &["model", "list"]).as_array().unwrap().len(), 5);
     let patch = r#"[{"op":"replace","path":"/temperature","value":25.0}]"#;
-    json(&ep, &["twin", "patch", "room-101", patch]);
+    json(&eps, &["twin", "patch", "room-101", patch]);
+    let status = json(&eps, &["cluster", "status"]);
+    assert_eq!(status["reachable"], 3, "{status}");
+    assert_eq!(status["settled"], true, "{status}");
 
     send_signal(up.id(), "INT");
     let status = wait_child(&mut up, Duration::from_secs(30)).expect("`up` did not stop on SIGINT");
     assert!(status.success(), "{status:?}");
-    assert!(!process_exists(node_pid), "the node outlived `up`");
+    for pid in &pids {
+        assert!(!process_exists(*pid), "node {pid} outlived `up`");
+    }
 
     // Again on the same data: models are skipped, twins and relationships put again.
-    let (mut up, ep, node_pid, lines) = start_up(&data);
+    let (mut up, eps, pids, lines) = start_up(&data, port);
     assert!(lines.iter().any(|l| l.contains("5 models (0 new)")), "{lines:#?}");
-    let room = json(&ep, &["twin", "get", "room-101"]);
-    assert!(room["temperature"].is_number());
+    // The twins are put again (back to the sample's values), on every node.
+    let sample_room = sample("twins.json")
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["$dtId"] == "room-101")
+        .cloned()
+        .unwrap();
+    for ep in eps.split(',') {
+        poll(Duration::from_secs(10), &format!("{ep} showing the sample's room-101"), || {
+            let room = json(ep, &["twin", "get", "room-101", "--consistency", "local"]);
+            (room["temperature"] == sample_room["temperature"]).then_some(())
+        });
+    }
     send_signal(up.id(), "TERM");
     let status =
         wait_child(&mut up, Duration::from_secs(30)).expect("`up` did not stop on SIGTERM");
     assert!(status.success(), "{status:?}");
-    assert!(!process_exists(node_pid), "the node outlived `up`");
+    for pid in &pids {
+        assert!(!process_exists(*pid), "node {pid} outlived `up`");
+    }
+}
+
+#[test]
+fn up_says_clearly_when_its_port_is_taken() {
+    let dir = tempdir();
+    let port = free_port_on(&region_ips(3));
+    let _taken = std::net::TcpListener::bind(("127.0.1.2", port)).unwrap();
+    let out = Command::new(bin())
+        .args(["up", "--data"])
+        .arg(dir.path())
+        .args(["--base-port", &port.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on 127.0.1.2:{port}")), "{err}");
+    assert!(err.contains("--base-port"), "{err}");
+}
+
+#[test]
+fn bench_against_one_node_reports_percentiles() {
+    let dir = tempdir();
+    let node = NodeProc::start(dir.path());
+    let ep = node.endpoint();
+    let report = json(
+        &ep,
+        &["bench", "--total", "200", "--clients", "4", "--keys", "50", "--value-size", "512"],
+    );
+    assert_eq!(report["workload"], "put", "{report}");
+    assert_eq!(report["ok"], 200, "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    assert!(report["ops_per_sec"].as_f64().unwrap() > 0.0, "{report}");
+    let lat = &report["latency_ms"];
+    let p: Vec<f64> = ["p50", "p90", "p99", "p99_9", "max"]
+        .iter()
+        .map(|k| lat[k].as_f64().unwrap_or_else(|| panic!("no {k} in {report}")))
+        .collect();
+    assert!(p[0] > 0.0 && p.windows(2).all(|w| w[0] <= w[1]), "{report}");
+    assert!(report["machine"]["nproc"].as_u64().unwrap() >= 1, "{report}");
+    assert!(!report["machine"]["cpu_model"].as_str().unwrap().is_empty());
+    assert_eq!(report["readback"]["missing"], 0, "{report}");
+    assert!(report["readback"]["checked"].as_u64().unwrap() > 0, "{report}");
+    // The bench model was uploaded and the twins are ordinary twins.
+    json(&ep, &["model", "get", "dtmi:twinstore:bench:Device;1"]);
+    let twins: Vec<Value> = (0..50)
+        .filter_map(|n| {
+            let out = run(&ep, &["--output", "json", "twin", "get", &format!("bench-{n}")]);
+            (out.code == Some(0)).then(|| out.json())
+        })
+        .collect();
+    assert!(!twins.is_empty());
+    let size = twins[0].to_string().len();
+    assert!(size > 400, "a 512-byte bench twin is {size} bytes: {}", twins[0]);
+
+    // Text output, open loop, reads: the percentile lines are there.
+    let text = run(
+        &ep,
+        &[
+            "bench",
+            "--workload",
+            "get",
+            "--consistency",
+            "local",
+            "--total",
+            "100",
+            "--clients",
+            "2",
+            "--keys",
+            "20",
+            "--rate",
+            "500",
+        ],
+    );
+    assert_eq!(text.code, Some(0), "{text:?}");
+    for label in ["throughput", "p50", "p90", "p99", "p99.9", "max", "machine:"] {
+        assert!(text.stdout.contains(label), "no {label} in {}", text.stdout);
+    }
+    assert!(text.stdout.contains("open loop at 500 ops/s"), "{}", text.stdout);
+    // Patch on a bounded duration.
+    let patch = json(&ep, &["bench", "--workload", "patch", "--duration", "1s", "--keys", "10"]);
+    assert!(patch["ok"].as_u64().unwrap() > 0, "{patch}");
+    assert_eq!(patch["failed"], 0, "{patch}");
+    assert!(patch["elapsed_secs"].as_f64().unwrap() < 5.0, "{patch}");
+
+    // Bad flags are usage or argument errors, before any load.
+    run(&ep, &["bench", "--clients", "0"]).assert_code("InvalidArgument");
+    run(&ep, &["bench", "--value-size", "100000"]).assert_code("InvalidArgument");
+    assert_eq!(run(&ep, &["bench", "--total", "5", "--duration", "1s"]).code, Some(2));
+}
+
+#[test]
+fn node_flags_are_checked_before_anything_starts() {
+    let dir = tempdir();
+    let data = dir.path().join("n");
+    let data = data.to_str().unwrap();
+    let node = |extra: &[&str]| {
+        let mut args = vec!["node", "--data", data];
+        args.extend_from_slice(extra);
+        run("http://127.0.0.1:1", &args)
+    };
+    let line = node(&["--peers", "1=http://127.0.1.1:7001,2http://127.0.1.2:7001"])
+        .assert_code("InvalidArgument");
+    assert!(line.contains("'2http://127.0.1.2:7001' is not ID=URL"), "{line}");
+    let line = node(&["--id", "3", "--peers", "1=http://127.0.1.1:7001,2=http://127.0.1.2:7001"])
+        .assert_code("InvalidArgument");
+    assert!(line.contains("--peers must include this node (--id 3)"), "{line}");
+    let line = node(&["--peers", "1=http://127.0.1.1:7001", "--join", "http://127.0.1.2:7001"])
+        .assert_code("InvalidArgument");
+    assert!(line.contains("not both"), "{line}");
+    node(&["--listen", "localhost"]).assert_code("InvalidArgument");
+    // A config file with a typo names the file and the line.
+    let conf = dir.path().join("node.toml");
+    std::fs::write(&conf, "id = 1\nlisten = \"127.0.0.1:0\"\nport = 7001\n").unwrap();
+    let line = run("http://127.0.0.1:1", &["node", "--config", conf.to_str().unwrap()])
+        .assert_code("InvalidArgument");
+    assert!(line.contains("line 3") && line.contains("unknown key 'port'"), "{line}");
+    assert!(!std::path::Path::new(data).exists(), "a refused node created its data directory");
 }

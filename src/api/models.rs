@@ -37,7 +37,7 @@ impl ModelService for ModelApi {
     ) -> Result<Response<pb::ModelResponse>, Status> {
         let r = req.into_inner();
         let id = required("the model id", &r.id)?;
-        let read = self.0.read_info(r.options.as_ref());
+        let read = self.0.read_info(r.options.as_ref()).await?;
         let json = self.0.store.get_model(id, r.include_definition).status()?;
         Ok(Response::new(pb::ModelResponse { model_json: json, index: 0, read: Some(read) }))
     }
@@ -47,7 +47,7 @@ impl ModelService for ModelApi {
         req: Request<pb::ListModelsRequest>,
     ) -> Result<Response<pb::ListModelsResponse>, Status> {
         let r = req.into_inner();
-        let read = self.0.read_info(r.options.as_ref());
+        let read = self.0.read_info(r.options.as_ref()).await?;
         let page = self
             .0
             .store

@@ -1,22 +1,37 @@
 //! Node start-up and shutdown.
 //!
-//! A node opens its sled store, starts the applier thread (the write path), and serves the public
-//! gRPC services on one listener together with `grpc.health.v1` and gRPC reflection, so generic
-//! tools (grpcurl, grpc_health_probe) work against it. Shutdown runs in the safe order: stop
-//! accepting requests, let in-flight ones finish, stop the applier (which flushes), flush again.
+//! A node opens its sled store, starts its raft member (log store and state machine on the same
+//! sled database), and serves on one listener: the public services, the internal `RaftService`
+//! and `ClusterService`, `grpc.health.v1` and gRPC reflection (so grpcurl and health probes work).
+//!
+//! Forming a group: a node that has never been in a group and was given `peers` waits for them to
+//! be reachable only if it has the smallest id, which then initializes the group with all of them
+//! (initializing twice with the same members is safe; other nodes just wait to hear from the
+//! leader). With neither `peers` nor `join`, the node forms a group of itself alone. With `join`,
+//! it asks a member of an existing group to add it (learner first, voter once caught up).
+//!
+//! Shutdown runs in the safe order: stop accepting requests (health says NOT_SERVING first), let
+//! in-flight ones finish, stop raft, flush storage.
 
+use super::cluster::ClusterApi;
 use super::models::ModelApi;
+use super::raft_service::RaftApi;
 use super::relationships::RelationshipApi;
 use super::service::Shared;
 use super::twins::TwinApi;
-use super::writer::Writer;
 use crate::model::limits;
 use crate::pb;
+use crate::pb::cluster_service_client::ClusterServiceClient;
+use crate::pb::cluster_service_server::ClusterServiceServer;
 use crate::pb::model_service_server::ModelServiceServer;
+use crate::pb::raft_service_server::RaftServiceServer;
 use crate::pb::relationship_service_server::RelationshipServiceServer;
 use crate::pb::twin_service_server::TwinServiceServer;
+use crate::raft::{self, NodeInfo, Raft};
 use crate::storage::Store;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -28,19 +43,44 @@ pub type StartError = Box<dyn std::error::Error + Send + Sync>;
 /// How to run one node.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
+    /// The node's id in its region's raft group (unique in the region, never reused).
+    pub id: u64,
+    /// The region the node belongs to.
+    pub region: String,
     /// Where the node keeps its sled database.
     pub data_dir: PathBuf,
-    /// The address the gRPC API listens on (port 0 picks a free port).
+    /// The address the gRPC API (public and internal services) listens on; port 0 picks a free
+    /// port.
     pub listen: SocketAddr,
+    /// The URL other nodes and clients reach this node at; by default `http://<listen address>`.
+    pub advertise: Option<String>,
+    /// The initial members of the region (id, URL), this node included. Empty: a single-node
+    /// group of this node alone, unless `join` is set. Only a node that has never been part of a
+    /// group uses it; the member with the smallest id initializes the group.
+    pub peers: Vec<(u64, String)>,
+    /// The URL of a member of an existing group to join (as a learner, then a voter).
+    pub join: Option<String>,
     /// sled's page cache size in bytes.
     pub cache_capacity: u64,
+    /// Take a raft snapshot (and allow purging the log before it) every this many entries.
+    pub snapshot_logs: u64,
 }
 
 impl NodeConfig {
-    /// A config with default settings (a 64 MiB page cache: modest, as several nodes may share
-    /// one machine).
+    /// A config with default settings: node 1 of region `primary`, alone in its group, a 64 MiB
+    /// page cache (modest, as several nodes may share one machine).
     pub fn new(data_dir: impl Into<PathBuf>, listen: SocketAddr) -> Self {
-        NodeConfig { data_dir: data_dir.into(), listen, cache_capacity: 64 << 20 }
+        NodeConfig {
+            id: 1,
+            region: "primary".into(),
+            data_dir: data_dir.into(),
+            listen,
+            advertise: None,
+            peers: Vec::new(),
+            join: None,
+            cache_capacity: 64 << 20,
+            snapshot_logs: raft::DEFAULT_SNAPSHOT_LOGS,
+        }
     }
 }
 
@@ -48,51 +88,66 @@ impl NodeConfig {
 pub struct Node {
     addr: SocketAddr,
     store: Arc<Store>,
+    raft: Raft,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
-    applier: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Node {
-    /// Opens the data directory, binds the listener and serves in the background.
+    /// Opens the data directory, starts the raft member, binds the listener and serves in the
+    /// background. Returns once the node serves; the group may still be electing a leader.
     pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            format!("cannot create data directory {}: {e}", config.data_dir.display())
-        })?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("cannot create data directory {}: {e}", config.data_dir.display()))?;
         let db_dir = config.data_dir.join("db");
         let store = Arc::new(
             Store::open(&db_dir, config.cache_capacity)
                 .map_err(|e| format!("cannot open the store in {}: {e}", db_dir.display()))?,
         );
-        let (writer, applier) = Writer::start(store.clone());
-        let shared = Shared { store: store.clone(), writer, epoch: 1 };
 
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr()?;
+        let advertise = config.advertise.clone().unwrap_or_else(|| format!("http://{addr}"));
+        // Outgoing connections leave from the node's own address, so packet filters can cut the
+        // link between two chosen nodes (all on loopback, one address each).
+        let local_ip = (!addr.ip().is_unspecified()).then_some(addr.ip());
+
+        let (log_store, state_machine) = raft::open(store.clone())?;
+        let network = raft::network::Network { local: local_ip };
+        let raft = Raft::new(config.id, Arc::new(raft::config(config.snapshot_logs)?), network, log_store, state_machine).await?;
+        let shared = Shared::new(store.clone(), raft.clone(), config.id, config.region.clone(), advertise.clone(), local_ip);
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<TwinServiceServer<TwinApi>>().await;
         health.set_serving::<RelationshipServiceServer<RelationshipApi>>().await;
         health.set_serving::<ModelServiceServer<ModelApi>>().await;
+        health.set_serving::<pb::query_service_server::QueryServiceServer<super::query::QueryApi>>().await;
+        health.set_serving::<ClusterServiceServer<ClusterApi>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()?;
 
         let max = limits::MAX_MODEL_BATCH_BYTES;
+        let raft_max = raft::network::MAX_MESSAGE_BYTES;
         let router = tonic::transport::Server::builder()
+            .tcp_nodelay(true)
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(TwinServiceServer::new(TwinApi(shared.clone())).max_decoding_message_size(max))
             .add_service(
-                TwinServiceServer::new(TwinApi(shared.clone())).max_decoding_message_size(max),
+                RelationshipServiceServer::new(RelationshipApi(shared.clone())).max_decoding_message_size(max),
             )
+            .add_service(ModelServiceServer::new(ModelApi(shared.clone())).max_decoding_message_size(max))
+            .add_service(pb::query_service_server::QueryServiceServer::new(super::query::QueryApi::new(shared.clone())).max_decoding_message_size(max))
+            .add_service(ClusterServiceServer::new(ClusterApi(shared.clone())))
             .add_service(
-                RelationshipServiceServer::new(RelationshipApi(shared.clone()))
-                    .max_decoding_message_size(max),
-            )
-            .add_service(ModelServiceServer::new(ModelApi(shared)).max_decoding_message_size(max));
+                RaftServiceServer::new(RaftApi(shared.clone()))
+                    .max_decoding_message_size(raft_max)
+                    .max_encoding_message_size(raft_max),
+            );
 
         let (stop, stopped) = oneshot::channel::<()>();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -106,8 +161,10 @@ impl Node {
                 tracing::error!("the gRPC server failed: {e}");
             }
         });
-        tracing::info!(%addr, data = %config.data_dir.display(), "node started");
-        Ok(Node { addr, store, stop: Some(stop), server: Some(server), applier: Some(applier) })
+
+        form_group(&config, &raft, &advertise).await?;
+        tracing::info!(%addr, id = config.id, region = %config.region, data = %config.data_dir.display(), "node started");
+        Ok(Node { addr, store, raft, stop: Some(stop), server: Some(server) })
     }
 
     /// The address the API is served on.
@@ -120,7 +177,12 @@ impl Node {
         &self.store
     }
 
-    /// Stops serving, lets in-flight requests finish, stops the write path and flushes storage.
+    /// The node's raft member (for tests and tools).
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// Stops serving, lets in-flight requests finish, stops raft and flushes storage.
     pub async fn shutdown(mut self) {
         self.stop_now().await;
     }
@@ -130,15 +192,64 @@ impl Node {
             let _ = stop.send(());
         }
         if let Some(server) = self.server.take() {
-            let _ = server.await;
+            // In-flight requests get a moment; a stuck one must not hold the node forever.
+            let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
         }
-        // The services (and their writer handles) are dropped with the server: the applier's
-        // channel closes and the thread flushes and ends.
-        if let Some(applier) = self.applier.take() {
-            let _ = tokio::task::spawn_blocking(move || applier.join()).await;
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::error!("stopping raft: {e}");
         }
         if let Err(e) = self.store.flush() {
             tracing::error!("flushing at shutdown: {e}");
         }
     }
+}
+
+/// Forms or joins the group, as the config asks (see the module docs).
+async fn form_group(config: &NodeConfig, raft: &Raft, advertise: &str) -> Result<(), StartError> {
+    if raft.is_initialized().await? {
+        return Ok(());
+    }
+    if let Some(join) = &config.join {
+        let (id, addr, join) = (config.id, advertise.to_string(), join.clone());
+        tokio::spawn(async move { join_group(id, addr, join).await });
+        return Ok(());
+    }
+    let members: BTreeMap<u64, NodeInfo> = if config.peers.is_empty() {
+        BTreeMap::from([(config.id, NodeInfo { addr: advertise.to_string() })])
+    } else {
+        if !config.peers.iter().any(|(id, _)| *id == config.id) {
+            return Err(format!("node {} is not in its own --peers list", config.id).into());
+        }
+        config.peers.iter().map(|(id, addr)| (*id, NodeInfo { addr: addr.clone() })).collect()
+    };
+    if members.keys().next() == Some(&config.id) {
+        match raft.initialize(members).await {
+            Ok(()) => tracing::info!(id = config.id, "initialized the group"),
+            Err(openraft::error::RaftError::APIError(openraft::error::InitializeError::NotAllowed(_))) => {}
+            Err(e) => return Err(format!("cannot initialize the group: {e}").into()),
+        }
+    }
+    Ok(())
+}
+
+/// Asks a member of an existing group to add this node, retrying for a while (the group may be
+/// electing a leader, or the member may be starting too).
+async fn join_group(id: u64, addr: String, join: String) {
+    let request = pb::AddNodeRequest { id, addr: addr.clone() };
+    for attempt in 0..60u32 {
+        let result = async {
+            let channel = raft::network::channel(&join, None)?;
+            ClusterServiceClient::new(channel).add_node(request.clone()).await.map_err(|s| s.to_string())
+        }
+        .await;
+        match result {
+            Ok(_) => {
+                tracing::info!(id, %join, "joined the group");
+                return;
+            }
+            Err(e) => tracing::warn!(id, %join, attempt, "joining the group failed, retrying: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt.min(4) + 1))).await;
+    }
+    tracing::error!(id, %join, "gave up joining the group; restart the node with --join to try again");
 }

@@ -62,7 +62,7 @@ impl RelationshipService for RelationshipApi {
         let r = req.into_inner();
         let source = required("the source twin id", &r.source_id)?;
         let id = required("the relationship id", &r.relationship_id)?;
-        let read = self.0.read_info(r.options.as_ref());
+        let read = self.0.read_info(r.options.as_ref()).await?;
         let Some(doc) = self.0.store.relationship(source, id).status()? else {
             self.twin_must_exist(source)?;
             return Err(to_status(err!(
@@ -114,7 +114,7 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<pb::ListRelationshipsResponse>, Status> {
         let r = req.into_inner();
         let source = required("the source twin id", &r.source_id)?;
-        let read = self.0.read_info(r.options.as_ref());
+        let read = self.0.read_info(r.options.as_ref()).await?;
         self.twin_must_exist(source)?;
         let name = (!r.relationship_name.is_empty()).then_some(r.relationship_name.as_str());
         let page = self
@@ -135,7 +135,7 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<pb::ListIncomingRelationshipsResponse>, Status> {
         let r = req.into_inner();
         let target = required("the twin id", &r.target_id)?;
-        let read = self.0.read_info(r.options.as_ref());
+        let read = self.0.read_info(r.options.as_ref()).await?;
         self.twin_must_exist(target)?;
         let page = self
             .0

@@ -1,49 +1,275 @@
-//! What every service shares: the store, the write path, and the conversions between requests
-//! and commands.
+//! What every service shares: the store, the raft group, and the two paths every request takes —
+//! a write goes to the leader and is applied through the log; a read waits for the consistency it
+//! asked for and then reads the local store.
+//!
+//! WRITES. A node that gets a write and is the leader builds the [`Command`] (it decides the time,
+//! before proposing) and proposes it; the answer comes back once the command is committed and
+//! applied. A follower forwards the write to the leader over the internal `RaftService.Forward`
+//! RPC, so a client can send writes to any node. Every write carries a request id — the client's
+//! own, or one this node makes up — so a write retried after a leader change or a lost answer is
+//! applied once (the state machine's dedupe table).
+//!
+//! READS. `LINEARIZABLE` (the default): the leader confirms with a quorum that it is still the
+//! leader (openraft's `get_read_log_id`) and the read waits until this node has applied up to the
+//! index the leader had then. On a follower the index comes from the leader (`RaftService.
+//! ReadIndex`). So a read reflects every write acknowledged before it began, on any node, and a
+//! deposed leader cannot serve a stale read (it cannot reach a quorum). `LOCAL`: served from this
+//! node's state at once, and the response says which index that was.
 
-use super::status::IntoStatus;
-use super::writer::Writer;
+use super::status::to_status;
 use crate::err;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::model::time::Timestamp;
 use crate::pb;
+use crate::pb::raft_service_client::RaftServiceClient;
+use crate::raft::{NodeInfo, Raft, network};
 use crate::storage::{Command, Op, Outcome, Precondition, Reply, RequestId, Store};
-use std::sync::Arc;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tonic::Status;
+use tonic::transport::Channel;
 
 /// The default and largest page size for listings.
 pub const MAX_PAGE_SIZE: usize = 1000;
+
+/// How long a write or a linearizable read may wait for a leader, in all.
+pub const LEADER_WAIT: Duration = Duration::from_secs(10);
+
+/// A write forwarded from a follower to the leader.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Forwarded {
+    /// The request id (always set: the follower makes one up if the client gave none).
+    pub request: RequestId,
+    /// The operation.
+    pub op: Op,
+}
+
+/// The leader's answer to a forwarded write.
+pub type ForwardAnswer = std::result::Result<(u64, Outcome), Error>;
 
 /// The node's state, shared by every service.
 #[derive(Clone)]
 pub struct Shared {
     /// The state machine.
     pub store: Arc<Store>,
-    /// The write path.
-    pub writer: Writer,
+    /// The region's raft group, as seen from this node.
+    pub raft: Raft,
+    /// This node's id.
+    pub id: u64,
+    /// This node's region.
+    pub region: String,
+    /// This node's URL.
+    pub addr: String,
     /// The DR epoch writes are accepted under.
     pub epoch: u64,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The client id this node uses for writes that came without one.
+    client_id: String,
+    next_request: AtomicU64,
+    /// Channels to peers, by URL.
+    peers: Mutex<HashMap<String, Channel>>,
+    local_ip: Option<IpAddr>,
+}
+
+/// Who leads, from this node's point of view.
+enum Leader {
+    Me,
+    Other(String),
 }
 
 impl Shared {
-    /// Turns an operation into a command (time decided here, before apply) and applies it.
-    pub async fn write(&self, op: Op, options: Option<&pb::WriteOptions>) -> Result<(u64, Reply)> {
-        let request = options
-            .filter(|o| !o.client_id.is_empty())
-            .map(|o| RequestId { client: o.client_id.clone(), seq: o.request_id });
-        let cmd = Command { request, time: Timestamp::now(), epoch: self.epoch, origin: None, op };
-        let (index, outcome): (u64, Outcome) = self.writer.write(cmd).await?;
-        Ok((index, outcome?))
+    /// Shared state for a node.
+    pub fn new(store: Arc<Store>, raft: Raft, id: u64, region: String, addr: String, local_ip: Option<IpAddr>) -> Self {
+        let nanos = Timestamp::now().0;
+        let inner = Inner {
+            client_id: format!("node-{id}-{nanos:x}"),
+            next_request: AtomicU64::new(1),
+            peers: Mutex::new(HashMap::new()),
+            local_ip,
+        };
+        Shared { store, raft, id, region, addr, epoch: 1, inner: Arc::new(inner) }
     }
 
-    /// Where a read is served (a single node: its applied index; every acknowledged write has
-    /// been applied before it was acknowledged, so local state is linearizable here).
-    pub fn read_info(&self, options: Option<&pb::ReadOptions>) -> pb::ReadInfo {
-        let consistency = match options.map(|o| o.consistency()) {
-            Some(pb::Consistency::Local) => pb::Consistency::Local,
-            _ => pb::Consistency::Linearizable,
+    /// A write: sent to the leader, applied through the log, answered once applied.
+    pub async fn write(&self, op: Op, options: Option<&pb::WriteOptions>) -> Result<(u64, Reply)> {
+        let request = match options.filter(|o| !o.client_id.is_empty()) {
+            Some(o) => RequestId { client: o.client_id.clone(), seq: o.request_id },
+            None => RequestId {
+                client: self.inner.client_id.clone(),
+                seq: self.inner.next_request.fetch_add(1, Ordering::Relaxed),
+            },
         };
-        pb::ReadInfo { applied_index: self.store.applied_index(), consistency: consistency as i32 }
+        let deadline = Instant::now() + LEADER_WAIT;
+        let mut last = err!(Unavailable, "no leader was found in region '{}'", self.region);
+        while Instant::now() < deadline {
+            let answer = match self.leader(deadline).await {
+                Ok(Leader::Me) => self.write_local(request.clone(), op.clone()).await,
+                Ok(Leader::Other(addr)) => self.forward(&addr, &request, &op, deadline).await,
+                Err(e) => Err(e),
+            };
+            match answer {
+                Ok((index, outcome)) => return Ok((index, outcome?)),
+                Err(e) if matches!(e.code, ErrorCode::NotLeader | ErrorCode::Unavailable) => {
+                    last = e;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    /// Proposes a write on this node, which must be the leader.
+    pub async fn write_local(&self, request: RequestId, op: Op) -> ForwardAnswer {
+        let cmd = Command { request: Some(request), time: Timestamp::now(), epoch: self.epoch, origin: None, op };
+        match self.raft.client_write(cmd).await {
+            Ok(resp) => Ok((resp.log_id.index, resp.data)),
+            Err(openraft::error::RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(f))) => {
+                Err(not_leader(f.leader_node.as_ref()))
+            }
+            Err(e) => Err(err!(Unavailable, "node {} cannot take writes: {e}", self.id)),
+        }
+    }
+
+    /// Sends a write to the leader at `addr`.
+    async fn forward(&self, addr: &str, request: &RequestId, op: &Op, deadline: Instant) -> ForwardAnswer {
+        let msg = Forwarded { request: request.clone(), op: op.clone() };
+        let data = network::encode(&msg).map_err(|e| err!(Internal, "encoding a forwarded write: {e}"))?;
+        let mut client = self.peer(addr)?;
+        let mut req = tonic::Request::new(pb::RaftMessage { data });
+        req.set_timeout(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100)));
+        let reply = client
+            .forward(req)
+            .await
+            .map_err(|s| err!(Unavailable, "forwarding to the leader at {addr} failed: {}", s.message()))?;
+        network::decode::<ForwardAnswer>(&reply.into_inner().data)
+            .map_err(|e| err!(Internal, "decoding the leader's answer: {e}"))?
+    }
+
+    /// The leader, waiting (until `deadline`) while there is none.
+    async fn leader(&self, deadline: Instant) -> Result<Leader> {
+        let mut metrics = self.raft.metrics();
+        loop {
+            let leader = {
+                let m = metrics.borrow();
+                m.current_leader.map(|id| {
+                    if id == self.id {
+                        Ok(Leader::Me)
+                    } else {
+                        m.membership_config
+                            .membership()
+                            .get_node(&id)
+                            .map(|n| Leader::Other(n.addr.clone()))
+                            .ok_or(id)
+                    }
+                })
+            };
+            match leader {
+                Some(Ok(l)) => return Ok(l),
+                Some(Err(id)) => tracing::debug!(id, "the leader is not in the membership yet"),
+                None => {}
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || tokio::time::timeout(left, metrics.changed()).await.is_err() {
+                return Err(err!(Unavailable, "region '{}' has no leader (node {} sees none)", self.region, self.id));
+            }
+        }
+    }
+
+    /// A client for a peer's `RaftService`, over one cached channel per peer.
+    pub fn peer(&self, addr: &str) -> Result<RaftServiceClient<Channel>> {
+        let mut peers = self.inner.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let channel = match peers.get(addr) {
+            Some(c) => c.clone(),
+            None => {
+                let c = network::channel(addr, self.inner.local_ip).map_err(|e| err!(Unavailable, "{e}"))?;
+                peers.insert(addr.to_string(), c.clone());
+                c
+            }
+        };
+        Ok(network::client(channel))
+    }
+
+    /// Waits for the consistency a read asked for and says where it is served.
+    pub async fn read_info(&self, options: Option<&pb::ReadOptions>) -> std::result::Result<pb::ReadInfo, Status> {
+        let local = matches!(options.map(|o| o.consistency()), Some(pb::Consistency::Local));
+        if !local {
+            self.read_barrier().await.map_err(to_status)?;
+        }
+        let consistency = if local { pb::Consistency::Local } else { pb::Consistency::Linearizable };
+        Ok(pb::ReadInfo { applied_index: self.store.applied_index(), consistency: consistency as i32 })
+    }
+
+    /// Waits until this node has applied every write acknowledged before now.
+    pub async fn read_barrier(&self) -> Result<()> {
+        let deadline = Instant::now() + LEADER_WAIT;
+        let mut last = err!(Unavailable, "no leader was found in region '{}'", self.region);
+        while Instant::now() < deadline {
+            let index = match self.leader(deadline).await {
+                Ok(Leader::Me) => self.read_index().await,
+                Ok(Leader::Other(addr)) => self.remote_read_index(&addr, deadline).await,
+                Err(e) => Err(e),
+            };
+            match index {
+                Ok(index) => return self.wait_applied(index, deadline).await,
+                Err(e) if matches!(e.code, ErrorCode::NotLeader | ErrorCode::Unavailable) => {
+                    last = e;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    /// On the leader: confirms leadership with a quorum and returns the index a linearizable read
+    /// must wait for.
+    pub async fn read_index(&self) -> Result<u64> {
+        match self.raft.get_read_log_id().await {
+            Ok((read, _applied)) => Ok(read.map(|l| l.index).unwrap_or(0)),
+            Err(openraft::error::RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(f))) => {
+                Err(not_leader(f.leader_node.as_ref()))
+            }
+            Err(e) => Err(err!(Unavailable, "node {} cannot confirm its leadership: {e}", self.id)),
+        }
+    }
+
+    async fn remote_read_index(&self, addr: &str, deadline: Instant) -> Result<u64> {
+        let mut client = self.peer(addr)?;
+        let mut req = tonic::Request::new(pb::RaftMessage { data: Vec::new() });
+        req.set_timeout(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100)));
+        let reply = client
+            .read_index(req)
+            .await
+            .map_err(|s| err!(Unavailable, "asking the leader at {addr} for a read index failed: {}", s.message()))?;
+        network::decode::<Result<u64>>(&reply.into_inner().data).map_err(|e| err!(Internal, "{e}"))?
+    }
+
+    async fn wait_applied(&self, index: u64, deadline: Instant) -> Result<()> {
+        if self.store.applied_index() >= index {
+            return Ok(());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.raft
+            .wait(Some(left))
+            .applied_index_at_least(Some(index), "linearizable read")
+            .await
+            .map(|_| ())
+            .map_err(|e| err!(Unavailable, "node {} did not catch up to index {index} in time: {e}", self.id))
+    }
+}
+
+fn not_leader(leader: Option<&NodeInfo>) -> Error {
+    match leader {
+        Some(n) => err!(NotLeader, "this node is not the leader; the leader is at {}", n.addr),
+        None => err!(NotLeader, "this node is not the leader and no leader is known yet"),
     }
 }
 
@@ -61,7 +287,7 @@ pub fn precondition(options: Option<&pb::WriteOptions>) -> Precondition {
 /// Checks a required string argument.
 pub fn required<'a>(what: &str, value: &'a str) -> std::result::Result<&'a str, Status> {
     if value.is_empty() {
-        return Err(err!(InvalidArgument, "{what} is required")).status();
+        return Err(to_status(err!(InvalidArgument, "{what} is required")));
     }
     Ok(value)
 }
@@ -80,16 +306,12 @@ pub fn token(t: &str) -> std::result::Result<Option<&str>, Status> {
         return Ok(None);
     }
     if !crate::storage::valid_token(t) {
-        return Err(err!(BadRequest, "the continuation token is not one this service issued"))
-            .status();
+        return Err(to_status(err!(BadRequest, "the continuation token is not one this service issued")));
     }
     Ok(Some(t))
 }
 
 /// An unexpected reply kind: a bug.
 pub fn unexpected(reply: Reply) -> Status {
-    super::status::to_status(Error::new(
-        crate::error::ErrorCode::Internal,
-        format!("unexpected reply {reply:?}"),
-    ))
+    to_status(Error::new(ErrorCode::Internal, format!("unexpected reply {reply:?}")))
 }

@@ -51,7 +51,7 @@ impl TwinService for TwinApi {
     ) -> Result<Response<pb::TwinResponse>, Status> {
         let r = req.into_inner();
         let id = required("the twin id", &r.id)?;
-        let read = self.0.read_info(r.options.as_ref());
+        let read = self.0.read_info(r.options.as_ref()).await?;
         let doc = self.load(id)?;
         let etag = etag_in(&doc);
         Ok(Response::new(pb::TwinResponse { twin_json: doc, etag, index: 0, read: Some(read) }))
@@ -91,7 +91,7 @@ impl TwinService for TwinApi {
         let r = req.into_inner();
         let id = required("the twin id", &r.id)?;
         let name = required("the component name", &r.component)?;
-        let read = self.0.read_info(r.options.as_ref());
+        let read = self.0.read_info(r.options.as_ref()).await?;
         let doc: serde_json::Value = serde_json::from_str(&self.load(id)?)
             .map_err(|e| to_status(err!(Internal, "stored twin '{id}' is not JSON: {e}")))?;
         let model = twin::model_of(&doc).and_then(|m| self.0.store.resolved(m).ok());

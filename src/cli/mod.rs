@@ -1,7 +1,8 @@
 //! The `twinstore` command.
 //!
 //! One binary runs a node (`twinstore node`), starts a local deployment with a sample graph
-//! (`twinstore up`), and talks to a deployment as a client (`twin`, `rel`, `model`, `telemetry`).
+//! (`twinstore up`), talks to a deployment as a client (`twin`, `rel`, `model`, `telemetry`,
+//! `cluster`), and loads it (`bench`).
 //! The client commands are thin: they read their arguments, make one [`crate::client::Client`]
 //! call (or follow a list's pages), and print the answer with [`output::Printer`]. Keeping them
 //! thin keeps the CLI's behaviour identical to the client library's, which is what scripts and
@@ -10,9 +11,12 @@
 //! Exit codes: 0 on success, 1 on failure with exactly one line on stderr starting with the ADT
 //! error code (`DigitalTwinNotFound: ...`), 2 for usage errors (clap's).
 
+mod bench;
+mod cluster;
 mod input;
 mod model;
 mod node;
+mod node_config;
 mod output;
 mod rel;
 mod sample;
@@ -43,7 +47,7 @@ struct Cli {
 
 /// Flags every client command takes.
 #[derive(Debug, Args)]
-struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// The node(s) to talk to, comma-separated; a failed call moves on to the next one.
     #[arg(
         long,
@@ -52,10 +56,10 @@ struct GlobalArgs {
         value_delimiter = ',',
         default_value = DEFAULT_ENDPOINT
     )]
-    endpoint: Vec<String>,
+    pub(crate) endpoint: Vec<String>,
     /// Output format: pretty text for people, or JSON for scripts.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
-    output: OutputFormat,
+    pub(crate) output: OutputFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +80,11 @@ enum Command {
     /// Publish telemetry for a twin.
     #[command(subcommand)]
     Telemetry(telemetry::TelemetryCommand),
+    /// A region's raft group: status of every member, add and remove nodes.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
+    /// Load generator: put / patch / get twins, closed or open loop, latency percentiles.
+    Bench(bench::BenchArgs),
 }
 
 /// How fresh a read must be (`--consistency`).
@@ -126,6 +135,8 @@ fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Telemetry(cmd) => {
             client_command(&cli.global, printer, |ctx| telemetry::run(ctx, cmd))
         }
+        Command::Cluster(cmd) => client_command(&cli.global, printer, |ctx| cluster::run(ctx, cmd)),
+        Command::Bench(args) => bench::run(&cli.global, args),
     }
 }
 

@@ -6,7 +6,14 @@
 //! default (`warn`; set `RUST_LOG` for more). SIGINT or SIGTERM shuts the node down cleanly
 //! (storage flushed) and the process exits 0. Signal handlers are installed before the line is
 //! printed, so a signal sent right after it is never lost.
+//!
+//! A node is one member of a region's raft group: `--id` and `--region` name it, `--peers` lists
+//! the initial members of a new region (the same list on every member), `--join` joins a running
+//! one; with neither, the node is a region of its own. Settings can also come from `--config FILE`
+//! (see `node_config.rs`); they are all checked before anything starts, so a mistake ends with one
+//! `InvalidArgument: ...` line and exit code 1.
 
+use super::node_config::{self, RawSettings, Settings};
 use super::output::{CliError, CliResult, out};
 use crate::api::{Node, NodeConfig};
 use crate::error::ErrorCode;
@@ -20,48 +27,98 @@ pub(crate) const LISTENING_PREFIX: &str = "twinstore node listening on ";
 
 #[derive(Debug, Args)]
 pub(crate) struct NodeArgs {
+    /// A config file with the settings below, one `key = value` a line (flags win over it).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The node's id in its region (1, 2, ...; unique in the region, never reused) [default: 1].
+    #[arg(long, value_name = "N")]
+    id: Option<u64>,
+    /// The region the node belongs to [default: primary].
+    #[arg(long, value_name = "NAME")]
+    region: Option<String>,
     /// The node's data directory (created if missing).
     #[arg(long, value_name = "DIR")]
-    data: PathBuf,
-    /// The address to serve the gRPC API on (port 0 picks a free port).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7000")]
-    listen: SocketAddr,
-    /// The storage page cache size in MiB.
+    data: Option<PathBuf>,
+    /// The address to serve the gRPC API on (port 0 picks a free port) [default: 127.0.0.1:7000].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// The URL other nodes and clients reach this node at [default: this node's --peers entry,
+    /// or http://<listen>].
+    #[arg(long, value_name = "URL")]
+    advertise: Option<String>,
+    /// The initial members of a new region, this node included: 1=URL,2=URL,3=URL. The member with
+    /// the smallest id initializes the group. Without --peers or --join: a single-node region.
+    #[arg(long, value_name = "ID=URL,..")]
+    peers: Option<String>,
+    /// The URL of a member of a running region to join (as a learner, then a voter).
+    #[arg(long, value_name = "URL")]
+    join: Option<String>,
+    /// The storage page cache size in MiB [default: 64].
     #[arg(long, value_name = "N")]
     cache_mb: Option<u64>,
 }
 
+impl NodeArgs {
+    /// The flags, over the config file, over the defaults, checked.
+    fn settings(&self) -> CliResult<Settings> {
+        let flags = RawSettings {
+            id: self.id,
+            region: self.region.clone(),
+            data: self.data.clone(),
+            listen: self.listen.clone(),
+            advertise: self.advertise.clone(),
+            peers: self.peers.clone(),
+            join: self.join.clone(),
+            cache_mb: self.cache_mb,
+        };
+        let file = match &self.config {
+            Some(path) => node_config::read_file(path)?,
+            None => RawSettings::default(),
+        };
+        flags.or(file).check()
+    }
+}
+
 pub(crate) fn run(args: NodeArgs) -> CliResult<ExitCode> {
+    let settings = args.settings()?;
     init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::new(ErrorCode::Internal, format!("cannot start tokio: {e}")))?;
-    runtime.block_on(serve(args))?;
+    runtime.block_on(serve(settings))?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(args: NodeArgs) -> CliResult {
+async fn serve(s: Settings) -> CliResult {
     let signal = super::shutdown_signal().map_err(|e| {
         CliError::new(ErrorCode::Internal, format!("cannot install signal handlers: {e}"))
     })?;
-    std::fs::create_dir_all(&args.data).map_err(|e| {
+    std::fs::create_dir_all(&s.data).map_err(|e| {
         CliError::new(
             ErrorCode::InvalidArgument,
-            format!("cannot create the data directory {}: {e}", args.data.display()),
+            format!("cannot create the data directory {}: {e}", s.data.display()),
         )
     })?;
-    let mut config = NodeConfig::new(&args.data, args.listen);
-    if let Some(mb) = args.cache_mb {
+    let mut config = NodeConfig::new(&s.data, s.listen);
+    config.id = s.id;
+    config.region = s.region.clone();
+    config.advertise = s.advertise.clone();
+    config.peers = s.peers.clone();
+    config.join = s.join.clone();
+    if let Some(mb) = s.cache_mb {
         config.cache_capacity = mb.saturating_mul(1 << 20);
     }
     let node = Node::start(config).await.map_err(|e| {
+        let hint = bind_hint(&s.listen, &e.to_string());
         CliError::new(
             ErrorCode::Unavailable,
             format!(
-                "cannot start a node on {} with data in {}: {e}",
-                args.listen,
-                args.data.display()
+                "cannot start node {} of region {} on {} with data in {}: {e}{hint}",
+                s.id,
+                s.region,
+                s.listen,
+                s.data.display()
             ),
         )
     })?;
@@ -70,6 +127,26 @@ async fn serve(args: NodeArgs) -> CliResult {
     tracing::info!("{which} received, shutting down");
     node.shutdown().await;
     Ok(())
+}
+
+/// A hint for the usual reasons a listener cannot be bound.
+pub(crate) fn bind_hint(listen: &SocketAddr, error: &str) -> String {
+    if error.contains("Cannot assign requested address") || error.contains("os error 99") {
+        if listen.ip().is_loopback() && listen.ip() != std::net::Ipv4Addr::LOCALHOST {
+            return format!(
+                " ({} is a loopback address Linux answers without setup; on this system it is \
+                 not configured: add it to the loopback interface, e.g. \
+                 `sudo ifconfig lo0 alias {}` on macOS)",
+                listen.ip(),
+                listen.ip()
+            );
+        }
+        return format!(" ({} is not an address of this machine)", listen.ip());
+    }
+    if error.contains("Address already in use") || error.contains("os error 98") {
+        return format!(" (something else listens on {listen} already: another node?)");
+    }
+    String::new()
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default: warnings and errors only).

@@ -1,18 +1,26 @@
-//! `twinstore up`: a local deployment with the sample graph, in one command.
+//! `twinstore up`: a local region with the sample graph, in one command.
 //!
-//! The point is a first five minutes without reading docs: `twinstore up` starts the node(s) as
-//! child processes of itself (`<this binary> node ...`, so there is nothing else to install),
-//! waits until they answer, loads the sample building graph compiled into the binary, prints the
-//! endpoint and a few commands to try, and stays in the foreground. Ctrl-C (SIGINT) or SIGTERM
-//! stops every child cleanly (SIGTERM, wait, kill only if it hangs) and exits 0.
+//! The point is a first five minutes without reading docs: `twinstore up` starts a three-node
+//! region as child processes of itself (`<this binary> node ...`, so there is nothing else to
+//! install), waits until a leader is elected and the region answers, loads the sample building
+//! graph compiled into the binary, prints the endpoints and the cluster status, and stays in the
+//! foreground. Ctrl-C (SIGINT) or SIGTERM stops every child cleanly (SIGTERM, wait, kill only if
+//! it hangs) and exits 0. Killing one node by hand (`kill -9 <pid>`) is fine: `up` says so and the
+//! region keeps serving with the others.
+//!
+//! Every node has its own loopback address, as DESIGN.md asks for local deployments: node N of
+//! the primary region listens on `127.0.1.N:<port>` (default port 7001) and keeps its data in
+//! `<data>/primary/nodeN`; all are started with the same `--peers`. Linux answers on all of
+//! 127.0.0.0/8 without setup; elsewhere binding fails, and `up` says which address to add.
 //!
 //! Loading is idempotent, so `up` can be run again on the same data: models that already exist are
 //! skipped, twins and relationships are simply PUT again.
 //!
-//! Today the deployment is a single node; it is already "a list of child nodes" (`plan` returns
-//! the list, everything else loops over it) so it can grow into two regions of three nodes.
+//! The deployment is "a list of regions, each a list of nodes" ([`plan`]); everything else loops
+//! over it, so a standby region (127.0.2.N) is one more entry.
 
-use super::node::LISTENING_PREFIX;
+use super::cluster;
+use super::node::{LISTENING_PREFIX, bind_hint};
 use super::output::{CliError, CliResult, out};
 use super::sample;
 use crate::client::{Client, Conditions, Consistency, PageRequest, RetryPolicy};
@@ -20,35 +28,55 @@ use crate::error::ErrorCode;
 use clap::Args;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// Where `up` keeps data when `--data` is not given (relative to the current directory).
-const DEFAULT_DATA_DIR: &str = "./twinstore-data/node1";
-/// How long a node may take to print its listening line, and then to answer.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_DATA_DIR: &str = "./twinstore-data";
+/// How long a node may take to print its listening line, and the region to elect a leader.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a node may take to stop after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Args)]
 pub(crate) struct UpArgs {
-    /// The node's data directory [default: ./twinstore-data/node1].
+    /// Where the nodes keep their data: DIR/<region>/node<N> [default: ./twinstore-data].
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
-    /// The address the node serves on (port 0 picks a free port).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7000")]
-    listen: SocketAddr,
+    /// The port every node listens on, each on its own loopback address (127.0.1.N).
+    #[arg(long, value_name = "PORT", default_value_t = 7001)]
+    base_port: u16,
+    /// The number of nodes in the region (3 tolerates one failure, 5 two; 1 none).
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u64).range(1..=9))]
+    nodes: u64,
+    /// Each node's storage page cache in MiB.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    cache_mb: u64,
+}
+
+/// One region to start.
+#[derive(Debug, Clone)]
+struct RegionSpec {
+    name: String,
+    nodes: Vec<NodeSpec>,
 }
 
 /// One node to start.
 #[derive(Debug, Clone)]
 struct NodeSpec {
+    /// `<region>/node<N>`.
     name: String,
+    region: String,
+    id: u64,
     data: PathBuf,
     listen: SocketAddr,
+    /// The region's `--peers` (the same on every member).
+    peers: String,
+    cache_mb: u64,
 }
 
 /// A started node.
@@ -57,6 +85,8 @@ struct ChildNode {
     child: tokio::process::Child,
     pid: u32,
     endpoint: String,
+    /// Set once the node has exited.
+    exited: bool,
 }
 
 pub(crate) fn run(args: UpArgs) -> CliResult<ExitCode> {
@@ -68,16 +98,43 @@ pub(crate) fn run(args: UpArgs) -> CliResult<ExitCode> {
     runtime.block_on(up(args))
 }
 
-/// The nodes of the deployment.
-fn plan(args: &UpArgs) -> Vec<NodeSpec> {
+/// The regions of the deployment: today the primary, on 127.0.1.N.
+fn plan(args: &UpArgs) -> Vec<RegionSpec> {
     let data = match &args.data {
         Some(d) => d.clone(),
         None => {
-            out(&format!("no --data given: node1 keeps its data in {DEFAULT_DATA_DIR}"));
+            out(&format!("no --data given: keeping data in {DEFAULT_DATA_DIR}"));
             PathBuf::from(DEFAULT_DATA_DIR)
         }
     };
-    vec![NodeSpec { name: "node1".into(), data, listen: args.listen }]
+    vec![region_plan("primary", 1, args.nodes, args.base_port, &data, args.cache_mb)]
+}
+
+/// Region `name` on `127.0.<octet>.N:<port>` for N in 1..=nodes.
+fn region_plan(
+    name: &str,
+    octet: u8,
+    nodes: u64,
+    port: u16,
+    data: &std::path::Path,
+    cache_mb: u64,
+) -> RegionSpec {
+    let addr = |n: u64| SocketAddr::from((Ipv4Addr::new(127, 0, octet, n as u8), port));
+    // A region of one node needs no peers: a lone node forms its own group.
+    let peers: Vec<String> = (1..=nodes).map(|n| format!("{n}=http://{}", addr(n))).collect();
+    let peers = if nodes > 1 { peers.join(",") } else { String::new() };
+    let nodes = (1..=nodes)
+        .map(|n| NodeSpec {
+            name: format!("{name}/node{n}"),
+            region: name.to_string(),
+            id: n,
+            data: data.join(name).join(format!("node{n}")),
+            listen: addr(n),
+            peers: peers.clone(),
+            cache_mb,
+        })
+        .collect();
+    RegionSpec { name: name.to_string(), nodes }
 }
 
 async fn up(args: UpArgs) -> CliResult<ExitCode> {
@@ -85,16 +142,17 @@ async fn up(args: UpArgs) -> CliResult<ExitCode> {
         CliError::new(ErrorCode::Internal, format!("cannot install signal handlers: {e}"))
     })?;
     tokio::pin!(signal);
-    let specs = plan(&args);
+    let regions = plan(&args);
+    check_addresses(&regions)?;
     let mut nodes = Vec::new();
     let started = tokio::select! {
-        r = start_and_load(&specs, &mut nodes) => Some(r),
+        r = start_and_load(&regions, &mut nodes) => Some(r),
         which = &mut signal => {
             out(&format!("{which} received while starting; stopping"));
             None
         }
     };
-    let loaded = match started {
+    let (loaded, status) = match started {
         None => {
             stop_all(&mut nodes).await;
             return Ok(ExitCode::SUCCESS);
@@ -103,31 +161,64 @@ async fn up(args: UpArgs) -> CliResult<ExitCode> {
             stop_all(&mut nodes).await;
             return Err(e);
         }
-        Some(Ok(loaded)) => loaded,
+        Some(Ok(done)) => done,
     };
-    print_banner(&nodes, &loaded);
-    let outcome = tokio::select! {
-        which = &mut signal => Ok(which),
-        exited = watch(&mut nodes) => Err(exited),
-    };
-    match outcome {
-        Ok(which) => out(&format!("{which} received; stopping {} node(s)", nodes.len())),
-        // A node that exits with success was stopped by someone else (a Ctrl-C in the terminal
-        // reaches the whole process group): stop the rest the same way.
-        Err(Exited { name, status, .. }) if status.success() => {
-            out(&format!("{name} stopped; stopping the deployment"))
-        }
-        Err(Exited { name, pid, status }) => {
-            stop_all(&mut nodes).await;
-            return Err(CliError::new(
-                ErrorCode::Unavailable,
-                format!("{name} (pid {pid}) exited unexpectedly: {status}"),
-            ));
+    print_banner(&regions, &nodes, &loaded, &status);
+    loop {
+        let outcome = tokio::select! {
+            which = &mut signal => Ok(which),
+            exited = watch(&mut nodes) => Err(exited),
+        };
+        match outcome {
+            Ok(which) => {
+                out(&format!("{which} received; stopping {} node(s)", running(&nodes)));
+                break;
+            }
+            // A node that exits with success was stopped by someone else (a Ctrl-C in the
+            // terminal reaches the whole process group): stop the rest the same way.
+            Err(Exited { name, status, .. }) if status.success() => {
+                out(&format!("{name} stopped; stopping the deployment"));
+                break;
+            }
+            Err(Exited { name, pid, status }) => {
+                eprintln!(
+                    "{name} (pid {pid}) exited: {status}; {} node(s) still running",
+                    running(&nodes)
+                );
+                if running(&nodes) == 0 {
+                    return Err(CliError::new(
+                        ErrorCode::Unavailable,
+                        "every node has exited; stopping".to_string(),
+                    ));
+                }
+            }
         }
     }
     stop_all(&mut nodes).await;
     out("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+fn running(nodes: &[ChildNode]) -> usize {
+    nodes.iter().filter(|n| !n.exited).count()
+}
+
+/// Checks that every node's address can be bound before anything starts, so a busy port or a
+/// missing loopback address is one clear error instead of a node dying later.
+fn check_addresses(regions: &[RegionSpec]) -> CliResult {
+    for node in regions.iter().flat_map(|r| &r.nodes) {
+        if let Err(e) = std::net::TcpListener::bind(node.listen) {
+            let hint = bind_hint(&node.listen, &e.to_string());
+            return Err(CliError::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "cannot listen on {} for {}: {e}{hint}; choose other ports with --base-port",
+                    node.listen, node.name
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What was loaded.
@@ -138,17 +229,29 @@ struct Loaded {
     relationships: usize,
 }
 
-async fn start_and_load(specs: &[NodeSpec], nodes: &mut Vec<ChildNode>) -> CliResult<Loaded> {
-    for spec in specs {
-        nodes.push(start_node(spec).await?);
+async fn start_and_load(
+    regions: &[RegionSpec],
+    nodes: &mut Vec<ChildNode>,
+) -> CliResult<(Loaded, cluster::ClusterView)> {
+    // Start every node, then wait for each: the region can only elect once a majority is up.
+    let mut pending = Vec::new();
+    for spec in regions.iter().flat_map(|r| &r.nodes) {
+        pending.push(spawn_node(spec)?);
     }
-    let endpoints: Vec<&str> = nodes.iter().map(|n| n.endpoint.as_str()).collect();
+    for (spec, child, lines) in pending {
+        nodes.push(await_listening(spec, child, lines).await?);
+    }
+    let endpoints: Vec<String> = nodes.iter().map(|n| n.endpoint.clone()).collect();
+    let status = wait_until_ready(&endpoints).await?;
     let client = Client::new(&endpoints)?;
-    wait_until_ready(&endpoints).await?;
-    load_sample(&client).await
+    let loaded = load_sample(&client).await?;
+    let after = cluster::collect(&client, &endpoints).await;
+    Ok((loaded, if after.reachable() > 0 { after } else { status }))
 }
 
-async fn start_node(spec: &NodeSpec) -> CliResult<ChildNode> {
+type NodeLines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
+
+fn spawn_node(spec: &NodeSpec) -> CliResult<(NodeSpec, tokio::process::Child, NodeLines)> {
     let name = spec.name.clone();
     std::fs::create_dir_all(&spec.data).map_err(|e| {
         CliError::new(
@@ -159,23 +262,38 @@ async fn start_node(spec: &NodeSpec) -> CliResult<ChildNode> {
     let exe = std::env::current_exe().map_err(|e| {
         CliError::new(ErrorCode::Internal, format!("cannot find the twinstore binary: {e}"))
     })?;
-    let mut child = tokio::process::Command::new(exe)
+    let mut command = tokio::process::Command::new(exe);
+    command
         .arg("node")
+        .args(["--id", &spec.id.to_string()])
+        .args(["--region", &spec.region])
         .arg("--data")
         .arg(&spec.data)
-        .arg("--listen")
-        .arg(spec.listen.to_string())
+        .args(["--listen", &spec.listen.to_string()])
+        .args(["--cache-mb", &spec.cache_mb.to_string()]);
+    if !spec.peers.is_empty() {
+        command.args(["--peers", &spec.peers]);
+    }
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| CliError::new(ErrorCode::Internal, format!("cannot start {name}: {e}")))?;
-    let pid = child.id().unwrap_or(0);
     let Some(stdout) = child.stdout.take() else {
         return Err(CliError::new(ErrorCode::Internal, "the node's stdout is not piped"));
     };
-    let mut lines = BufReader::new(stdout).lines();
+    Ok((spec.clone(), child, BufReader::new(stdout).lines()))
+}
+
+async fn await_listening(
+    spec: NodeSpec,
+    mut child: tokio::process::Child,
+    mut lines: NodeLines,
+) -> CliResult<ChildNode> {
+    let name = spec.name.clone();
+    let pid = child.id().unwrap_or(0);
     let first = tokio::time::timeout(START_TIMEOUT, lines.next_line()).await;
     let addr = match first {
         Ok(Ok(Some(line))) => {
@@ -199,24 +317,44 @@ async fn start_node(spec: &NodeSpec) -> CliResult<ChildNode> {
         }
     });
     if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        addr.set_ip(Ipv4Addr::LOCALHOST.into());
     }
-    Ok(ChildNode { spec: spec.clone(), child, pid, endpoint: format!("http://{addr}") })
+    Ok(ChildNode { spec, child, pid, endpoint: format!("http://{addr}"), exited: false })
 }
 
-/// Polls until a read succeeds (the node may need a moment to elect itself leader).
-async fn wait_until_ready(endpoints: &[&str]) -> CliResult {
-    let policy = RetryPolicy { attempt_timeout: Duration::from_secs(5), ..RetryPolicy::no_retry() };
+/// Waits (bounded) until every node answers and follows one leader, then until a linearizable
+/// read succeeds. Servers without `ClusterService` skip the first part.
+async fn wait_until_ready(endpoints: &[String]) -> CliResult<cluster::ClusterView> {
+    let policy = RetryPolicy { attempt_timeout: Duration::from_secs(2), ..RetryPolicy::no_retry() };
     let probe = Client::with_policy(endpoints, policy)?;
-    let page = PageRequest { page_size: 1, ..PageRequest::first(Consistency::Linearizable) };
     let start = Instant::now();
+    let mut view;
+    loop {
+        view = cluster::collect(&probe, endpoints).await;
+        let unimplemented = view
+            .nodes
+            .iter()
+            .all(|n| n.status.as_ref().err().is_some_and(|e| e.starts_with("Unimplemented")));
+        if unimplemented || (view.settled() && view.reachable() >= endpoints.len()) {
+            break;
+        }
+        if start.elapsed() > START_TIMEOUT {
+            let lines = view.table().join("\n");
+            return Err(CliError::new(
+                ErrorCode::Unavailable,
+                format!("the region elected no leader within {START_TIMEOUT:?}:\n{lines}"),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let page = PageRequest { page_size: 1, ..PageRequest::first(Consistency::Linearizable) };
     loop {
         match probe.list_models(&[], false, &page).await {
-            Ok(_) => return Ok(()),
+            Ok(_) => return Ok(view),
             Err(e) if e.is_retryable() && start.elapsed() < START_TIMEOUT => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            Err(e) => return Err(CliError::from(e).context("the node does not answer")),
+            Err(e) => return Err(CliError::from(e).context("the region does not answer")),
         }
     }
 }
@@ -293,39 +431,54 @@ fn take_string(doc: &mut Value, key: &str, file: &str) -> CliResult<String> {
     }
 }
 
-fn print_banner(nodes: &[ChildNode], loaded: &Loaded) {
+fn print_banner(
+    regions: &[RegionSpec],
+    nodes: &[ChildNode],
+    loaded: &Loaded,
+    status: &cluster::ClusterView,
+) {
     out(&format!(
         "sample graph loaded: {} models ({} new), {} twins, {} relationships",
         loaded.models, loaded.new_models, loaded.twins, loaded.relationships
     ));
     out("");
-    out(&format!("twinstore is up: {} node(s)", nodes.len()));
-    for n in nodes {
-        out(&format!(
-            "  {}  {}  pid {}  data {}",
-            n.spec.name,
-            n.endpoint,
-            n.pid,
-            n.spec.data.display()
-        ));
+    for region in regions {
+        let members: Vec<&ChildNode> =
+            nodes.iter().filter(|n| n.spec.region == region.name).collect();
+        out(&format!("twinstore is up: region {} with {} node(s)", region.name, members.len()));
+        for n in members {
+            out(&format!(
+                "  {}  {}  pid {}  data {}",
+                n.spec.name,
+                n.endpoint,
+                n.pid,
+                n.spec.data.display()
+            ));
+        }
     }
     let endpoints: Vec<&str> = nodes.iter().map(|n| n.endpoint.as_str()).collect();
     let endpoint = endpoints.join(",");
     out(&format!("endpoint: {endpoint}"));
-    let cmd = if endpoint == super::DEFAULT_ENDPOINT {
-        "twinstore".to_string()
-    } else {
-        format!("twinstore --endpoint {endpoint}")
-    };
     out("");
-    out("Try, in another terminal:");
-    out(&format!("  {cmd} twin get room-101"));
-    out(&format!("  {cmd} rel list floor-1"));
-    out(&format!(
-        "  {cmd} twin patch room-101 '[{{\"op\":\"replace\",\"path\":\"/temperature\",\"value\":23.5}}]'"
-    ));
-    out(&format!("  {cmd} rel incoming sensor-101"));
-    out(&format!("  {cmd} model list"));
+    for line in status.table() {
+        out(&format!("  {line}"));
+    }
+    out("");
+    out("In another terminal:");
+    out(&format!("  export TWINSTORE_ENDPOINT={endpoint}"));
+    out("  twinstore twin get room-101");
+    out("  twinstore rel list floor-1");
+    out(
+        "  twinstore twin patch room-101 '[{\"op\":\"replace\",\"path\":\"/temperature\",\"value\":23.5}]'",
+    );
+    out("  twinstore cluster status");
+    out("  twinstore bench --workload put --clients 16 --total 5000");
+    if let Some(n) = nodes.first() {
+        out(&format!(
+            "  kill -9 <a node's pid>    # e.g. {} (pid {}): the region keeps serving",
+            n.spec.name, n.pid
+        ));
+    }
     out("");
     out("Press Ctrl-C to stop.");
 }
@@ -337,11 +490,12 @@ struct Exited {
     status: std::process::ExitStatus,
 }
 
-/// Returns when a node exits on its own.
+/// Returns when a node that was running exits (and marks it).
 async fn watch(nodes: &mut [ChildNode]) -> Exited {
     loop {
-        for n in nodes.iter_mut() {
+        for n in nodes.iter_mut().filter(|n| !n.exited) {
             if let Ok(Some(status)) = n.child.try_wait() {
+                n.exited = true;
                 return Exited { name: n.spec.name.clone(), pid: n.pid, status };
             }
         }
@@ -349,14 +503,14 @@ async fn watch(nodes: &mut [ChildNode]) -> Exited {
     }
 }
 
-/// Sends SIGTERM to every node, then waits for each; one that hangs is killed.
+/// Sends SIGTERM to every running node, then waits for each; one that hangs is killed.
 async fn stop_all(nodes: &mut [ChildNode]) {
-    for n in nodes.iter_mut() {
+    for n in nodes.iter_mut().filter(|n| !n.exited) {
         if !terminate(n.pid).await {
             let _ = n.child.start_kill();
         }
     }
-    for n in nodes.iter_mut() {
+    for n in nodes.iter_mut().filter(|n| !n.exited) {
         match tokio::time::timeout(STOP_TIMEOUT, n.child.wait()).await {
             Ok(Ok(status)) if status.success() => {}
             Ok(Ok(status)) => eprintln!("{} exited with {status}", n.spec.name),
@@ -366,6 +520,7 @@ async fn stop_all(nodes: &mut [ChildNode]) {
                 let _ = n.child.kill().await;
             }
         }
+        n.exited = true;
     }
 }
 

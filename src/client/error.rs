@@ -80,9 +80,12 @@ impl ClientError {
         }
     }
 
-    /// True when the failure may go away by retrying (possibly on another node).
+    /// True when the failure may go away by retrying (possibly on another node): no node answered
+    /// (refused, reset, timed out), or the node said `Unavailable` or `NotLeader`. Every other
+    /// answer is deterministic and would come back the same.
     pub fn is_retryable(&self) -> bool {
-        self.status == tonic::Code::Unavailable
+        self.transport
+            || self.status == tonic::Code::Unavailable
             || matches!(self.code, Some(ErrorCode::Unavailable) | Some(ErrorCode::NotLeader))
     }
 }
@@ -157,6 +160,12 @@ mod tests {
         let st = tonic::Status::unavailable("Unavailable: no leader");
         assert!(ClientError::from_status(&st, "x").is_retryable());
         let st = tonic::Status::failed_precondition("PreconditionFailed: etag");
+        assert!(!ClientError::from_status(&st, "x").is_retryable());
+        let st = tonic::Status::unavailable("NotLeader: the leader is node 2");
+        assert_eq!(ClientError::from_status(&st, "x").code, Some(ErrorCode::NotLeader));
+        assert!(ClientError::from_status(&st, "x").is_retryable());
+        assert!(ClientError::timeout("x", Duration::from_secs(1)).is_retryable());
+        let st = tonic::Status::unimplemented("no such method");
         assert!(!ClientError::from_status(&st, "x").is_retryable());
     }
 }

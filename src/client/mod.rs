@@ -3,8 +3,13 @@
 //! [`Client`] wraps the generated `twinstore.v1` stubs with what every caller would otherwise
 //! write by hand:
 //!
-//! - a list of endpoints, connected lazily, and a simple retry that moves to the next endpoint when
-//!   a node cannot be reached or says it cannot serve ([`RetryPolicy`], `retry.rs`);
+//! - a list of endpoints, connected lazily, and leader discovery (`pool.rs`): writes and
+//!   linearizable reads go to the leader first (any node would take them, the leader saves a hop),
+//!   local reads to the endpoint that answered last;
+//! - a retry policy for transient failures ([`RetryPolicy`], `retry.rs`): exponential backoff
+//!   with jitter, bounded attempts and total time, only for retryable codes (`Unavailable`,
+//!   `NotLeader`, no answer), the leader re-discovered and the endpoints rotated between attempts;
+//! - cluster administration (`cluster.rs`): one node's raft status, adding and removing members;
 //! - exactly-once writes: each client has a random `client_id`, each write call takes the next
 //!   `request_id`, and every retry of that call resends the same pair so the server's dedupe table
 //!   applies it once;
@@ -27,19 +32,21 @@
 //! # Ok(()) }
 //! ```
 
+mod cluster;
 mod error;
 mod pool;
 mod retry;
 
 pub use crate::pb::Consistency;
 pub use error::{ClientError, ERROR_CODE_METADATA};
+pub use pool::normalize_url;
 pub use retry::RetryPolicy;
 
 use crate::pb;
 use crate::pb::model_service_client::ModelServiceClient;
 use crate::pb::relationship_service_client::RelationshipServiceClient;
 use crate::pb::twin_service_client::TwinServiceClient;
-use pool::Pool;
+use pool::{Pool, Route};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -163,6 +170,18 @@ impl Client {
         &self.inner.policy
     }
 
+    /// The leader's URL, if the client has learned it (it does on the first write or
+    /// linearizable read, and again after a failure).
+    pub fn leader(&self) -> Option<String> {
+        self.inner.pool.leader_url()
+    }
+
+    /// Asks the endpoints who the leader is, now, and returns its URL; `None` when no node names
+    /// one (no leader elected yet, nodes down, or servers without `ClusterService`).
+    pub async fn discover_leader(&self) -> Option<String> {
+        self.inner.pool.discover_now(&self.inner.policy).await
+    }
+
     /// The write options of one call: its conditions plus a fresh request id. Built once per call,
     /// so every retry carries the same id.
     fn write_options(&self, c: &Conditions) -> Option<pb::WriteOptions> {
@@ -174,34 +193,34 @@ impl Client {
         })
     }
 
-    async fn twins<T, F, Fut>(&self, mut f: F) -> Result<T, ClientError>
+    async fn twins<T, F, Fut>(&self, route: Route, mut f: F) -> Result<T, ClientError>
     where
         F: FnMut(TwinServiceClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        retry::run(&self.inner.policy, &self.inner.pool, |ch| {
+        retry::run(&self.inner.policy, &self.inner.pool, route, |ch| {
             f(TwinServiceClient::new(ch).max_decoding_message_size(MAX_MESSAGE_BYTES))
         })
         .await
     }
 
-    async fn rels<T, F, Fut>(&self, mut f: F) -> Result<T, ClientError>
+    async fn rels<T, F, Fut>(&self, route: Route, mut f: F) -> Result<T, ClientError>
     where
         F: FnMut(RelationshipServiceClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        retry::run(&self.inner.policy, &self.inner.pool, |ch| {
+        retry::run(&self.inner.policy, &self.inner.pool, route, |ch| {
             f(RelationshipServiceClient::new(ch).max_decoding_message_size(MAX_MESSAGE_BYTES))
         })
         .await
     }
 
-    async fn models<T, F, Fut>(&self, mut f: F) -> Result<T, ClientError>
+    async fn models<T, F, Fut>(&self, route: Route, mut f: F) -> Result<T, ClientError>
     where
         F: FnMut(ModelServiceClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        retry::run(&self.inner.policy, &self.inner.pool, |ch| {
+        retry::run(&self.inner.policy, &self.inner.pool, route, |ch| {
             f(ModelServiceClient::new(ch).max_decoding_message_size(MAX_MESSAGE_BYTES))
         })
         .await
@@ -221,7 +240,7 @@ impl Client {
             twin_json: twin_json.into(),
             options: self.write_options(&conditions),
         };
-        self.twins(move |mut c| {
+        self.twins(Route::Leader, move |mut c| {
             let r = req.clone();
             async move { c.put_twin(r).await }
         })
@@ -235,7 +254,7 @@ impl Client {
         consistency: Consistency,
     ) -> Result<pb::TwinResponse, ClientError> {
         let req = pb::GetTwinRequest { id: id.into(), options: read_options(consistency) };
-        self.twins(move |mut c| {
+        self.twins(route_for(consistency), move |mut c| {
             let r = req.clone();
             async move { c.get_twin(r).await }
         })
@@ -254,7 +273,7 @@ impl Client {
             patch_json: patch_json.into(),
             options: self.write_options(&conditions),
         };
-        self.twins(move |mut c| {
+        self.twins(Route::Leader, move |mut c| {
             let r = req.clone();
             async move { c.patch_twin(r).await }
         })
@@ -268,7 +287,7 @@ impl Client {
         conditions: Conditions,
     ) -> Result<pb::DeleteResponse, ClientError> {
         let req = pb::DeleteTwinRequest { id: id.into(), options: self.write_options(&conditions) };
-        self.twins(move |mut c| {
+        self.twins(Route::Leader, move |mut c| {
             let r = req.clone();
             async move { c.delete_twin(r).await }
         })
@@ -287,7 +306,7 @@ impl Client {
             component: component.into(),
             options: read_options(consistency),
         };
-        self.twins(move |mut c| {
+        self.twins(route_for(consistency), move |mut c| {
             let r = req.clone();
             async move { c.get_component(r).await }
         })
@@ -308,7 +327,7 @@ impl Client {
             patch_json: patch_json.into(),
             options: self.write_options(&conditions),
         };
-        self.twins(move |mut c| {
+        self.twins(Route::Leader, move |mut c| {
             let r = req.clone();
             async move { c.patch_component(r).await }
         })
@@ -332,7 +351,7 @@ impl Client {
             telemetry_json: telemetry_json.into(),
             source_time: source_time.unwrap_or_default().into(),
         };
-        self.twins(move |mut c| {
+        self.twins(Route::Leader, move |mut c| {
             let r = req.clone();
             async move { c.publish_telemetry(r).await }
         })
@@ -355,7 +374,7 @@ impl Client {
             relationship_json: relationship_json.into(),
             options: self.write_options(&conditions),
         };
-        self.rels(move |mut c| {
+        self.rels(Route::Leader, move |mut c| {
             let r = req.clone();
             async move { c.put_relationship(r).await }
         })
@@ -374,7 +393,7 @@ impl Client {
             relationship_id: relationship_id.into(),
             options: read_options(consistency),
         };
-        self.rels(move |mut c| {
+        self.rels(route_for(consistency), move |mut c| {
             let r = req.clone();
             async move { c.get_relationship(r).await }
         })
@@ -395,7 +414,7 @@ impl Client {
             patch_json: patch_json.into(),
             options: self.write_options(&conditions),
         };
-        self.rels(move |mut c| {
+        self.rels(Route::Leader, move |mut c| {
             let r = req.clone();
             async move { c.patch_relationship(r).await }
         })
@@ -414,7 +433,7 @@ impl Client {
             relationship_id: relationship_id.into(),
             options: self.write_options(&conditions),
         };
-        self.rels(move |mut c| {
+        self.rels(Route::Leader, move |mut c| {
             let r = req.clone();
             async move { c.delete_relationship(r).await }
         })
@@ -436,7 +455,7 @@ impl Client {
             options: read_options(page.consistency),
         };
         let resp = self
-            .rels(move |mut c| {
+            .rels(route_for(page.consistency), move |mut c| {
                 let r = req.clone();
                 async move { c.list_relationships(r).await }
             })
@@ -471,7 +490,7 @@ impl Client {
             options: read_options(page.consistency),
         };
         let resp = self
-            .rels(move |mut c| {
+            .rels(route_for(page.consistency), move |mut c| {
                 let r = req.clone();
                 async move { c.list_incoming_relationships(r).await }
             })
@@ -502,7 +521,7 @@ impl Client {
             models_json: models_json.into(),
             options: self.write_options(&Conditions::none()),
         };
-        self.models(move |mut c| {
+        self.models(Route::Leader, move |mut c| {
             let r = req.clone();
             async move { c.add_models(r).await }
         })
@@ -521,7 +540,7 @@ impl Client {
             include_definition,
             options: read_options(consistency),
         };
-        self.models(move |mut c| {
+        self.models(route_for(consistency), move |mut c| {
             let r = req.clone();
             async move { c.get_model(r).await }
         })
@@ -543,7 +562,7 @@ impl Client {
             options: read_options(page.consistency),
         };
         let resp = self
-            .models(move |mut c| {
+            .models(route_for(page.consistency), move |mut c| {
                 let r = req.clone();
                 async move { c.list_models(r).await }
             })
@@ -570,7 +589,7 @@ impl Client {
             id: id.into(),
             options: self.write_options(&Conditions::none()),
         };
-        self.models(move |mut c| {
+        self.models(Route::Leader, move |mut c| {
             let r = req.clone();
             async move { c.decommission_model(r).await }
         })
@@ -583,11 +602,20 @@ impl Client {
             id: id.into(),
             options: self.write_options(&Conditions::none()),
         };
-        self.models(move |mut c| {
+        self.models(Route::Leader, move |mut c| {
             let r = req.clone();
             async move { c.delete_model(r).await }
         })
         .await
+    }
+}
+
+/// Linearizable reads go to the leader (a follower would ask it for a read index anyway); local
+/// reads to whichever node answered last.
+fn route_for(consistency: Consistency) -> Route {
+    match consistency {
+        Consistency::Local => Route::Any,
+        _ => Route::Leader,
     }
 }
 

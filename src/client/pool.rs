@@ -1,18 +1,58 @@
-//! The endpoints a client talks to, each with a channel opened on first use.
+//! The endpoints a client talks to, each with a channel opened on first use, and where the leader
+//! is.
 //!
 //! Channels are created lazily (`connect_lazy`) the first time an endpoint is tried, inside the
 //! caller's tokio runtime, so building a [`Client`](super::Client) needs neither a runtime nor a
 //! reachable node. The pool remembers the endpoint that answered last and starts there.
+//!
+//! **Leader discovery.** Writes and linearizable reads are best sent to the leader: any node takes
+//! them (a follower forwards a write to the leader and asks it for a read index), but going to the
+//! leader saves that hop. The pool asks `ClusterService.Status` of its endpoints (all at once,
+//! briefly) and takes the node that says it is the leader, or else the leader the most recent term
+//! names. The leader's URL may be one the user never listed (a client given one endpoint of a
+//! three-node region learns the others): it is added to the endpoint list. A failed call forgets
+//! the leader it went to, and its retry discovers again. Discovery is single-flight: when many
+//! calls fail together (a leader dies under load) one of them asks and the others use its answer.
+//! A server without `ClusterService` (or a region with no leader) leaves the pool on plain
+//! rotation through its endpoints.
 
 use super::error::ClientError;
+use super::retry::RetryPolicy;
 use crate::error::ErrorCode;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use crate::pb;
+use crate::pb::cluster_service_client::ClusterServiceClient;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 use tonic::transport::{Channel, Endpoint};
 
 /// How long establishing a connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long leader discovery waits for `Status` answers.
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(2);
+/// After a discovery that found no leader, calls that have not failed yet do not start another one
+/// for this long (retries always may).
+const DISCOVERY_QUIET: Duration = Duration::from_millis(500);
+
+/// Where a call should go first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Route {
+    /// The leader when known (writes, linearizable reads, membership changes).
+    Leader,
+    /// Any endpoint: the one that answered last (local reads).
+    Any,
+}
+
+/// The endpoint one attempt goes to.
+#[derive(Clone, Debug)]
+pub(super) struct Target {
+    /// The endpoint's index in the pool.
+    pub(super) index: usize,
+    /// Whether it was chosen as the leader.
+    leader: bool,
+    /// The discovery generation when it was chosen.
+    generation: u64,
+}
 
 struct Slot {
     url: String,
@@ -20,10 +60,53 @@ struct Slot {
     channel: OnceLock<Channel>,
 }
 
+impl Slot {
+    fn channel(&self) -> Channel {
+        self.channel.get_or_init(|| self.endpoint.connect_lazy()).clone()
+    }
+}
+
+#[derive(Default)]
+struct LeaderState {
+    /// The leader's endpoint index, when known.
+    index: Option<usize>,
+    /// Bumped at the end of every discovery.
+    generation: u64,
+    /// When the last discovery that found no leader ended.
+    failed_at: Option<Instant>,
+}
+
 /// The endpoints of a client.
 pub(super) struct Pool {
-    slots: Vec<Slot>,
+    /// Append-only: indices stay valid.
+    slots: RwLock<Vec<Arc<Slot>>>,
     preferred: AtomicUsize,
+    leader: Mutex<LeaderState>,
+    discovery: tokio::sync::Mutex<()>,
+    /// False when the servers have no `ClusterService` (or discovery was turned off).
+    discovery_enabled: AtomicBool,
+    /// Channels to nodes asked for their status that are not in the endpoint list.
+    others: Mutex<Vec<Arc<Slot>>>,
+}
+
+/// `http://host:port` for a URL or a bare `host:port`, without a trailing slash.
+pub fn normalize_url(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    if url.contains("://") { url.to_string() } else { format!("http://{url}") }
+}
+
+fn make_slot(url: &str) -> Result<Slot, ClientError> {
+    let url = normalize_url(url);
+    let endpoint = Endpoint::from_shared(url.clone())
+        .map_err(|e| {
+            ClientError::local(
+                ErrorCode::InvalidArgument,
+                format!("'{url}' is not a valid endpoint URL: {e}"),
+            )
+        })?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true);
+    Ok(Slot { url, endpoint, channel: OnceLock::new() })
 }
 
 impl Pool {
@@ -33,23 +116,15 @@ impl Pool {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut slots = Vec::new();
+        let mut slots: Vec<Arc<Slot>> = Vec::new();
         for url in urls {
-            let url = url.as_ref().trim();
-            if url.is_empty() {
+            if url.as_ref().trim().is_empty() {
                 continue;
             }
-            let url = if url.contains("://") { url.to_string() } else { format!("http://{url}") };
-            let endpoint = Endpoint::from_shared(url.clone())
-                .map_err(|e| {
-                    ClientError::local(
-                        ErrorCode::InvalidArgument,
-                        format!("'{url}' is not a valid endpoint URL: {e}"),
-                    )
-                })?
-                .connect_timeout(CONNECT_TIMEOUT)
-                .tcp_nodelay(true);
-            slots.push(Slot { url, endpoint, channel: OnceLock::new() });
+            let slot = make_slot(url.as_ref())?;
+            if !slots.iter().any(|s| s.url == slot.url) {
+                slots.push(Arc::new(slot));
+            }
         }
         if slots.is_empty() {
             return Err(ClientError::local(
@@ -57,34 +132,213 @@ impl Pool {
                 "no endpoint given (e.g. http://127.0.0.1:7000)",
             ));
         }
-        Ok(Pool { slots, preferred: AtomicUsize::new(0) })
+        Ok(Pool {
+            slots: RwLock::new(slots),
+            preferred: AtomicUsize::new(0),
+            leader: Mutex::new(LeaderState::default()),
+            discovery: tokio::sync::Mutex::new(()),
+            discovery_enabled: AtomicBool::new(true),
+            others: Mutex::new(Vec::new()),
+        })
     }
 
-    /// The endpoint URLs, in order.
+    fn slots(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<Slot>>> {
+        self.slots.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn leader_state(&self) -> std::sync::MutexGuard<'_, LeaderState> {
+        self.leader.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The endpoint URLs, in order (discovered members after the given ones).
     pub(super) fn urls(&self) -> Vec<String> {
-        self.slots.iter().map(|s| s.url.clone()).collect()
+        self.slots().iter().map(|s| s.url.clone()).collect()
     }
 
-    /// The index of the endpoint to try first.
+    fn len(&self) -> usize {
+        self.slots().len()
+    }
+
+    /// The index of the endpoint to try first for [`Route::Any`].
     pub(super) fn preferred(&self) -> usize {
-        self.preferred.load(Ordering::Relaxed) % self.slots.len()
+        self.preferred.load(Ordering::Relaxed) % self.len()
     }
 
     /// Remembers the endpoint that answered.
-    pub(super) fn set_preferred(&self, index: usize) {
+    pub(super) fn answered(&self, index: usize) {
         self.preferred.store(index, Ordering::Relaxed);
     }
 
     /// The endpoint after `index`, wrapping around.
     pub(super) fn next_index(&self, index: usize) -> usize {
-        (index + 1) % self.slots.len()
+        (index + 1) % self.len()
     }
 
     /// The URL and channel of endpoint `index`; must be called inside a tokio runtime.
-    pub(super) fn channel(&self, index: usize) -> (&str, Channel) {
-        let slot = &self.slots[index % self.slots.len()];
-        let channel = slot.channel.get_or_init(|| slot.endpoint.connect_lazy()).clone();
-        (&slot.url, channel)
+    pub(super) fn channel(&self, index: usize) -> (String, Channel) {
+        let slot = {
+            let slots = self.slots();
+            slots[index % slots.len()].clone()
+        };
+        (slot.url.clone(), slot.channel())
+    }
+
+    /// The index of `url`, added to the list if it is not there yet.
+    fn index_of(&self, url: &str) -> Option<usize> {
+        let url = normalize_url(url);
+        if let Some(i) = self.slots().iter().position(|s| s.url == url) {
+            return Some(i);
+        }
+        let slot = Arc::new(make_slot(&url).ok()?);
+        let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = slots.iter().position(|s| s.url == url) {
+            return Some(i);
+        }
+        slots.push(slot);
+        Some(slots.len() - 1)
+    }
+
+    /// A channel to any node, in the list or not (for status queries of single nodes).
+    pub(super) fn channel_to(&self, url: &str) -> Result<(String, Channel), ClientError> {
+        let url = normalize_url(url);
+        if let Some(slot) = self.slots().iter().find(|s| s.url == url) {
+            return Ok((url, slot.channel()));
+        }
+        let mut others = self.others.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = others.iter().find(|s| s.url == url) {
+            return Ok((url, slot.channel()));
+        }
+        let slot = Arc::new(make_slot(&url)?);
+        let channel = slot.channel();
+        others.push(slot);
+        Ok((url, channel))
+    }
+
+    /// The leader's URL, when known.
+    pub(super) fn leader_url(&self) -> Option<String> {
+        let index = self.leader_state().index?;
+        self.slots().get(index).map(|s| s.url.clone())
+    }
+
+    /// Stops leader discovery (servers without `ClusterService`, tests).
+    pub(super) fn disable_discovery(&self) {
+        self.discovery_enabled.store(false, Ordering::Relaxed);
+    }
+
+    /// An attempt to `target` failed with a retryable error: forget it as the leader.
+    pub(super) fn failed(&self, target: &Target) {
+        let mut state = self.leader_state();
+        if target.leader && state.index == Some(target.index) {
+            state.index = None;
+        }
+    }
+
+    /// Where the next attempt of a call goes. `previous` is the target of the attempt that just
+    /// failed, if any.
+    pub(super) async fn target(
+        &self,
+        route: Route,
+        policy: &RetryPolicy,
+        previous: Option<&Target>,
+    ) -> Target {
+        let fallback = |generation: u64| Target {
+            index: match previous {
+                None => self.preferred(),
+                Some(p) => self.next_index(p.index),
+            },
+            leader: false,
+            generation,
+        };
+        let (known, generation, failed_at) = {
+            let s = self.leader_state();
+            (s.index, s.generation, s.failed_at)
+        };
+        if route == Route::Any || !self.discovery_enabled.load(Ordering::Relaxed) {
+            return fallback(generation);
+        }
+        if let Some(index) = known {
+            return Target { index, leader: true, generation };
+        }
+        if previous.is_none() && failed_at.is_some_and(|t| t.elapsed() < DISCOVERY_QUIET) {
+            return fallback(generation);
+        }
+        // Single flight: whoever gets the lock first asks; the others use its answer.
+        let seen = previous.map_or(generation, |p| p.generation.max(generation));
+        let _guard = self.discovery.lock().await;
+        let current = self.leader_state().generation;
+        if current == seen {
+            self.discover(policy).await;
+        }
+        let s = self.leader_state();
+        match s.index {
+            Some(index) => Target { index, leader: true, generation: s.generation },
+            None => fallback(s.generation),
+        }
+    }
+
+    /// Asks every endpoint for its status (concurrently, briefly) and records the leader.
+    async fn discover(&self, policy: &RetryPolicy) -> Option<String> {
+        let timeout = policy.attempt_timeout.min(DISCOVERY_TIMEOUT);
+        let slots: Vec<Arc<Slot>> = self.slots().clone();
+        let mut asks = tokio::task::JoinSet::new();
+        for slot in slots {
+            let channel = slot.channel();
+            asks.spawn(async move {
+                let mut c = ClusterServiceClient::new(channel);
+                let r = tokio::time::timeout(timeout, c.status(pb::ClusterStatusRequest {})).await;
+                (slot.url.clone(), r)
+            });
+        }
+        // The best hint so far: (term, url), a node that says it leads beats any hint.
+        let mut hint: Option<(u64, String)> = None;
+        let mut unimplemented = 0usize;
+        let mut answers = 0usize;
+        let deadline = tokio::time::Instant::now() + timeout + Duration::from_millis(100);
+        while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, asks.join_next()).await {
+            let Ok((url, result)) = joined else { continue };
+            match result {
+                Ok(Ok(resp)) => {
+                    answers += 1;
+                    let s = resp.into_inner();
+                    if s.state == "Leader" {
+                        hint = Some((u64::MAX, url));
+                        break;
+                    }
+                    if s.leader_id != 0
+                        && !s.leader_addr.is_empty()
+                        && hint.as_ref().is_none_or(|(t, _)| s.term > *t)
+                    {
+                        hint = Some((s.term, s.leader_addr.clone()));
+                    }
+                }
+                Ok(Err(status)) if status.code() == tonic::Code::Unimplemented => {
+                    answers += 1;
+                    unimplemented += 1;
+                }
+                _ => {}
+            }
+        }
+        asks.abort_all();
+        if answers > 0 && unimplemented == answers && hint.is_none() {
+            // A server of a version without ClusterService: rotate as before.
+            self.disable_discovery();
+        }
+        let index = hint.and_then(|(_, url)| self.index_of(&url));
+        let mut state = self.leader_state();
+        state.generation += 1;
+        state.index = index;
+        state.failed_at = if index.is_none() { Some(Instant::now()) } else { None };
+        drop(state);
+        index.map(|i| self.channel(i).0)
+    }
+
+    /// Discovers the leader now (bypassing the quiet period) and returns its URL.
+    pub(super) async fn discover_now(&self, policy: &RetryPolicy) -> Option<String> {
+        if !self.discovery_enabled.load(Ordering::Relaxed) {
+            return None;
+        }
+        let _guard = self.discovery.lock().await;
+        self.discover(policy).await
     }
 }
 
@@ -113,10 +367,39 @@ mod tests {
 
     #[test]
     fn parses_urls_and_bare_addresses() {
-        let p = Pool::new(["http://127.0.0.1:7000", " 127.0.0.1:7001 ", ""]).unwrap();
+        let p = Pool::new(["http://127.0.0.1:7000", " 127.0.0.1:7001 ", "", "127.0.0.1:7000/"])
+            .unwrap();
         assert_eq!(p.urls(), vec!["http://127.0.0.1:7000", "http://127.0.0.1:7001"]);
         assert_eq!(p.next_index(1), 0);
         assert!(Pool::new(Vec::<String>::new()).is_err());
+        assert!(Pool::new(["http://bad url"]).is_err());
+    }
+
+    #[test]
+    fn discovered_members_join_the_list_once() {
+        let p = Pool::new(["http://127.0.0.1:7000"]).unwrap();
+        assert_eq!(p.index_of("127.0.0.1:7000"), Some(0));
+        assert_eq!(p.index_of("http://127.0.0.2:7000"), Some(1));
+        assert_eq!(p.index_of("http://127.0.0.2:7000/"), Some(1));
+        assert_eq!(p.urls().len(), 2);
+        assert_eq!(p.next_index(1), 0);
+    }
+
+    #[tokio::test]
+    async fn a_failed_leader_is_forgotten() {
+        let p = Pool::new(["http://127.0.0.1:1", "http://127.0.0.1:2"]).unwrap();
+        p.leader_state().index = Some(1);
+        let policy = RetryPolicy::default();
+        let t = p.target(Route::Leader, &policy, None).await;
+        assert_eq!((t.index, t.leader), (1, true));
+        assert_eq!(p.leader_url().as_deref(), Some("http://127.0.0.1:2"));
+        // Local reads do not care about the leader.
+        assert_eq!(p.target(Route::Any, &policy, None).await.index, 0);
+        p.failed(&t);
+        assert_eq!(p.leader_url(), None);
+        // Nothing answers discovery here: the retry moves on to the next endpoint.
+        let next = p.target(Route::Leader, &policy, Some(&t)).await;
+        assert_eq!((next.index, next.leader), (0, false));
     }
 
     #[test]

@@ -93,8 +93,8 @@ impl Store {
     /// Applies the command at log index `index`. Returns the command's outcome (a reply or a
     /// deterministic user error); a [`StorageError`] means the node must stop.
     ///
-    /// `index` must be greater than the last applied index; indexes may skip (raft entries that
-    /// carry no command, such as membership changes, do not come here).
+    /// `index` must be greater than the last applied index (on a store that has applied nothing,
+    /// it may be 0); indexes may skip.
     pub fn apply(&self, index: u64, cmd: &Command) -> Result<Outcome, StorageError> {
         let outcome = self.apply_entry(index, Some(cmd), &[])?;
         outcome.ok_or_else(|| StorageError::Corrupt("a command gave no outcome".into()))
@@ -112,7 +112,9 @@ impl Store {
     ) -> Result<Option<Outcome>, StorageError> {
         let _apply = self.apply_lock.lock().unwrap_or_else(|e| e.into_inner());
         let applied = self.applied_index();
-        if index <= applied {
+        // Index 0 is a real position (raft's first entry, the initial membership, is at index 0),
+        // so "nothing applied yet" is told apart from "index 0 applied" by the stored record.
+        if index <= applied && self.graph.contains_key(Key::new(Space::Meta).s(meta::APPLIED))? {
             return Err(StorageError::Corrupt(format!(
                 "asked to apply index {index} but index {applied} is already applied"
             )));
@@ -234,4 +236,24 @@ pub(super) fn check_precondition(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::time::Timestamp;
+    use crate::storage::{Command, Op, Store};
+
+    #[test]
+    fn index_zero_applies_once_on_a_fresh_store() {
+        let store = Store::temporary().unwrap();
+        let meta = [("m", b"x".to_vec())];
+        assert_eq!(store.apply_entry(0, None, &meta).unwrap(), None);
+        assert_eq!(store.applied().unwrap().index, 0);
+        assert_eq!(store.meta("m").unwrap(), Some(b"x".to_vec()));
+        assert!(store.apply_entry(0, None, &[]).is_err(), "index 0 is now applied");
+        let cmd =
+            Command { request: None, time: Timestamp(1), epoch: 1, origin: None, op: Op::Noop };
+        assert!(store.apply(1, &cmd).unwrap().is_ok());
+        assert!(store.apply_entry(1, None, &[]).is_err());
+    }
 }

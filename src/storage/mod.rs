@@ -18,16 +18,19 @@ pub mod command;
 pub mod dedupe;
 pub mod keys;
 mod models;
+mod raftlog;
 mod relationships;
+pub mod scan;
 mod snapshot;
 mod store;
 mod twins;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use command::{Command, Op, Outcome, Precondition, Reply, RequestId};
 pub use models::ModelRecord;
+pub use raftlog::RaftLog;
 pub use store::{Applied, Page, Store, valid_token};
 
 /// A failure of the storage itself: not caused by the request, not deterministic.

@@ -9,17 +9,32 @@ use super::keys::{Key, Space};
 use super::store::{Applied, Store};
 use super::{StorageError, codec};
 
+/// Metadata values by position in the names asked for (`None`: not set).
+type Metas = Vec<Option<Vec<u8>>>;
+
 impl Store {
     /// A consistent copy of the whole state machine and the position it is at.
     pub fn snapshot(&self) -> Result<(Applied, Vec<u8>), StorageError> {
+        let (applied, _, data) = self.snapshot_with_meta(&[])?;
+        Ok((applied, data))
+    }
+
+    /// [`Store::snapshot`], plus the metadata entries `names` (see [`Store::apply_entry`]) as they
+    /// are in that same cut: the raft layer describes a snapshot by the raft position and
+    /// membership it holds, which must not come from a later apply.
+    pub fn snapshot_with_meta(
+        &self,
+        names: &[&str],
+    ) -> Result<(Applied, Metas, Vec<u8>), StorageError> {
         let _apply = self.apply_lock.lock().unwrap_or_else(|e| e.into_inner());
         let applied = self.applied()?;
+        let metas = names.iter().map(|n| self.meta(n)).collect::<Result<Vec<_>, _>>()?;
         let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         for kv in self.graph.iter() {
             let (k, v) = kv?;
             entries.push((k.to_vec(), v.to_vec()));
         }
-        Ok((applied, codec::encode(&entries)?))
+        Ok((applied, metas, codec::encode(&entries)?))
     }
 
     /// Replaces the whole state machine with a snapshot's contents; returns its position.

@@ -37,10 +37,17 @@ pub struct NodeProc {
 impl NodeProc {
     /// Starts a node on a free loopback port with its data in `data`.
     pub fn start(data: &Path) -> NodeProc {
+        let data_arg = data.display().to_string();
+        NodeProc::start_with(data, &["--data", &data_arg, "--listen", "127.0.0.1:0"])
+    }
+
+    /// Starts `twinstore node <args>` (which must put its data in `data`) and waits for its
+    /// listening line.
+    pub fn start_with(data: &Path, args: &[&str]) -> NodeProc {
         let mut child = Command::new(bin())
-            .args(["node", "--data"])
-            .arg(data)
-            .args(["--listen", "127.0.0.1:0"])
+            .arg("node")
+            .args(args)
+            .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -220,6 +227,64 @@ pub fn json(endpoint: &str, args: &[&str]) -> Value {
     let mut all = vec!["--output", "json"];
     all.extend_from_slice(args);
     run(endpoint, &all).json()
+}
+
+/// A port that is free on every one of `ips` right now (bound, then released), for nodes that
+/// must know each other's addresses before they start. Candidates start at a point derived from
+/// the process id, so concurrent test processes rarely probe the same ports.
+pub fn free_port_on(ips: &[std::net::Ipv4Addr]) -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 2_000) as u16 * 10;
+    for _ in 0..2_000 {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % 40_000;
+        let port = 20_000 + (base - 20_000 + offset) % 40_000;
+        let free = ips.iter().all(|ip| std::net::TcpListener::bind((*ip, port)).is_ok());
+        if free {
+            return port;
+        }
+    }
+    panic!("no port free on all of {ips:?}");
+}
+
+/// `127.0.1.1 ..= 127.0.1.n`: one loopback address per node, as `twinstore up` uses.
+pub fn region_ips(n: u8) -> Vec<std::net::Ipv4Addr> {
+    (1..=n).map(|i| std::net::Ipv4Addr::new(127, 0, 1, i)).collect()
+}
+
+/// Polls `cluster status --output json` on `endpoints` until one leader is followed by every
+/// node that answers and `reachable` nodes answer, at most `within`; returns the last status.
+pub fn wait_for_leader(endpoints: &str, reachable: u64, within: Duration) -> Value {
+    let start = Instant::now();
+    loop {
+        let out = run(endpoints, &["--output", "json", "cluster", "status"]);
+        let status: Option<Value> =
+            if out.code == Some(0) { serde_json::from_str(&out.stdout).ok() } else { None };
+        if let Some(s) = &status
+            && s["settled"] == true
+            && s["reachable"].as_u64() >= Some(reachable)
+        {
+            return s.clone();
+        }
+        if start.elapsed() > within {
+            panic!("no leader among {endpoints} within {within:?}; last status: {out:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Calls `f` every 50 ms until it returns `Some`, at most `within`; panics with `what` after.
+pub fn poll<T>(within: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if start.elapsed() > within {
+            panic!("{what} did not happen within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A loopback address where nothing listens.

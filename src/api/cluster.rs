@@ -1,0 +1,152 @@
+//! The `ClusterService`: a region's membership and each node's raft state.
+//!
+//! Membership changes follow raft's safe path: a new node joins as a learner, the leader waits
+//! until it has caught up, and only then is it made a voter (joint consensus underneath). A
+//! request that reaches a follower is passed to the leader.
+
+use super::service::{LEADER_WAIT, Shared};
+use super::status::to_status;
+use crate::err;
+use crate::pb;
+use crate::pb::cluster_service_client::ClusterServiceClient;
+use crate::pb::cluster_service_server::ClusterService;
+use crate::raft::NodeInfo;
+use openraft::ChangeMembers;
+use std::collections::{BTreeMap, BTreeSet};
+use tonic::{Request, Response, Status};
+
+/// The cluster service over the node's shared state.
+pub struct ClusterApi(pub Shared);
+
+impl ClusterApi {
+    /// The leader's URL when it is another node; `None` when this node leads.
+    fn leader_elsewhere(&self) -> Result<Option<String>, Status> {
+        let m = self.0.raft.metrics().borrow().clone();
+        match m.current_leader {
+            Some(id) if id == self.0.id => Ok(None),
+            Some(id) => match m.membership_config.membership().get_node(&id) {
+                Some(n) => Ok(Some(n.addr.clone())),
+                None => Err(to_status(err!(Unavailable, "the leader {id} is not in the membership"))),
+            },
+            None => Err(to_status(err!(Unavailable, "region '{}' has no leader now; retry", self.0.region))),
+        }
+    }
+
+    async fn leader_client(&self, addr: &str) -> Result<ClusterServiceClient<tonic::transport::Channel>, Status> {
+        let channel = crate::raft::network::channel(addr, None).map_err(|e| to_status(err!(Unavailable, "{e}")))?;
+        Ok(ClusterServiceClient::new(channel))
+    }
+
+    fn members(&self) -> Vec<pb::Member> {
+        let m = self.0.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<u64> = membership.voter_ids().collect();
+        let matched: BTreeMap<u64, u64> = m
+            .replication
+            .as_ref()
+            .map(|r| r.iter().map(|(id, l)| (*id, l.map(|l| l.index).unwrap_or(0))).collect())
+            .unwrap_or_default();
+        membership
+            .nodes()
+            .map(|(id, node)| pb::Member {
+                id: *id,
+                addr: node.addr.clone(),
+                voter: voters.contains(id),
+                matched_index: if *id == self.0.id && m.current_leader == Some(self.0.id) {
+                    m.last_log_index.unwrap_or(0)
+                } else {
+                    matched.get(id).copied().unwrap_or(0)
+                },
+            })
+            .collect()
+    }
+}
+
+fn change_error(e: impl std::fmt::Display) -> Status {
+    to_status(err!(Unavailable, "the membership change did not complete: {e}"))
+}
+
+#[tonic::async_trait]
+impl ClusterService for ClusterApi {
+    async fn status(&self, _req: Request<pb::ClusterStatusRequest>) -> Result<Response<pb::ClusterStatusResponse>, Status> {
+        let m = self.0.raft.metrics().borrow().clone();
+        let leader_addr = m
+            .current_leader
+            .and_then(|id| m.membership_config.membership().get_node(&id).map(|n| n.addr.clone()))
+            .unwrap_or_default();
+        Ok(Response::new(pb::ClusterStatusResponse {
+            id: self.0.id,
+            addr: self.0.addr.clone(),
+            state: format!("{:?}", m.state),
+            term: m.current_term,
+            leader_id: m.current_leader.unwrap_or(0),
+            leader_addr,
+            last_log_index: m.last_log_index.unwrap_or(0),
+            last_applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
+            snapshot_index: m.snapshot.map(|l| l.index).unwrap_or(0),
+            purged_index: m.purged.map(|l| l.index).unwrap_or(0),
+            members: self.members(),
+            millis_since_quorum_ack: m.millis_since_quorum_ack.unwrap_or(0),
+            region: self.0.region.clone(),
+        }))
+    }
+
+    async fn add_node(&self, req: Request<pb::AddNodeRequest>) -> Result<Response<pb::MembershipResponse>, Status> {
+        let r = req.into_inner();
+        if r.id == 0 || r.addr.is_empty() {
+            return Err(to_status(err!(InvalidArgument, "a node needs a non-zero id and an address")));
+        }
+        if let Some(leader) = self.leader_elsewhere()? {
+            return self.leader_client(&leader).await?.add_node(r).await;
+        }
+        let node = NodeInfo { addr: r.addr.clone() };
+        let learner = tokio::time::timeout(LEADER_WAIT * 6, self.0.raft.add_learner(r.id, node, true))
+            .await
+            .map_err(|_| to_status(err!(Unavailable, "node {} did not catch up within a minute", r.id)))?;
+        learner.map_err(change_error)?;
+        let resp = self
+            .0
+            .raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([r.id])), false)
+            .await
+            .map_err(change_error)?;
+        Ok(Response::new(pb::MembershipResponse { members: self.members(), index: resp.log_id.index }))
+    }
+
+    async fn remove_node(&self, req: Request<pb::RemoveNodeRequest>) -> Result<Response<pb::MembershipResponse>, Status> {
+        let r = req.into_inner();
+        if let Some(leader) = self.leader_elsewhere()? {
+            return self.leader_client(&leader).await?.remove_node(r).await;
+        }
+        let m = self.0.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        if membership.get_node(&r.id).is_none() {
+            return Err(to_status(err!(InvalidArgument, "node {} is not a member of region '{}'", r.id, self.0.region)));
+        }
+        let voters: BTreeSet<u64> = membership.voter_ids().collect();
+        let mut index = 0;
+        if voters.contains(&r.id) {
+            if voters.len() == 1 {
+                return Err(to_status(err!(OperationNotAllowed, "node {} is the last voter; a region needs one", r.id)));
+            }
+            let resp = self
+                .0
+                .raft
+                .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([r.id])), false)
+                .await
+                .map_err(change_error)?;
+            index = resp.log_id.index;
+        }
+        let m = self.0.raft.metrics().borrow().clone();
+        if m.membership_config.membership().get_node(&r.id).is_some() {
+            let resp = self
+                .0
+                .raft
+                .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([r.id])), false)
+                .await
+                .map_err(change_error)?;
+            index = resp.log_id.index;
+        }
+        Ok(Response::new(pb::MembershipResponse { members: self.members(), index }))
+    }
+}

@@ -1,0 +1,55 @@
+//! The internal `RaftService`: raft's RPCs from peers, writes forwarded by followers, and read
+//! indexes for followers' linearizable reads.
+
+use super::service::{ForwardAnswer, Forwarded, Shared};
+use crate::error::Result;
+use crate::pb;
+use crate::pb::raft_service_server::RaftService;
+use crate::raft::{TypeConfig, network};
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tonic::{Request, Response, Status};
+
+/// The raft service over the node's shared state.
+pub struct RaftApi(pub Shared);
+
+fn decode<T: DeserializeOwned>(req: Request<pb::RaftMessage>) -> Result<T, Status> {
+    network::decode(&req.into_inner().data).map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))
+}
+
+fn reply<T: Serialize>(value: &T) -> Result<Response<pb::RaftMessage>, Status> {
+    let data = network::encode(value).map_err(|e| Status::internal(format!("encoding a raft reply: {e}")))?;
+    Ok(Response::new(pb::RaftMessage { data }))
+}
+
+#[tonic::async_trait]
+impl RaftService for RaftApi {
+    async fn append_entries(&self, req: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
+        let rpc: AppendEntriesRequest<TypeConfig> = decode(req)?;
+        reply(&self.0.raft.append_entries(rpc).await)
+    }
+
+    async fn vote(&self, req: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
+        let rpc: VoteRequest<u64> = decode(req)?;
+        reply(&self.0.raft.vote(rpc).await)
+    }
+
+    async fn install_snapshot(&self, req: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
+        let rpc: InstallSnapshotRequest<TypeConfig> = decode(req)?;
+        reply(&self.0.raft.install_snapshot(rpc).await)
+    }
+
+    async fn forward(&self, req: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
+        let f: Forwarded = decode(req)?;
+        // Only the leader proposes; a node that is not the leader says so and the sender retries
+        // with the leader it learns of. Forwarding is never chained.
+        let answer: ForwardAnswer = self.0.write_local(f.request, f.op).await;
+        reply(&answer)
+    }
+
+    async fn read_index(&self, _req: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
+        let index: Result<u64> = self.0.read_index().await;
+        reply(&index)
+    }
+}

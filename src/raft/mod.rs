@@ -1,0 +1,218 @@
+//! Raft: one region's nodes agree on one log of commands, so any minority of them may die.
+//!
+//! openraft 0.9 (with `storage-v2`) runs the protocol: elections, replication, commitment,
+//! membership changes, snapshots. This module gives it a place to keep things — the *storage
+//! side* — and the types the rest of twinstore uses to talk to it:
+//!
+//! - [`TypeConfig`]: a log entry carries a [`Command`](crate::storage::Command); applying it
+//!   answers an [`Outcome`](crate::storage::Outcome); nodes are `u64` ids with a [`NodeInfo`].
+//! - [`LogStore`]: the raft log, the vote and the committed position, in the node's sled database
+//!   (through [`crate::storage::RaftLog`]).
+//! - [`StateMachine`]: the twin graph ([`crate::storage::Store`]); applying an entry is
+//!   [`Store::apply_entry`](crate::storage::Store::apply_entry), and snapshots are the store's own
+//!   consistent copies.
+//! - [`config`]: the timeouts and snapshot policy.
+//! - [`network`]: the gRPC transport between the members.
+//!
+//! # How the storage side keeps openraft's durability contract
+//!
+//! Raft's safety rests on a node never forgetting what it told others. sled makes a write durable
+//! only at a flush, and a flush covers every write made before it in the whole database (log,
+//! metadata and state machine alike); sled recovers a prefix of its writes after a crash. So:
+//!
+//! - **Vote**: `save_vote` writes the vote and returns only after a flush has completed. A node
+//!   never votes twice in a term, even across a crash.
+//! - **Log append**: `append` writes the entries (readable at once) and hands openraft's
+//!   `LogFlushed` callback to a *group-commit flusher* thread. The flusher takes every callback
+//!   queued so far, runs one sled flush, and only then reports them all flushed. Under load one
+//!   flush covers many appends; the raft task never waits for a disk.
+//! - **Truncate / purge**: rare; both flush before returning. (Even unflushed they would be safe:
+//!   a truncation is written before any later append, so the flush that acknowledges that append
+//!   covers it too; a lost purge only leaves more log than needed. Flushing keeps the argument
+//!   short.) A purge records the last purged id before deleting entries, so a crash in between
+//!   leaves stale entries below the purge point, never a hole above it.
+//! - **Committed**: saved without a flush; it is written after the entries it covers, so a
+//!   recovered committed position never points past the recovered log. Losing it only means
+//!   re-learning it from the leader.
+//! - **State machine**: `apply` writes each entry's effects, the last applied log id and (for a
+//!   membership entry) the membership in *one* atomic sled batch, without a flush: an entry is
+//!   applied only once it is committed, i.e. already durable in the log of a quorum, so a crash
+//!   that loses the tail of apply is repaired by re-applying from the log (apply is
+//!   deterministic). Snapshots (built or installed) are flushed before openraft may purge the log
+//!   they replace.
+//!
+//! # Which failures are fatal
+//!
+//! A command that breaks a rule (bad precondition, invalid document) is a deterministic
+//! [`Outcome`](crate::storage::Outcome) error: the same on every replica, returned to the client,
+//! and the log moves on. A sled or decoding failure is a `StorageError`: it is returned to
+//! openraft, which stops the node. A node that cannot be sure of its own state must not vote,
+//! apply or answer — replicas must never diverge.
+
+mod flusher;
+mod log_store;
+pub mod network;
+mod state_machine;
+
+#[cfg(test)]
+mod tests;
+
+use crate::storage::Store;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+
+pub use log_store::{LogReader, LogStore};
+pub use state_machine::{SnapshotBuilder, StateMachine};
+
+openraft::declare_raft_types!(
+    /// The types openraft is instantiated with.
+    pub TypeConfig:
+        D = crate::storage::Command,
+        R = crate::storage::Outcome,
+        NodeId = u64,
+        Node = NodeInfo,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = std::io::Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+/// A node's id in its raft group.
+pub type NodeId = u64;
+
+/// A running raft node.
+pub type Raft = openraft::Raft<TypeConfig>;
+
+/// What the group knows about a member: where to reach it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// The node's gRPC URL, e.g. `http://127.0.0.1:7001`: it serves both the public API and the
+    /// internal raft service.
+    pub addr: String,
+}
+
+impl NodeInfo {
+    /// A node reachable at `addr`.
+    pub fn new(addr: impl Into<String>) -> NodeInfo {
+        NodeInfo { addr: addr.into() }
+    }
+}
+
+impl fmt::Display for NodeInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.addr)
+    }
+}
+
+/// openraft's generic types, instantiated for twinstore.
+pub mod typ {
+    use super::{NodeId, NodeInfo, TypeConfig};
+
+    /// A log entry.
+    pub type Entry = openraft::Entry<TypeConfig>;
+    /// A log entry's payload.
+    pub type EntryPayload = openraft::EntryPayload<TypeConfig>;
+    /// A log position: (term, leader, index).
+    pub type LogId = openraft::LogId<NodeId>;
+    /// A vote: (term, candidate, committed).
+    pub type Vote = openraft::Vote<NodeId>;
+    /// A leader id: (term, node).
+    pub type LeaderId = openraft::LeaderId<NodeId>;
+    /// A membership configuration (voters, possibly joint, and all nodes' info).
+    pub type Membership = openraft::Membership<NodeId, NodeInfo>;
+    /// A membership and the log id it was proposed at.
+    pub type StoredMembership = openraft::StoredMembership<NodeId, NodeInfo>;
+    /// What a snapshot holds: last log id, membership, id.
+    pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, NodeInfo>;
+    /// A snapshot: its meta and its data.
+    pub type Snapshot = openraft::Snapshot<TypeConfig>;
+    /// Raft's metrics.
+    pub type RaftMetrics = openraft::RaftMetrics<NodeId, NodeInfo>;
+
+    /// A failure of a raft call; `E` is the call's own error.
+    pub type RaftError<E = openraft::error::Infallible> = openraft::error::RaftError<NodeId, E>;
+    /// A failure of a raft RPC to a peer; `E` is the remote call's error.
+    pub type RPCError<E = openraft::error::Infallible> =
+        openraft::error::RPCError<NodeId, NodeInfo, RaftError<E>>;
+    /// Why a client write failed (not leader, membership change refused).
+    pub type ClientWriteError = openraft::error::ClientWriteError<NodeId, NodeInfo>;
+    /// Why a linearizable read could not be served here.
+    pub type CheckIsLeaderError = openraft::error::CheckIsLeaderError<NodeId, NodeInfo>;
+    /// Why `initialize` failed.
+    pub type InitializeError = openraft::error::InitializeError<NodeId, NodeInfo>;
+    /// Why a membership change failed.
+    pub type ChangeMembershipError = openraft::error::ChangeMembershipError<NodeId>;
+    /// "Not the leader; here is who is (if known)".
+    pub type ForwardToLeader = openraft::error::ForwardToLeader<NodeId, NodeInfo>;
+    /// A snapshot chunk could not be installed.
+    pub type InstallSnapshotError = openraft::error::InstallSnapshotError;
+    /// The node is shutting down or its storage failed.
+    pub type Fatal = openraft::error::Fatal<NodeId>;
+    /// A storage failure, as openraft sees it.
+    pub type StorageError = openraft::StorageError<NodeId>;
+    /// A committed client write: its log id, the applied [`Outcome`](crate::storage::Outcome),
+    /// and the membership if it changed.
+    pub type ClientWriteResponse = openraft::raft::ClientWriteResponse<TypeConfig>;
+
+    /// Replication RPC.
+    pub type AppendEntriesRequest = openraft::raft::AppendEntriesRequest<TypeConfig>;
+    /// Replication RPC answer.
+    pub type AppendEntriesResponse = openraft::raft::AppendEntriesResponse<NodeId>;
+    /// Election RPC.
+    pub type VoteRequest = openraft::raft::VoteRequest<NodeId>;
+    /// Election RPC answer.
+    pub type VoteResponse = openraft::raft::VoteResponse<NodeId>;
+    /// One chunk of a snapshot.
+    pub type InstallSnapshotRequest = openraft::raft::InstallSnapshotRequest<TypeConfig>;
+    /// A snapshot chunk's answer.
+    pub type InstallSnapshotResponse = openraft::raft::InstallSnapshotResponse<NodeId>;
+    /// A whole snapshot's answer.
+    pub type SnapshotResponse = openraft::raft::SnapshotResponse<NodeId>;
+}
+
+/// The default of [`config`]'s `snapshot_logs`: snapshot every this many applied entries.
+pub const DEFAULT_SNAPSHOT_LOGS: u64 = 10_000;
+
+/// The log store and state machine of a node, both over `store`.
+pub fn open(store: Arc<Store>) -> Result<(LogStore, StateMachine), crate::storage::StorageError> {
+    Ok((LogStore::new(&store)?, StateMachine::new(store)?))
+}
+
+/// The raft configuration: modest timeouts for a small machine running a handful of nodes, and a
+/// snapshot every `snapshot_logs` applied entries (see [`DEFAULT_SNAPSHOT_LOGS`]).
+///
+/// - Heartbeat every 100 ms; election timeout 250–450 ms. A follower that has heard from a leader
+///   waits out the leader's lease (`election_timeout_max`) *plus* an election timeout before
+///   campaigning, so a dead leader is replaced 700–900 ms after its last heartbeat — under 1 s —
+///   while a loaded node must miss ~7 heartbeats before anyone campaigns.
+/// - Keep `2 × snapshot_logs` entries behind the latest snapshot, so a follower that has just
+///   installed a slightly older snapshot (one built before a newer one replaced it during the
+///   transfer) still finds the entries that follow it, instead of being sent snapshot after
+///   snapshot. A follower that falls further behind than that catches up by snapshot.
+/// - 10 s per snapshot chunk (and for installing it): the 200 ms default retries big snapshots
+///   forever. Chunks are 3 MiB, under gRPC's default 4 MiB message limit.
+#[allow(clippy::result_large_err)] // openraft's `ConfigError`; built once per node
+pub fn config(snapshot_logs: u64) -> Result<openraft::Config, openraft::ConfigError> {
+    openraft::Config {
+        cluster_name: "twinstore".into(),
+        heartbeat_interval: 100,
+        election_timeout_min: 250,
+        election_timeout_max: 450,
+        install_snapshot_timeout: 10_000,
+        max_payload_entries: 300,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_logs.max(1)),
+        snapshot_max_chunk_size: 3 << 20,
+        max_in_snapshot_log_to_keep: snapshot_logs.saturating_mul(2),
+        ..Default::default()
+    }
+    .validate()
+}
+
+/// A storage-layer failure as openraft's error, attributed to `subject`.
+fn sto_err(
+    subject: openraft::ErrorSubject<NodeId>,
+    verb: openraft::ErrorVerb,
+    e: &(impl std::error::Error + 'static),
+) -> typ::StorageError {
+    openraft::StorageIOError::new(subject, verb, openraft::AnyError::new(e)).into()
+}

@@ -1,0 +1,330 @@
+//! Tests of the storage side of raft: openraft's conformance suite, restarts, group commit,
+//! snapshots of a real twin graph, and the encoding of openraft's types.
+
+use super::*;
+use crate::model::etag::Origin;
+use crate::model::time::Timestamp;
+use crate::storage::tests::{MODELS, put};
+use crate::storage::{Command, Op, Precondition, RaftLog, Reply, RequestId, Store};
+use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
+use openraft::testing::{StoreBuilder, Suite};
+use openraft::{CommittedLeaderId, EntryPayload, RaftLogReader, RaftSnapshotBuilder};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+fn log_id(term: u64, index: u64) -> typ::LogId {
+    openraft::LogId::new(CommittedLeaderId::new(term, 1), index)
+}
+
+fn blank(term: u64, index: u64) -> typ::Entry {
+    typ::Entry { log_id: log_id(term, index), payload: EntryPayload::Blank }
+}
+
+fn members(voters: &[u64]) -> typ::Membership {
+    let nodes: BTreeMap<u64, NodeInfo> = voters
+        .iter()
+        .map(|&id| (id, NodeInfo::new(format!("http://127.0.0.1:{}", 7000 + id))))
+        .collect();
+    typ::Membership::new(vec![voters.iter().copied().collect::<BTreeSet<_>>()], nodes)
+}
+
+fn membership(term: u64, index: u64, voters: &[u64]) -> typ::Entry {
+    typ::Entry { log_id: log_id(term, index), payload: EntryPayload::Membership(members(voters)) }
+}
+
+fn command(index: u64, op: Op) -> Command {
+    Command {
+        request: None,
+        time: Timestamp(1_700_000_000_000_000_000 + index),
+        epoch: 1,
+        origin: None,
+        op,
+    }
+}
+
+fn normal(term: u64, index: u64, op: Op) -> typ::Entry {
+    typ::Entry { log_id: log_id(term, index), payload: EntryPayload::Normal(command(index, op)) }
+}
+
+fn sensor(id: &str) -> Op {
+    put(id, json!({"$metadata": {"$model": "dtmi:test:Sensor;1"}, "kind": "co2"}))
+}
+
+/// A graph's worth of entries from `from` to `to` (inclusive), term 1: a membership entry at 0,
+/// the models at 1, then twins `t{index}`.
+fn graph_entries(from: u64, to: u64) -> Vec<typ::Entry> {
+    (from..=to)
+        .map(|i| match i {
+            0 => membership(1, 0, &[1, 2, 3]),
+            1 => normal(1, 1, Op::AddModels { json: MODELS.into() }),
+            i => normal(1, i, sensor(&format!("t{i}"))),
+        })
+        .collect()
+}
+
+fn storage_pair(store: Store) -> (LogStore, StateMachine) {
+    open(Arc::new(store)).unwrap()
+}
+
+struct Builder;
+
+impl StoreBuilder<TypeConfig, LogStore, StateMachine, ()> for Builder {
+    async fn build(&self) -> Result<((), LogStore, StateMachine), typ::StorageError> {
+        let store = Store::temporary().expect("a temporary store");
+        Ok(((), LogStore::new(&store).unwrap(), StateMachine::new(Arc::new(store)).unwrap()))
+    }
+}
+
+#[test]
+fn openraft_storage_suite() {
+    Suite::test_all(Builder).unwrap();
+}
+
+#[tokio::test]
+async fn vote_log_committed_and_applied_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot_meta;
+    let fingerprint;
+    {
+        let (mut log, mut sm) = storage_pair(Store::open(dir.path(), 16 << 20).unwrap());
+        log.save_vote(&typ::Vote::new_committed(3, 1)).await.unwrap();
+        log.blocking_append(graph_entries(0, 20)).await.unwrap();
+        log.save_committed(Some(log_id(1, 15))).await.unwrap();
+        sm.apply(graph_entries(0, 10)).await.unwrap();
+        snapshot_meta = sm.get_snapshot_builder().await.build_snapshot().await.unwrap().meta;
+        let replies = sm.apply(graph_entries(11, 15)).await.unwrap();
+        assert!(replies.iter().all(|r| matches!(r, Ok(Reply::Twin { .. }))), "{replies:?}");
+        log.purge(log_id(1, 4)).await.unwrap();
+        fingerprint = sm.store().fingerprint().unwrap();
+        // Make the unflushed writes (committed, apply) durable too, as time would.
+        sm.store().flush().unwrap();
+    }
+    let (mut log, mut sm) = storage_pair(Store::open(dir.path(), 16 << 20).unwrap());
+    assert_eq!(log.read_vote().await.unwrap(), Some(typ::Vote::new_committed(3, 1)));
+    let state = log.get_log_state().await.unwrap();
+    assert_eq!(state.last_purged_log_id, Some(log_id(1, 4)));
+    assert_eq!(state.last_log_id, Some(log_id(1, 20)));
+    assert_eq!(log.read_committed().await.unwrap(), Some(log_id(1, 15)));
+    let entries = log.try_get_log_entries(0..100).await.unwrap();
+    assert_eq!(entries.first().unwrap().log_id, log_id(1, 5));
+    assert_eq!(entries, graph_entries(5, 20));
+    let (applied, membership) = sm.applied_state().await.unwrap();
+    assert_eq!(applied, Some(log_id(1, 15)));
+    assert_eq!(membership, typ::StoredMembership::new(Some(log_id(1, 0)), members(&[1, 2, 3])));
+    assert_eq!(sm.store().fingerprint().unwrap(), fingerprint);
+    assert_eq!(sm.store().applied_index(), 15);
+    assert!(sm.store().twin("t15").unwrap().is_some());
+    let current = sm.get_current_snapshot().await.unwrap().expect("the snapshot survives");
+    assert_eq!(current.meta, snapshot_meta);
+    // Applying goes on where it stopped.
+    sm.apply(graph_entries(16, 16)).await.unwrap();
+    assert!(sm.store().twin("t16").unwrap().is_some());
+}
+
+/// Set in the child process of [`acknowledged_vote_and_appends_survive_a_crash`]: its data dir.
+const CRASH_DIR: &str = "TWINSTORE_RAFT_CRASH_TEST_DIR";
+
+/// Saves a vote and appends entries, and the moment both are acknowledged, the process dies
+/// (`abort`: no destructor, no exit flush — sled's unflushed buffers die with it). Everything
+/// acknowledged must be there after a restart.
+#[test]
+fn acknowledged_vote_and_appends_survive_a_crash() {
+    if let Some(dir) = std::env::var_os(CRASH_DIR) {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let (mut log, _sm) = storage_pair(Store::open(dir.as_ref(), 16 << 20).unwrap());
+            log.save_vote(&typ::Vote::new(7, 2)).await.unwrap();
+            log.blocking_append(graph_entries(0, 50)).await.unwrap();
+            std::process::abort();
+        });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "raft::tests::acknowledged_vote_and_appends_survive_a_crash"])
+        .args(["--nocapture", "--test-threads=1"])
+        .env(CRASH_DIR, dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "the child must have crashed");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (mut log, _sm) = storage_pair(Store::open(dir.path(), 16 << 20).unwrap());
+        assert_eq!(log.read_vote().await.unwrap(), Some(typ::Vote::new(7, 2)));
+        assert_eq!(log.get_log_state().await.unwrap().last_log_id, Some(log_id(1, 50)));
+        assert_eq!(log.try_get_log_entries(0..).await.unwrap(), graph_entries(0, 50));
+    });
+}
+
+#[tokio::test]
+async fn appends_are_acknowledged_only_after_a_shared_flush() {
+    let (log, _sm) = storage_pair(Store::temporary().unwrap());
+    let (tx, rx) = mpsc::channel();
+    let appends = 300u64;
+    for i in 0..appends {
+        let tx = tx.clone();
+        log.append_then([blank(1, i)], Box::new(move |r| tx.send((i, r.is_ok())).unwrap()))
+            .unwrap();
+    }
+    let mut acked = Vec::new();
+    for _ in 0..appends {
+        acked.push(rx.recv_timeout(Duration::from_secs(10)).unwrap());
+    }
+    assert_eq!(acked, (0..appends).map(|i| (i, true)).collect::<Vec<_>>(), "all, in order");
+    assert_eq!(log.flushed_appends(), appends);
+    assert!(log.flushes() >= 1);
+    assert!(log.flushes() < appends, "{} flushes for {appends} appends", log.flushes());
+}
+
+#[tokio::test]
+async fn a_crash_inside_a_purge_leaves_no_stale_entries_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut log, _sm) = storage_pair(Store::open(dir.path(), 16 << 20).unwrap());
+        log.blocking_append(graph_entries(0, 9)).await.unwrap();
+    }
+    {
+        // The purge point was written, the deletion was not.
+        let store = Store::open(dir.path(), 16 << 20).unwrap();
+        let raw = RaftLog::open(&store).unwrap();
+        let purged = crate::storage::codec::encode(&log_id(1, 5)).unwrap();
+        raw.set_values(&[("last_purged", &purged)]).unwrap();
+        raw.flush().unwrap();
+    }
+    let (mut log, _sm) = storage_pair(Store::open(dir.path(), 16 << 20).unwrap());
+    let state = log.get_log_state().await.unwrap();
+    assert_eq!(state.last_purged_log_id, Some(log_id(1, 5)));
+    assert_eq!(state.last_log_id, Some(log_id(1, 9)));
+    assert_eq!(log.try_get_log_entries(0..100).await.unwrap(), graph_entries(6, 9));
+}
+
+#[tokio::test]
+async fn a_snapshot_of_a_twin_graph_installs_elsewhere() {
+    let (_la, mut a) = storage_pair(Store::temporary().unwrap());
+    a.apply(graph_entries(0, 30)).await.unwrap();
+    let rel = Op::PutRelationship {
+        source: "t2".into(),
+        id: "r1".into(),
+        json: json!({"$targetId": "t3", "$relationshipName": "contains"}).to_string(),
+        pre: Precondition::default(),
+    };
+    // t2 is a Sensor, which has no relationships: a deterministic refusal, not a storage failure.
+    let refused = a.apply([normal(2, 31, rel)]).await.unwrap();
+    assert!(refused[0].is_err());
+    let snapshot = a.get_snapshot_builder().await.build_snapshot().await.unwrap();
+    assert_eq!(snapshot.meta.last_log_id, Some(log_id(2, 31)));
+    assert_eq!(snapshot.meta.last_membership.membership(), &members(&[1, 2, 3]));
+
+    // B has a different past; the snapshot replaces it entirely.
+    let (_lb, mut b) = storage_pair(Store::temporary().unwrap());
+    b.apply([membership(1, 0, &[1]), normal(1, 1, Op::AddModels { json: MODELS.into() })])
+        .await
+        .unwrap();
+    b.apply([normal(1, 2, sensor("only-on-b"))]).await.unwrap();
+    let mut incoming = b.begin_receiving_snapshot().await.unwrap();
+    *incoming = *snapshot.snapshot;
+    b.install_snapshot(&snapshot.meta, incoming).await.unwrap();
+    assert_eq!(b.store().fingerprint().unwrap(), a.store().fingerprint().unwrap());
+    assert!(b.store().twin("only-on-b").unwrap().is_none());
+    assert_eq!(b.applied_state().await.unwrap(), a.applied_state().await.unwrap());
+    assert_eq!(b.get_current_snapshot().await.unwrap().unwrap().meta, snapshot.meta);
+
+    // Both go on identically.
+    let next = [normal(2, 32, sensor("after")), blank(3, 33)];
+    let ra = a.apply(next.clone()).await.unwrap();
+    let rb = b.apply(next).await.unwrap();
+    assert_eq!(ra, rb);
+    assert_eq!(b.store().fingerprint().unwrap(), a.store().fingerprint().unwrap());
+
+    // Snapshot ids are unique, even at the same position.
+    let again = b.get_snapshot_builder().await.build_snapshot().await.unwrap().meta;
+    let again2 = b.get_snapshot_builder().await.build_snapshot().await.unwrap().meta;
+    assert_eq!(again.last_log_id, Some(log_id(3, 33)));
+    assert_ne!(again.snapshot_id, again2.snapshot_id);
+    assert_eq!(b.get_current_snapshot().await.unwrap().unwrap().meta, again2);
+}
+
+#[tokio::test]
+async fn a_snapshot_whose_data_disagrees_with_its_meta_is_refused() {
+    let (_la, mut a) = storage_pair(Store::temporary().unwrap());
+    a.apply(graph_entries(0, 5)).await.unwrap();
+    let mut snapshot = a.get_snapshot_builder().await.build_snapshot().await.unwrap();
+    snapshot.meta.last_log_id = Some(log_id(1, 6));
+    let (_lb, mut b) = storage_pair(Store::temporary().unwrap());
+    let err = b.install_snapshot(&snapshot.meta, snapshot.snapshot).await.unwrap_err();
+    assert!(err.to_string().contains("snapshot"), "{err}");
+}
+
+#[tokio::test]
+async fn reapplying_an_entry_is_a_fatal_storage_error() {
+    let (_l, mut sm) = storage_pair(Store::temporary().unwrap());
+    sm.apply(graph_entries(0, 3)).await.unwrap();
+    let err = sm.apply(graph_entries(3, 3)).await.unwrap_err();
+    assert!(err.to_string().contains("already applied"), "{err}");
+}
+
+#[test]
+fn entries_and_raft_types_round_trip_through_bincode() {
+    use crate::storage::codec::{decode, encode};
+    fn round_trip<
+        T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    >(
+        v: T,
+    ) {
+        let bytes = encode(&v).unwrap();
+        assert_eq!(decode::<T>(&bytes).unwrap(), v);
+    }
+    round_trip(blank(3, 9));
+    round_trip(membership(1, 0, &[1, 2, 3]));
+    let joint = typ::Membership::new(
+        vec![BTreeSet::from([1, 2, 3]), BTreeSet::from([3, 4, 5])],
+        (1..=6).map(|id| (id, NodeInfo::new(format!("http://n{id}")))).collect::<BTreeMap<_, _>>(),
+    );
+    round_trip(typ::Entry {
+        log_id: log_id(4, 10),
+        payload: EntryPayload::Membership(joint.clone()),
+    });
+    round_trip(normal(1, 1, Op::AddModels { json: MODELS.into() }));
+    round_trip(normal(1, 2, sensor("s")));
+    round_trip(typ::Entry {
+        log_id: log_id(5, 11),
+        payload: EntryPayload::Normal(Command {
+            request: Some(RequestId { client: "c".into(), seq: 7 }),
+            time: Timestamp(42),
+            epoch: 3,
+            origin: Some(Origin { epoch: 2, index: 99 }),
+            op: Op::PatchTwin {
+                id: "s".into(),
+                component: Some("thermostat".into()),
+                patch: "[]".into(),
+                pre: Precondition { if_match: Some("W/\"x\"".into()), if_none_match: false },
+            },
+        }),
+    });
+    round_trip(normal(1, 3, Op::Noop));
+    round_trip(typ::Vote::new(3, 2));
+    round_trip(typ::Vote::new_committed(3, 2));
+    round_trip(Some(log_id(2, 5)));
+    round_trip(None::<typ::LogId>);
+    round_trip(typ::StoredMembership::new(Some(log_id(4, 10)), joint.clone()));
+    round_trip(typ::StoredMembership::default());
+    round_trip(typ::SnapshotMeta {
+        last_log_id: Some(log_id(4, 10)),
+        last_membership: typ::StoredMembership::new(Some(log_id(4, 10)), joint),
+        snapshot_id: "4-1-10-1".into(),
+    });
+}
+
+#[test]
+fn config_is_valid_and_fails_over_in_under_a_second() {
+    let c = config(DEFAULT_SNAPSHOT_LOGS).unwrap();
+    assert!(c.heartbeat_interval < c.election_timeout_min);
+    // A follower campaigns after the leader's lease (election_timeout_max) plus its own timeout.
+    assert!(2 * c.election_timeout_max < 1_000);
+    assert!(c.install_snapshot_timeout >= 10_000);
+    assert_eq!(c.max_in_snapshot_log_to_keep, 2 * DEFAULT_SNAPSHOT_LOGS);
+    assert!(config(0).is_ok(), "a test may snapshot as often as it likes");
+}
