@@ -207,5 +207,5 @@ case "${1:-}" in
   restart) cmd_restart "${2:-}" ;;
   clean) cmd_clean ;;
   logs) cmd_logs "${2:-}" "${3:-40}" ;;
-  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -226,3 +226,79 @@ fn a_region_of_three_processes_elects_serves_and_survives_a_leader_kill() {
     // The peers list is the one the nodes were started with.
     assert!(region.peers.contains(&format!("3=http://127.0.1.3:{}", region.port)));
 }
+
+/// Runs `scripts/cluster.sh <args>` with the binary under test, in `dir`, on `port`.
+fn cluster_sh(dir: &Path, port: u16, args: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new("bash")
+        .arg(repo_path("scripts/cluster.sh"))
+        .args(args)
+        .env("TWINSTORE_BIN", bin())
+        .env("TWINSTORE_CLUSTER_DIR", dir)
+        .env("TWINSTORE_BASE_PORT", port.to_string())
+        .env_remove("TWINSTORE_NODES")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    if wait_child(&mut child, Duration::from_secs(120)).is_none() {
+        let _ = child.kill();
+        panic!("cluster.sh {args:?} did not finish within 2 minutes");
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn cluster_sh_starts_kills_restarts_and_cleans_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cluster");
+    let port = free_port_on(&region_ips(3));
+    let eps: Vec<String> = (1..=3).map(|n| format!("http://127.0.1.{n}:{port}")).collect();
+    let all = eps.join(",");
+    let text = |o: &std::process::Output| {
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    };
+    // Whatever happens, stop the nodes.
+    struct Down<'a>(&'a Path, u16);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            let _ = cluster_sh(self.0, self.1, &["down"]);
+        }
+    }
+    let _down = Down(&dir, port);
+
+    let up = cluster_sh(&dir, port, &["up"]);
+    assert!(up.status.success(), "{}", text(&up));
+    assert!(text(&up).contains(&format!("export TWINSTORE_ENDPOINT={all}")), "{}", text(&up));
+    let status = wait_for_leader(&all, 3, ELECTION_TIMEOUT);
+    assert!(dir.join("node1.toml").is_file() && dir.join("node2.pid").is_file());
+    json(&all, &["model", "add", repo_path("scripts/sample/models").to_str().unwrap()]);
+    json(&all, &["twin", "put", "c-1", &twin(1)]);
+
+    // Kill the leader by hand, as a user would; the others carry on.
+    let leader = status["leader_id"].as_u64().unwrap().to_string();
+    let killed = cluster_sh(&dir, port, &["kill", &leader]);
+    assert!(killed.status.success(), "{}", text(&killed));
+    assert!(!dir.join(format!("node{leader}.pid")).exists());
+    json(&all, &["twin", "put", "c-2", &twin(2)]);
+    let st = cluster_sh(&dir, port, &["status"]);
+    assert!(text(&st).contains(&format!("node {leader}: stopped")), "{}", text(&st));
+    assert!(text(&st).contains("unreachable"), "{}", text(&st));
+
+    // Restarted with the same settings, it catches up.
+    let restarted = cluster_sh(&dir, port, &["restart", &leader]);
+    assert!(restarted.status.success(), "{}", text(&restarted));
+    let back = format!("http://127.0.1.{leader}:{port}");
+    local_read_eventually(&back, "c-2");
+    wait_for_leader(&all, 3, ELECTION_TIMEOUT);
+
+    let bad = cluster_sh(&dir, port, &["kill", "7"]);
+    assert!(!bad.status.success());
+    let down = cluster_sh(&dir, port, &["down"]);
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(!dir.join("node1.pid").exists());
+    let clean = cluster_sh(&dir, port, &["clean"]);
+    assert!(clean.status.success(), "{}", text(&clean));
+    assert!(!dir.exists());
+}

@@ -52,11 +52,7 @@ impl Client {
     /// Removes node `id` from the region. Answers with the voters after the change.
     pub async fn remove_node(&self, id: u64) -> Result<pb::MembershipResponse, ClientError> {
         let req = pb::RemoveNodeRequest { id };
-        self.membership(move |mut c| {
-            let r = req.clone();
-            async move { c.remove_node(r).await }
-        })
-        .await
+        self.membership(move |mut c| async move { c.remove_node(req).await }).await
     }
 
     async fn membership<T, F, Fut>(&self, mut f: F) -> Result<T, ClientError>

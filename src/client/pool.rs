@@ -8,8 +8,8 @@
 //! **Leader discovery.** Writes and linearizable reads are best sent to the leader: any node takes
 //! them (a follower forwards a write to the leader and asks it for a read index), but going to the
 //! leader saves that hop. The pool asks `ClusterService.Status` of its endpoints (all at once,
-//! briefly) and takes the node that says it is the leader, or else the leader the most recent term
-//! names. The leader's URL may be one the user never listed (a client given one endpoint of a
+//! briefly) and takes the node that says it is the leader in the highest term, or else the leader
+//! the most recent term names. The leader's URL may be one the user never listed (a client given one endpoint of a
 //! three-node region learns the others): it is added to the endpoint list. A failed call forgets
 //! the leader it went to, and its retry discovers again. Discovery is single-flight: when many
 //! calls fail together (a leader dies under load) one of them asks and the others use its answer.
@@ -30,6 +30,8 @@ use tonic::transport::{Channel, Endpoint};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long leader discovery waits for `Status` answers.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(2);
+/// Once a node has said it leads, how long discovery waits for the others' answers.
+const LEADER_GRACE: Duration = Duration::from_millis(30);
 /// After a discovery that found no leader, calls that have not failed yet do not start another one
 /// for this long (retries always may).
 const DISCOVERY_QUIET: Duration = Duration::from_millis(500);
@@ -289,26 +291,33 @@ impl Pool {
                 (slot.url.clone(), r)
             });
         }
-        // The best hint so far: (term, url), a node that says it leads beats any hint.
-        let mut hint: Option<(u64, String)> = None;
+        // The best candidate so far: (says it leads, term, url). A node that says it leads beats
+        // a follower's hint; among those, the highest term wins (a partitioned old leader still
+        // says it leads, in an older term). Once a leader has answered, the others get only a
+        // moment more.
+        let mut best: Option<(bool, u64, String)> = None;
         let mut unimplemented = 0usize;
         let mut answers = 0usize;
-        let deadline = tokio::time::Instant::now() + timeout + Duration::from_millis(100);
+        let mut deadline = tokio::time::Instant::now() + timeout + Duration::from_millis(100);
         while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, asks.join_next()).await {
             let Ok((url, result)) = joined else { continue };
             match result {
                 Ok(Ok(resp)) => {
                     answers += 1;
                     let s = resp.into_inner();
-                    if s.state == "Leader" {
-                        hint = Some((u64::MAX, url));
-                        break;
-                    }
-                    if s.leader_id != 0
-                        && !s.leader_addr.is_empty()
-                        && hint.as_ref().is_none_or(|(t, _)| s.term > *t)
+                    let candidate = if s.state == "Leader" {
+                        let soon = tokio::time::Instant::now() + LEADER_GRACE;
+                        deadline = deadline.min(soon);
+                        Some((true, s.term, url))
+                    } else if s.leader_id != 0 && !s.leader_addr.is_empty() {
+                        Some((false, s.term, s.leader_addr.clone()))
+                    } else {
+                        None
+                    };
+                    if let Some(c) = candidate
+                        && best.as_ref().is_none_or(|b| (c.0, c.1) > (b.0, b.1))
                     {
-                        hint = Some((s.term, s.leader_addr.clone()));
+                        best = Some(c);
                     }
                 }
                 Ok(Err(status)) if status.code() == tonic::Code::Unimplemented => {
@@ -319,11 +328,11 @@ impl Pool {
             }
         }
         asks.abort_all();
-        if answers > 0 && unimplemented == answers && hint.is_none() {
+        if answers > 0 && unimplemented == answers && best.is_none() {
             // A server of a version without ClusterService: rotate as before.
             self.disable_discovery();
         }
-        let index = hint.and_then(|(_, url)| self.index_of(&url));
+        let index = best.and_then(|(_, _, url)| self.index_of(&url));
         let mut state = self.leader_state();
         state.generation += 1;
         state.index = index;

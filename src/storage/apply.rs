@@ -6,6 +6,7 @@
 //! the advanced applied position (and its remembered answer), so bad input never changes the graph.
 
 use super::command::{Command, Op, Outcome, Precondition, Reply};
+use super::dr;
 use super::keys::{Key, Space, meta};
 use super::store::{Applied, Store};
 use super::{StorageError, codec};
@@ -48,11 +49,39 @@ pub(super) type Step<T> = Result<T, Fail>;
 pub(super) struct Writes<'a> {
     store: &'a Store,
     ops: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// While a command runs inside a larger batch: how to undo its writes if it is refused.
+    undo: Option<Vec<(Vec<u8>, Option<Option<Vec<u8>>>)>>,
 }
 
 impl<'a> Writes<'a> {
     pub(super) fn new(store: &'a Store) -> Self {
-        Writes { store, ops: BTreeMap::new() }
+        Writes { store, ops: BTreeMap::new(), undo: None }
+    }
+
+    /// Starts recording how to undo the writes that follow.
+    fn begin(&mut self) {
+        self.undo = Some(Vec::new());
+    }
+
+    /// Undoes every write since [`Writes::begin`].
+    fn rollback(&mut self) {
+        for (k, before) in self.undo.take().unwrap_or_default().into_iter().rev() {
+            match before {
+                Some(v) => self.ops.insert(k, v),
+                None => self.ops.remove(&k),
+            };
+        }
+    }
+
+    /// Keeps the writes since [`Writes::begin`].
+    fn commit(&mut self) {
+        self.undo = None;
+    }
+
+    fn record(&mut self, key: &[u8]) {
+        if let Some(undo) = &mut self.undo {
+            undo.push((key.to_vec(), self.ops.get(key).cloned()));
+        }
     }
 
     /// Reads a key as this command has left it so far.
@@ -64,11 +93,31 @@ impl<'a> Writes<'a> {
     }
 
     pub(super) fn put(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
-        self.ops.insert(key.into(), Some(value.into()));
+        let key = key.into();
+        self.record(&key);
+        self.ops.insert(key, Some(value.into()));
     }
 
     pub(super) fn delete(&mut self, key: impl Into<Vec<u8>>) {
-        self.ops.insert(key.into(), None);
+        let key = key.into();
+        self.record(&key);
+        self.ops.insert(key, None);
+    }
+
+    /// Every key under `prefix` as this entry has left it, in key order.
+    pub(super) fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+        let mut out: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for kv in self.store.graph.scan_prefix(prefix) {
+            let (k, v) = kv?;
+            out.insert(k.to_vec(), v.to_vec());
+        }
+        for (k, v) in self.ops.range(prefix.to_vec()..).take_while(|(k, _)| k.starts_with(prefix)) {
+            match v {
+                Some(v) => out.insert(k.clone(), v.clone()),
+                None => out.remove(k),
+            };
+        }
+        Ok(out.into_iter().collect())
     }
 
     fn into_batch(self, batch: &mut sled::Batch) {
@@ -123,15 +172,10 @@ impl Store {
         let (origin, outcome) = match cmd {
             Some(cmd) => {
                 let origin = cmd.origin.unwrap_or(Origin { epoch: cmd.epoch, index });
-                let (effects, outcome) = self.run_command(cmd, origin)?;
-                w = effects;
-                (origin, Some(outcome))
+                (origin, Some(self.run_into(&mut w, cmd, origin, index)?))
             }
             None => (self.applied()?.origin, None),
         };
-        if let Some(cmd) = cmd {
-            self.dedupe_evict(&mut w, cmd.time)?;
-        }
         for (name, value) in meta {
             w.put(Key::new(Space::Meta).s(name).into_bytes(), value.clone());
         }
@@ -139,11 +183,18 @@ impl Store {
             Key::new(Space::Meta).s(meta::APPLIED).into_bytes(),
             codec::encode(&Applied { index, origin })?,
         );
-        let models_changed = matches!(&outcome, Some(Ok(_)))
-            && matches!(
-                cmd.map(|c| &c.op),
-                Some(Op::AddModels { .. } | Op::DecommissionModel { .. } | Op::DeleteModel { .. })
-            );
+        // Models are cached: drop the cache after anything that may have changed them (a model
+        // op, or a replicated batch or reseed that may hold any op).
+        let models_changed = matches!(
+            cmd.map(|c| &c.op),
+            Some(
+                Op::AddModels { .. }
+                    | Op::DecommissionModel { .. }
+                    | Op::DeleteModel { .. }
+                    | Op::Replicate(_)
+                    | Op::Reseed { .. }
+            )
+        );
         let mut batch = sled::Batch::default();
         w.into_batch(&mut batch);
         self.graph.apply_batch(batch)?;
@@ -154,35 +205,60 @@ impl Store {
         Ok(outcome)
     }
 
-    /// Runs a command (or recalls its remembered outcome): its buffered effects and outcome.
-    fn run_command(
+    /// Runs one command into `w` (or recalls its remembered outcome). A command that is refused
+    /// leaves `w` as it was, but for its dedupe record: its answer is remembered too.
+    ///
+    /// A data write a standby may not take (or one under a stale epoch) is refused before
+    /// anything else and leaves no trace at all — not even a dedupe record or an eviction — so the
+    /// data this region holds stays exactly what the primary's history made it.
+    pub(super) fn run_into(
         &self,
+        w: &mut Writes,
         cmd: &Command,
         origin: Origin,
-    ) -> Result<(Writes<'_>, Outcome), StorageError> {
-        let ctx = Ctx { time: cmd.time, etag: etag::etag(origin) };
-        if let Some(req) = &cmd.request
-            && let Some(outcome) = self.dedupe_get(req)?
-        {
-            return Ok((Writes::new(self), outcome));
+        index: u64,
+    ) -> Result<Outcome, StorageError> {
+        match self.check_writable(w, cmd) {
+            Ok(()) => {}
+            Err(Fail::User(e)) => return Ok(Err(e)),
+            Err(Fail::Storage(e)) => return Err(e),
         }
-        let mut effects = Writes::new(self);
-        let outcome = match self.execute(&mut effects, &ctx, &cmd.op) {
-            Ok(reply) => Ok(reply),
+        let data = dr::is_data_write(&cmd.op);
+        if let Some(req) = &cmd.request
+            && let Some(outcome) = self.dedupe_get(w, req)?
+        {
+            if data {
+                self.dedupe_evict(w, cmd.time)?;
+            }
+            return Ok(outcome);
+        }
+        let ctx = Ctx { time: cmd.time, etag: etag::etag(origin) };
+        w.begin();
+        let outcome = match self.execute(w, &ctx, index, &cmd.op) {
+            Ok(reply) => {
+                w.commit();
+                Ok(reply)
+            }
             Err(Fail::User(e)) => {
-                // A refused command leaves no effects behind.
-                effects = Writes::new(self);
+                w.rollback();
+                // The cache may hold what the refused command saw.
+                self.models.clear();
                 Err(e)
             }
             Err(Fail::Storage(e)) => return Err(e),
         };
         if let Some(req) = &cmd.request {
-            self.dedupe_put(&mut effects, req, cmd.time, &outcome)?;
+            self.dedupe_put(w, req, cmd.time, &outcome)?;
         }
-        Ok((effects, outcome))
+        if data {
+            // Eviction runs at data writes only: they are what both regions apply, so both
+            // evict at the same points and keep identical tables.
+            self.dedupe_evict(w, cmd.time)?;
+        }
+        Ok(outcome)
     }
 
-    fn execute(&self, w: &mut Writes, ctx: &Ctx, op: &Op) -> Step<Reply> {
+    fn execute(&self, w: &mut Writes, ctx: &Ctx, index: u64, op: &Op) -> Step<Reply> {
         match op {
             Op::PutTwin { id, json, pre } => self.put_twin(w, ctx, id, json, pre),
             Op::PatchTwin { id, component, patch, pre } => {
@@ -202,6 +278,14 @@ impl Store {
             Op::DecommissionModel { id } => self.decommission_model(w, id),
             Op::DeleteModel { id } => self.delete_model(w, id),
             Op::Noop => Ok(Reply::Done),
+            Op::DrInit { .. }
+            | Op::Replicate(_)
+            | Op::Fence { .. }
+            | Op::Promote { .. }
+            | Op::SetUpstream { .. }
+            | Op::Reseed { .. }
+            | Op::StandbyConfirmed { .. }
+            | Op::KeepDivergent { .. } => self.execute_dr(w, index, op),
         }
     }
 }

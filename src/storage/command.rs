@@ -9,6 +9,7 @@
 //! precondition, a validation error...). Both are deterministic results of the command and the
 //! state, and both are remembered in the dedupe table, so a retry gets the very same answer.
 
+use super::dr::{PeerRegion, Position, Role, ShipBatch};
 use crate::error::Error;
 use crate::model::etag::Origin;
 use crate::model::time::Timestamp;
@@ -69,8 +70,24 @@ pub enum Op {
     DecommissionModel { id: String },
     /// Delete a model nothing references.
     DeleteModel { id: String },
-    /// Does nothing; used to commit a position (e.g. a leader's first entry) and in tests.
+    /// Does nothing; used to commit a position and in tests.
     Noop,
+    /// DR: the region's initial role, applied only if it has none yet.
+    DrInit { role: Role, epoch: u64, peer: Option<PeerRegion> },
+    /// DR: a batch of the primary's log (standby only).
+    Replicate(ShipBatch),
+    /// DR: a higher epoch exists; stop taking writes and become a standby.
+    Fence { epoch: u64, peer: Option<PeerRegion> },
+    /// DR: become the primary under `epoch`.
+    Promote { epoch: u64, peer: Option<PeerRegion> },
+    /// DR: follow the primary's log after position (`epoch`, `index`).
+    SetUpstream { epoch: u64, index: u64, peer: Option<PeerRegion> },
+    /// DR: replace the graph with the primary's snapshot at `position`.
+    Reseed { position: Position, time: Timestamp, data: Vec<u8> },
+    /// DR: the standby confirmed the primary's log up to `index` (for log retention).
+    StandbyConfirmed { index: u64 },
+    /// DR: keep aside writes the new primary never received.
+    KeepDivergent { entries: Vec<(u64, Command)> },
 }
 
 impl Op {
@@ -87,6 +104,14 @@ impl Op {
             Op::DecommissionModel { .. } => "decommission_model",
             Op::DeleteModel { .. } => "delete_model",
             Op::Noop => "noop",
+            Op::DrInit { .. } => "dr_init",
+            Op::Replicate(_) => "replicate",
+            Op::Fence { .. } => "fence",
+            Op::Promote { .. } => "promote",
+            Op::SetUpstream { .. } => "set_upstream",
+            Op::Reseed { .. } => "reseed",
+            Op::StandbyConfirmed { .. } => "standby_confirmed",
+            Op::KeepDivergent { .. } => "keep_divergent",
         }
     }
 }
@@ -106,6 +131,13 @@ pub enum Reply {
     Model { json: String },
     /// Nothing to say.
     Done,
+    /// A standby applied the primary's log up to `upstream`.
+    Replicated { upstream: u64 },
+    /// The region was fenced; `at` is where its own history as primary ended.
+    Fenced { at: Position },
+    /// The region was promoted: it had replicated up to `at` (as of `replicated_time`), and its
+    /// own history as primary starts after log index `index`.
+    Promoted { at: Position, replicated_time: Timestamp, index: u64 },
 }
 
 /// What a write did: a reply or a (deterministic) error.

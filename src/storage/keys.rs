@@ -17,7 +17,8 @@
 //! | 0x07  | twin id                             | `EdgeCounts` (bincode)                 |
 //! | 0x08  | client id, request number           | `DedupeRecord` (bincode)               |
 //! | 0x09  | time, client id, request number     | empty (dedupe entries by age)          |
-//! | 0x0a  | name                                | metadata (`applied`, `dedupe_count`)   |
+//! | 0x0a  | name                                | metadata (`applied`, `dedupe_count`, `dr`, raft's) |
+//! | 0x0b  | log index                           | a divergent write kept aside (`Command`) |
 //!
 //! A twin's outgoing edges are the prefix `0x02 source`, its incoming ones `0x03 target`: listing
 //! them is a prefix scan, never a full scan.
@@ -46,6 +47,8 @@ pub enum Space {
     DedupeAge = 0x09,
     /// Metadata.
     Meta = 0x0a,
+    /// Writes kept aside after a fence: this region's log index.
+    Divergent = 0x0b,
 }
 
 /// Builds a key component by component.
@@ -138,6 +141,8 @@ pub mod meta {
     pub const APPLIED: &str = "applied";
     /// The number of dedupe records.
     pub const DEDUPE_COUNT: &str = "dedupe_count";
+    /// The DR state.
+    pub const DR: &str = "dr";
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod apply;
 pub mod codec;
 pub mod command;
 pub mod dedupe;
+pub mod dr;
 pub mod keys;
 mod models;
 mod raftlog;
@@ -27,6 +28,9 @@ mod twins;
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+#[cfg(test)]
+mod dr_tests;
 
 pub use command::{Command, Op, Outcome, Precondition, Reply, RequestId};
 pub use models::ModelRecord;

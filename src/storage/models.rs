@@ -52,6 +52,9 @@ impl ModelCache {
 /// mistaken for a missing model).
 struct Source<'a> {
     store: &'a Store,
+    /// The writes of the entry being applied, which lookups must see (a replicated batch may add
+    /// a model and then use it).
+    writes: Option<&'a Writes<'a>>,
     failure: RefCell<Option<StorageError>>,
 }
 
@@ -66,7 +69,7 @@ impl Source<'_> {
 
 impl ModelSource for Source<'_> {
     fn interface(&self, id: &str) -> Option<Arc<Interface>> {
-        match self.store.interface(id) {
+        match self.store.interface(self.writes, id) {
             Ok(i) => i,
             Err(e) => {
                 self.failure.replace(Some(e));
@@ -86,12 +89,21 @@ impl Store {
         self.graph.get(model_key(id))?.map(|v| codec::decode(&v)).transpose()
     }
 
-    /// A stored model's parsed Interface (cached).
-    fn interface(&self, id: &str) -> Result<Option<Arc<Interface>>, StorageError> {
+    /// A model's record as the entry being applied sees it.
+    fn model_record_in(&self, w: &Writes, id: &str) -> Result<Option<ModelRecord>, StorageError> {
+        w.get(model_key(id))?.map(|v| codec::decode(&v)).transpose()
+    }
+
+    /// A stored model's parsed Interface (cached), seen through `w` when given.
+    fn interface(&self, w: Option<&Writes>, id: &str) -> Result<Option<Arc<Interface>>, StorageError> {
         if let Some(i) = self.models.interfaces.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
             return Ok(Some(i.clone()));
         }
-        let Some(record) = self.model_record(id)? else { return Ok(None) };
+        let record = match w {
+            Some(w) => self.model_record_in(w, id)?,
+            None => self.model_record(id)?,
+        };
+        let Some(record) = record else { return Ok(None) };
         let iface = Arc::new(
             dtdl::parse_interface(&record.json)
                 .map_err(|e| StorageError::Corrupt(format!("stored model {id}: {e}")))?,
@@ -112,11 +124,11 @@ impl Store {
         })
     }
 
-    pub(super) fn resolved_model(&self, _w: &Writes, id: &str) -> Step<Arc<ResolvedModel>> {
+    pub(super) fn resolved_model(&self, w: &Writes, id: &str) -> Step<Arc<ResolvedModel>> {
         if let Some(m) = self.models.resolved.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
             return Ok(m.clone());
         }
-        let source = Source { store: self, failure: RefCell::new(None) };
+        let source = Source { store: self, writes: Some(w), failure: RefCell::new(None) };
         let resolved = dtdl::resolve(id, &source);
         source.check()?;
         let resolved = Arc::new(resolved?);
@@ -136,7 +148,7 @@ impl Store {
         id: &str,
         new_use: bool,
     ) -> Step<Arc<ResolvedModel>> {
-        let Some(record) = self.model_record(id)? else {
+        let Some(record) = self.model_record_in(w, id)? else {
             return Err(err!(
                 ValidationFailed,
                 "model {id} does not exist; add it before creating twins of it"
@@ -156,7 +168,7 @@ impl Store {
     pub(super) fn add_models(&self, w: &mut Writes, ctx: &Ctx, json: &str) -> Step<Reply> {
         let batch = dtdl::parse_batch(json)?;
         let interfaces: Vec<Interface> = batch.iter().map(|(i, _)| i.clone()).collect();
-        let source = Source { store: self, failure: RefCell::new(None) };
+        let source = Source { store: self, writes: Some(w), failure: RefCell::new(None) };
         let checked = dtdl::check_batch(&interfaces, &source);
         source.check()?;
         checked?;
@@ -178,20 +190,20 @@ impl Store {
     }
 
     pub(super) fn decommission_model(&self, w: &mut Writes, id: &str) -> Step<Reply> {
-        let Some(mut record) = self.model_record(id)? else {
+        let Some(mut record) = self.model_record_in(w, id)? else {
             return Err(model_not_found(id).into());
         };
         record.decommissioned = true;
         w.put(model_key(id), codec::encode(&record)?);
-        let iface = self.interface(id)?.ok_or_else(|| corrupt("model vanished"))?;
+        let iface = self.interface(Some(w), id)?.ok_or_else(|| corrupt("model vanished"))?;
         Ok(Reply::Model { json: model_data(&record, &iface, false).to_string() })
     }
 
     pub(super) fn delete_model(&self, w: &mut Writes, id: &str) -> Step<Reply> {
-        if self.model_record(id)?.is_none() {
+        if self.model_record_in(w, id)?.is_none() {
             return Err(model_not_found(id).into());
         }
-        let dependents = self.dependents(id)?;
+        let dependents = self.dependents_in(w, id)?;
         if !dependents.is_empty() {
             return Err(err!(
                 ModelReferencesNotDeleted,
@@ -200,7 +212,7 @@ impl Store {
             )
             .into());
         }
-        let iface = self.interface(id)?.ok_or_else(|| corrupt("model vanished"))?;
+        let iface = self.interface(Some(w), id)?.ok_or_else(|| corrupt("model vanished"))?;
         for dep in iface.dependencies() {
             w.delete(Key::new(Space::Dependent).s(&dep).s(id).into_bytes());
         }
@@ -210,10 +222,13 @@ impl Store {
 
     /// The models that extend `id` or use it as a component.
     pub fn dependents(&self, id: &str) -> Result<Vec<String>, StorageError> {
+        self.dependents_in(&Writes::new(self), id)
+    }
+
+    fn dependents_in(&self, w: &Writes, id: &str) -> Result<Vec<String>, StorageError> {
         let prefix = Key::new(Space::Dependent).s(id).into_bytes();
         let mut out = Vec::new();
-        for kv in self.graph.scan_prefix(prefix) {
-            let (k, _) = kv?;
+        for (k, _) in w.scan_prefix(&prefix)? {
             let mut r =
                 Reader::new(&k, Space::Dependent).ok_or_else(|| corrupt("dependent key"))?;
             r.s();
@@ -225,7 +240,7 @@ impl Store {
     /// One model's data (ADT's `DigitalTwinsModelData`), or `ModelNotFound`.
     pub fn get_model(&self, id: &str, include_definition: bool) -> UserResult<String> {
         let record = self.model_record(id)?.ok_or_else(|| model_not_found(id))?;
-        let iface = self.interface(id)?.ok_or_else(|| model_not_found(id))?;
+        let iface = self.interface(None, id)?.ok_or_else(|| model_not_found(id))?;
         Ok(model_data(&record, &iface, include_definition).to_string())
     }
 
@@ -244,7 +259,7 @@ impl Store {
             })?;
             let mut items = Vec::with_capacity(page.items.len());
             for record in page.items {
-                let iface = self.interface(&record.id)?.ok_or_else(|| corrupt("model vanished"))?;
+                let iface = self.interface(None, &record.id)?.ok_or_else(|| corrupt("model vanished"))?;
                 items.push(model_data(&record, &iface, include_definition).to_string());
             }
             return Ok(Page { items, next: page.next });
@@ -255,7 +270,7 @@ impl Store {
             if seen.contains(&id) {
                 continue;
             }
-            let iface = self.interface(&id)?.ok_or_else(|| model_not_found(&id))?;
+            let iface = self.interface(None, &id)?.ok_or_else(|| model_not_found(&id))?;
             todo.extend(iface.dependencies());
             seen.insert(id);
         }

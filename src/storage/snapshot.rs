@@ -60,9 +60,11 @@ impl Store {
         Ok(self.graph.get(Key::new(Space::Meta).s(name))?.map(|v| v.to_vec()))
     }
 
-    /// A fingerprint of the whole state machine (every key and value, in key order), to compare
-    /// replicas: equal states have equal fingerprints. FNV-1a over the bytes: stable across
-    /// processes and versions, unlike `std`'s hasher.
+    /// A fingerprint of the graph (every data key and value, in key order: twins, edges, models,
+    /// indexes, counters, the dedupe table — not the region's own metadata such as raft's state or
+    /// its DR role), to compare replicas, in one region or across the pair: equal data gives equal
+    /// fingerprints. FNV-1a over the bytes: stable across processes and versions, unlike `std`'s
+    /// hasher.
     pub fn fingerprint(&self) -> Result<u64, StorageError> {
         let _apply = self.apply_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -74,6 +76,9 @@ impl Store {
         };
         for kv in self.graph.iter() {
             let (k, v) = kv?;
+            if matches!(k.first(), Some(&t) if t == Space::Meta as u8 || t == Space::Divergent as u8) {
+                continue;
+            }
             eat(&k);
             eat(&v);
         }

@@ -30,13 +30,14 @@ pub(crate) struct Harness {
 
 impl Harness {
     pub fn new() -> Harness {
-        let mut h = Harness {
-            store: Store::temporary().unwrap(),
-            index: 0,
-            time: 1_700_000_000_000_000_000,
-        };
+        let mut h = Harness::empty();
         h.ok(Op::AddModels { json: MODELS.into() });
         h
+    }
+
+    /// A store with nothing applied yet.
+    pub fn empty() -> Harness {
+        Harness { store: Store::temporary().unwrap(), index: 0, time: 1_700_000_000_000_000_000 }
     }
 
     pub fn run(&mut self, request: Option<RequestId>, op: Op) -> Outcome {
@@ -430,10 +431,13 @@ fn dedupe_entries_expire_by_command_time() {
     let mut h = Harness::new();
     let req = RequestId { client: "c".into(), seq: 1 };
     let _ = h.run(Some(req.clone()), Op::Noop);
-    assert!(h.store.dedupe_get(&req).unwrap().is_some());
+    assert!(h.store.dedupe_get(&super::apply::Writes::new(&h.store), &req).unwrap().is_some());
     h.time += dedupe::DEDUPE_WINDOW_NANOS + 1;
+    // Control entries do not evict (only data writes, which both DR regions apply, do).
     let _ = h.run(None, Op::Noop);
-    assert!(h.store.dedupe_get(&req).unwrap().is_none());
+    assert!(h.store.dedupe_get(&super::apply::Writes::new(&h.store), &req).unwrap().is_some());
+    h.put_twin("s1", sensor());
+    assert!(h.store.dedupe_get(&super::apply::Writes::new(&h.store), &req).unwrap().is_none());
 }
 
 #[test]

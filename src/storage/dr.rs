@@ -1,0 +1,352 @@
+//! Disaster-recovery state: the region's role, the DR epoch, and the position replicated from
+//! the primary region — all replicated through the region's own raft log, like the graph.
+//!
+//! A deployment has a primary region and a standby region (its geo-pair). The standby applies the
+//! primary's log in order, in whole batches ([`ShipBatch`]), so its state is always "the primary as
+//! of position N" and never a mix. Positions are `(epoch, index)`: the index in the log of the
+//! region that was primary in that epoch.
+//!
+//! THE EPOCH is the fence against split brain. It grows at every promotion. Every local write
+//! carries the epoch its leader believed current; apply refuses a write whose epoch is not the
+//! region's current one, and refuses every local write in a standby. A region that learns of a
+//! higher epoch applies a [`Op::Fence`](super::Op::Fence): from that entry on it takes no write,
+//! on any replica, deterministically.
+//!
+//! The ops, all applied here:
+//! - `DrInit`: the region's initial role (once);
+//! - `Replicate`: a batch of the primary's commands (standby only; a re-sent batch is a no-op, a
+//!   gap is refused so the shipper resyncs — never a silent skip);
+//! - `Fence`: stop taking writes, become a standby, remember where this region's history stopped;
+//! - `Promote`: become the primary under a new epoch;
+//! - `SetUpstream`: follow the primary's log from a given position (after a planned failover);
+//! - `Reseed`: replace the whole graph with the primary's snapshot at a position;
+//! - `StandbyConfirmed`: the primary records how far the standby has confirmed (log retention);
+//! - `KeepDivergent`: keep aside writes a fenced old primary had that the new primary never got.
+
+use super::apply::{Fail, Step, Writes};
+use super::command::{Command, Op, Reply};
+use super::keys::{Key, Reader, Space, meta};
+use super::store::{Store, corrupt};
+use super::{StorageError, codec};
+use crate::err;
+use crate::model::etag::Origin;
+use crate::model::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// What a region does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// Takes writes and ships its log.
+    #[default]
+    Primary,
+    /// Applies the primary's log; serves reads; refuses writes.
+    Standby,
+}
+
+/// The other region of the pair.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRegion {
+    /// Its name.
+    pub name: String,
+    /// Its nodes' URLs.
+    pub endpoints: Vec<String>,
+}
+
+/// A position in the history: the epoch and the index in that epoch's primary's log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Position {
+    /// The DR epoch.
+    pub epoch: u64,
+    /// The log index in the region that was primary in that epoch.
+    pub index: u64,
+}
+
+/// The region's DR state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrState {
+    /// The highest DR epoch this region knows.
+    pub epoch: u64,
+    /// Primary or standby.
+    pub role: Role,
+    /// The other region, when configured.
+    pub peer: Option<PeerRegion>,
+    /// Standby: the last position of the primary's log applied here.
+    pub upstream: Position,
+    /// Standby: the primary's time at which it had applied exactly `upstream` (so the standby was
+    /// caught up as of then); the "replicated time".
+    pub replicated_time: Timestamp,
+    /// Primary: where it became primary (its own log index of the promotion).
+    pub promoted_at: Option<Position>,
+    /// Set when this region was fenced while primary: the last position of its own history.
+    pub fenced_at: Option<Position>,
+    /// Primary: how far the standby has confirmed, for log retention.
+    pub standby_confirmed: u64,
+}
+
+impl Default for DrState {
+    fn default() -> Self {
+        DrState {
+            epoch: 1,
+            role: Role::Primary,
+            peer: None,
+            upstream: Position::default(),
+            replicated_time: Timestamp::default(),
+            promoted_at: None,
+            fenced_at: None,
+            standby_confirmed: 0,
+        }
+    }
+}
+
+/// A batch of the primary's log, shipped to the standby.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShipBatch {
+    /// The epoch of the region that shipped it (its current one).
+    pub source_epoch: u64,
+    /// The first log index the batch covers (entries that carry no data command are covered but
+    /// not included).
+    pub from: u64,
+    /// The last log index it covers.
+    pub to: u64,
+    /// The data commands in `from..=to`, with their indexes.
+    pub entries: Vec<(u64, Command)>,
+    /// The primary's time when it sent the batch, and whether `to` was its last applied index
+    /// then (so the standby is caught up as of that time).
+    pub source_time: Timestamp,
+    /// Whether the batch ends at the primary's applied index.
+    pub caught_up: bool,
+}
+
+/// Whether an op is a data write that only a primary takes from clients.
+pub fn is_data_write(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::PutTwin { .. }
+            | Op::PatchTwin { .. }
+            | Op::DeleteTwin { .. }
+            | Op::PutRelationship { .. }
+            | Op::PatchRelationship { .. }
+            | Op::DeleteRelationship { .. }
+            | Op::AddModels { .. }
+            | Op::DecommissionModel { .. }
+            | Op::DeleteModel { .. }
+    )
+}
+
+fn dr_key() -> Vec<u8> {
+    Key::new(Space::Meta).s(meta::DR).into_bytes()
+}
+
+fn divergent_key(index: u64) -> Vec<u8> {
+    Key::new(Space::Divergent).u(index).into_bytes()
+}
+
+impl Store {
+    /// The region's DR state (a primary of epoch 1 until configured otherwise).
+    pub fn dr(&self) -> Result<DrState, StorageError> {
+        match self.graph.get(dr_key())? {
+            Some(v) => codec::decode(&v),
+            None => Ok(DrState::default()),
+        }
+    }
+
+    fn dr_in(&self, w: &Writes) -> Result<DrState, StorageError> {
+        match w.get(dr_key())? {
+            Some(v) => codec::decode(&v),
+            None => Ok(DrState::default()),
+        }
+    }
+
+    fn set_dr(&self, w: &mut Writes, dr: &DrState) -> Result<(), StorageError> {
+        w.put(dr_key(), codec::encode(dr)?);
+        Ok(())
+    }
+
+    /// Writes kept aside after a fence: (this region's log index, command), in order.
+    pub fn divergent(&self) -> Result<Vec<(u64, Command)>, StorageError> {
+        let mut out = Vec::new();
+        for kv in self.graph.scan_prefix([Space::Divergent as u8]) {
+            let (k, v) = kv?;
+            let index = Reader::new(&k, Space::Divergent).and_then(|mut r| r.u()).ok_or_else(|| corrupt("divergent key"))?;
+            out.push((index, codec::decode(&v)?));
+        }
+        Ok(out)
+    }
+
+    /// Refuses a local write this region may not take (a standby, or a stale epoch).
+    pub(super) fn check_writable(&self, w: &Writes, cmd: &Command) -> Step<()> {
+        if cmd.origin.is_some() || !is_data_write(&cmd.op) {
+            return Ok(());
+        }
+        let dr = self.dr_in(w)?;
+        if dr.role == Role::Standby {
+            let primary = match &dr.peer {
+                Some(p) => format!("region '{}' at {}", p.name, p.endpoints.join(",")),
+                None => "the primary region".to_string(),
+            };
+            return Err(err!(ReadOnlyRegion, "this region is a standby (epoch {}) and takes no writes; send writes to {primary}", dr.epoch).into());
+        }
+        if cmd.epoch != dr.epoch {
+            return Err(err!(
+                ReadOnlyRegion,
+                "the write was accepted under DR epoch {} but the region is at epoch {}; retry",
+                cmd.epoch,
+                dr.epoch
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Applies a DR op.
+    pub(super) fn execute_dr(&self, w: &mut Writes, index: u64, op: &Op) -> Step<Reply> {
+        let mut dr = self.dr_in(w)?;
+        match op {
+            Op::DrInit { role, epoch, peer } => {
+                if self.graph.get(dr_key())?.is_none() {
+                    dr = DrState { epoch: *epoch, role: *role, peer: peer.clone(), ..DrState::default() };
+                    self.set_dr(w, &dr)?;
+                }
+                Ok(Reply::Done)
+            }
+            Op::Replicate(batch) => self.replicate(w, &mut dr, batch),
+            Op::Fence { epoch, peer } => {
+                if *epoch <= dr.epoch && dr.role == Role::Standby {
+                    return Ok(Reply::Fenced { at: dr.fenced_at.unwrap_or_default() });
+                }
+                if *epoch < dr.epoch {
+                    return Err(err!(InvalidArgument, "cannot fence at epoch {epoch}: the region is already at epoch {}", dr.epoch).into());
+                }
+                if dr.role == Role::Primary {
+                    let last = self.applied()?.origin;
+                    dr.fenced_at = Some(Position { epoch: dr.epoch, index: last.index.max(dr.promoted_at.map(|p| p.index).unwrap_or(0)) });
+                }
+                dr.epoch = *epoch;
+                dr.role = Role::Standby;
+                if peer.is_some() {
+                    dr.peer = peer.clone();
+                }
+                self.set_dr(w, &dr)?;
+                Ok(Reply::Fenced { at: dr.fenced_at.unwrap_or_default() })
+            }
+            Op::Promote { epoch, peer } => {
+                if dr.role == Role::Primary && dr.epoch >= *epoch {
+                    return Err(err!(OperationNotAllowed, "the region is already the primary at epoch {}", dr.epoch).into());
+                }
+                if *epoch <= dr.epoch {
+                    return Err(err!(InvalidArgument, "a promotion needs an epoch above {}", dr.epoch).into());
+                }
+                let reply = Reply::Promoted { at: dr.upstream, replicated_time: dr.replicated_time, index };
+                dr.epoch = *epoch;
+                dr.role = Role::Primary;
+                dr.promoted_at = Some(Position { epoch: *epoch, index });
+                dr.fenced_at = None;
+                if peer.is_some() {
+                    dr.peer = peer.clone();
+                }
+                self.set_dr(w, &dr)?;
+                Ok(reply)
+            }
+            Op::SetUpstream { epoch, index: from, peer } => {
+                if dr.role != Role::Standby {
+                    return Err(err!(OperationNotAllowed, "only a standby follows an upstream log").into());
+                }
+                dr.epoch = dr.epoch.max(*epoch);
+                dr.upstream = Position { epoch: *epoch, index: *from };
+                if peer.is_some() {
+                    dr.peer = peer.clone();
+                }
+                self.set_dr(w, &dr)?;
+                Ok(Reply::Done)
+            }
+            Op::Reseed { position, time, data } => {
+                if dr.role != Role::Standby {
+                    return Err(err!(OperationNotAllowed, "only a standby can be reseeded; fence it first").into());
+                }
+                self.replace_data(w, data)?;
+                dr.epoch = dr.epoch.max(position.epoch);
+                dr.upstream = *position;
+                dr.replicated_time = *time;
+                self.set_dr(w, &dr)?;
+                Ok(Reply::Replicated { upstream: position.index })
+            }
+            Op::StandbyConfirmed { index: confirmed } => {
+                dr.standby_confirmed = dr.standby_confirmed.max(*confirmed);
+                self.set_dr(w, &dr)?;
+                Ok(Reply::Done)
+            }
+            Op::KeepDivergent { entries } => {
+                for (i, cmd) in entries {
+                    w.put(divergent_key(*i), codec::encode(cmd)?);
+                }
+                Ok(Reply::Done)
+            }
+            _ => Err(Fail::Storage(StorageError::Corrupt(format!("{} is not a DR op", op.name())))),
+        }
+    }
+
+    fn replicate(&self, w: &mut Writes, dr: &mut DrState, b: &ShipBatch) -> Step<Reply> {
+        if dr.role != Role::Standby {
+            return Err(err!(OperationNotAllowed, "this region is a primary; it does not apply another region's log").into());
+        }
+        let fresh = dr.upstream == Position::default();
+        if !fresh && b.source_epoch != dr.upstream.epoch {
+            return Err(err!(
+                BadRequest,
+                "the batch is history of epoch {} but this region follows epoch {}; resync",
+                b.source_epoch,
+                dr.upstream.epoch
+            )
+            .into());
+        }
+        let next = dr.upstream.index + 1;
+        if b.from > next {
+            return Err(err!(
+                BadRequest,
+                "gap in the shipped log: expected index {next}, the batch starts at {}; resync from {next}",
+                b.from
+            )
+            .into());
+        }
+        if b.to >= next {
+            for (i, cmd) in &b.entries {
+                // The primary refused writes under another epoch before applying them; so must
+                // we. Entries already applied (a re-sent batch) are skipped.
+                if *i < next || *i > b.to || cmd.epoch != b.source_epoch || !is_data_write(&cmd.op) {
+                    continue;
+                }
+                let mut c = cmd.clone();
+                let origin = c.origin.unwrap_or(Origin { epoch: cmd.epoch, index: *i });
+                c.origin = Some(origin);
+                // The command's own outcome (a failed precondition, say) was the primary's answer
+                // too; only storage failures stop the batch.
+                let _answer = self.run_into(w, &c, origin, *i)?;
+            }
+            dr.upstream = Position { epoch: b.source_epoch, index: b.to };
+        }
+        if b.caught_up && b.to <= dr.upstream.index {
+            dr.replicated_time = dr.replicated_time.max(b.source_time);
+        }
+        self.set_dr(w, dr)?;
+        Ok(Reply::Replicated { upstream: dr.upstream.index })
+    }
+
+    /// Replaces every data key with a snapshot's, keeping this region's own metadata (raft's
+    /// state, the DR state) and its divergent writes.
+    fn replace_data(&self, w: &mut Writes, data: &[u8]) -> Step<()> {
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = codec::decode(data)?;
+        let keep = |k: &[u8]| matches!(k.first(), Some(&t) if t == Space::Meta as u8 || t == Space::Divergent as u8);
+        for k in self.graph.iter().keys() {
+            let k = k?;
+            if !keep(&k) {
+                w.delete(k.to_vec());
+            }
+        }
+        for (k, v) in entries {
+            if !keep(&k) {
+                w.put(k, v);
+            }
+        }
+        Ok(())
+    }
+}

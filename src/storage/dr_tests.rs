@@ -1,0 +1,151 @@
+//! Tests of the DR state machine: shipping a primary's log to a standby, fencing, promotion.
+
+use super::dr::{DrState, Position, Role, ShipBatch};
+use super::tests::{Harness, MODELS};
+use super::*;
+use crate::error::ErrorCode;
+use crate::model::time::Timestamp;
+use serde_json::json;
+
+/// A region's store with its own log: every command applied is remembered with its index.
+struct Region {
+    h: Harness,
+    log: Vec<(u64, Command)>,
+}
+
+impl Region {
+    fn primary() -> Region {
+        let mut r = Region { h: Harness::empty(), log: Vec::new() };
+        r.run(Op::AddModels { json: MODELS.into() }, None, 1);
+        r
+    }
+
+    fn standby() -> Region {
+        let mut r = Region { h: Harness::empty(), log: Vec::new() };
+        r.run(Op::DrInit { role: Role::Standby, epoch: 1, peer: None }, None, 1);
+        r
+    }
+
+    fn run(&mut self, op: Op, request: Option<RequestId>, epoch: u64) -> Outcome {
+        self.h.index += 1;
+        self.h.time += 1_000_000;
+        let cmd = Command { request, time: Timestamp(self.h.time), epoch, origin: None, op };
+        self.log.push((self.h.index, cmd.clone()));
+        self.h.store.apply(self.h.index, &cmd).unwrap()
+    }
+
+    fn ship(&mut self, from: u64, to: u64, source: &Region, caught_up: bool) -> Outcome {
+        let entries = source.log.iter().filter(|(i, _)| *i >= from && *i <= to).cloned().collect();
+        let batch = ShipBatch { source_epoch: 1, from, to, entries, source_time: Timestamp(source.h.time), caught_up };
+        self.run(Op::Replicate(batch), None, 1)
+    }
+
+    fn fp(&self) -> u64 {
+        self.h.store.fingerprint().unwrap()
+    }
+}
+
+fn twin(n: i64) -> Op {
+    Op::PutTwin {
+        id: format!("s{n}"),
+        json: json!({"$metadata": {"$model": "dtmi:test:Sensor;1"}, "kind": format!("k{n}")}).to_string(),
+        pre: Precondition::default(),
+    }
+}
+
+#[test]
+fn a_standby_applying_the_shipped_log_is_identical_to_the_primary() {
+    let mut p = Region::primary();
+    let req = RequestId { client: "c".into(), seq: 1 };
+    for n in 0..10 {
+        let _ = p.run(twin(n), None, 1);
+    }
+    // A retry (deduped), a failed precondition, and a write under a stale epoch (refused).
+    let _ = p.run(twin(100), Some(req.clone()), 1);
+    let _ = p.run(twin(100), Some(req), 1);
+    let bad = Op::DeleteTwin { id: "s1".into(), pre: Precondition { if_match: Some("W/\"x\"".into()), if_none_match: false } };
+    assert_eq!(p.run(bad, None, 1).unwrap_err().code, ErrorCode::PreconditionFailed);
+    assert_eq!(p.run(twin(200), None, 0).unwrap_err().code, ErrorCode::ReadOnlyRegion);
+    let last = p.h.index;
+
+    let mut s = Region::standby();
+    // In pieces, with a duplicate and an overlapping batch.
+    s.ship(1, 5, &p, false).unwrap();
+    s.ship(1, 5, &p, false).unwrap();
+    s.ship(3, 9, &p, false).unwrap();
+    let before = s.fp();
+    // A gap is refused and changes nothing.
+    assert_eq!(s.ship(12, last, &p, true).unwrap_err().code, ErrorCode::BadRequest);
+    assert_eq!(s.fp(), before);
+    s.ship(10, last, &p, true).unwrap();
+    assert_eq!(s.fp(), p.fp(), "the standby is the primary as of {last}");
+    assert_eq!(s.h.twin("s100").unwrap()["$etag"], p.h.twin("s100").unwrap()["$etag"]);
+    assert!(s.h.twin("s200").is_none());
+    let dr = s.h.store.dr().unwrap();
+    assert_eq!(dr.upstream, Position { epoch: 1, index: last });
+    assert_eq!(dr.replicated_time, Timestamp(p.h.time));
+}
+
+#[test]
+fn a_standby_refuses_local_writes_without_a_trace() {
+    let mut s = Region::standby();
+    let before = s.fp();
+    let e = s.run(twin(1), Some(RequestId { client: "c".into(), seq: 9 }), 1).unwrap_err();
+    assert_eq!(e.code, ErrorCode::ReadOnlyRegion);
+    assert_eq!(s.fp(), before);
+}
+
+#[test]
+fn fence_promote_and_follow_again() {
+    let mut p = Region::primary();
+    let _ = p.run(twin(1), None, 1);
+    let mut s = Region::standby();
+    let shipped = p.h.index;
+    s.ship(1, shipped, &p, true).unwrap();
+
+    // Planned failover: fence the primary, promote the standby at epoch 2.
+    let fenced = p.run(Op::Fence { epoch: 2, peer: None }, None, 1).unwrap();
+    assert_eq!(fenced, Reply::Fenced { at: Position { epoch: 1, index: shipped } });
+    assert_eq!(p.run(twin(2), None, 1).unwrap_err().code, ErrorCode::ReadOnlyRegion);
+    assert_eq!(p.run(twin(2), None, 2).unwrap_err().code, ErrorCode::ReadOnlyRegion);
+    let promoted = s.run(Op::Promote { epoch: 2, peer: None }, None, 1).unwrap();
+    let Reply::Promoted { at, index, .. } = promoted else { panic!("{promoted:?}") };
+    assert_eq!(at, Position { epoch: 1, index: shipped }, "promoted at everything the primary had");
+    // The new primary takes writes under epoch 2 only.
+    assert_eq!(s.run(twin(3), None, 1).unwrap_err().code, ErrorCode::ReadOnlyRegion);
+    s.run(twin(3), None, 2).unwrap();
+    assert_eq!(s.h.store.dr().unwrap().role, Role::Primary);
+    // A promoted region refuses another promotion at its epoch and shipped batches.
+    assert_eq!(s.run(Op::Promote { epoch: 2, peer: None }, None, 2).unwrap_err().code, ErrorCode::OperationNotAllowed);
+
+    // The old primary follows the new one from after the promotion.
+    p.run(Op::SetUpstream { epoch: 2, index, peer: None }, None, 2).unwrap();
+    let entries: Vec<_> = s.log.iter().filter(|(i, _)| *i > index).cloned().collect();
+    let batch = ShipBatch { source_epoch: 2, from: index + 1, to: s.h.index, entries, source_time: Timestamp(s.h.time), caught_up: true };
+    p.run(Op::Replicate(batch), None, 2).unwrap();
+    assert_eq!(p.fp(), s.fp());
+    assert_eq!(p.h.twin("s3").unwrap()["$etag"], s.h.twin("s3").unwrap()["$etag"]);
+}
+
+#[test]
+fn reseed_replaces_the_data_and_keeps_the_region_own_state() {
+    let mut p = Region::primary();
+    for n in 0..5 {
+        let _ = p.run(twin(n), None, 1);
+    }
+    let (_, data) = p.h.store.snapshot().unwrap();
+    let mut s = Region::standby();
+    let position = Position { epoch: 1, index: p.h.index };
+    s.run(Op::Reseed { position, time: Timestamp(p.h.time), data }, None, 1).unwrap();
+    assert_eq!(s.fp(), p.fp());
+    let dr: DrState = s.h.store.dr().unwrap();
+    assert_eq!(dr.role, Role::Standby);
+    assert_eq!(dr.upstream, position);
+    // And it keeps following from there.
+    let _ = p.run(twin(9), None, 1);
+    s.ship(position.index + 1, p.h.index, &p, true).unwrap();
+    assert_eq!(s.fp(), p.fp());
+    // A primary cannot be reseeded.
+    let (_, data) = s.h.store.snapshot().unwrap();
+    assert_eq!(p.run(Op::Reseed { position, time: Timestamp(0), data }, None, 1).unwrap_err().code, ErrorCode::OperationNotAllowed);
+}
