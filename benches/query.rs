@@ -117,10 +117,20 @@ fn benches(c: &mut Criterion, g: &Graph) {
     group.finish();
 }
 
+/// The name filter given on the command line (`cargo bench --bench query -- join`), if any:
+/// the first argument that is neither an option nor a number.
+fn filter() -> Option<String> {
+    std::env::args().skip(1).find(|a| !a.starts_with('-') && a.parse::<f64>().is_err())
+}
+
 fn percentiles(g: &Graph) {
     let engine = Engine::new();
+    let only = filter();
     println!("\n{:<26} {:>6} {:>10} {:>10} {:>10}", "query (100k twins)", "runs", "p50 ms", "p99 ms", "max ms");
     for (name, q) in QUERIES {
+        if only.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+            continue;
+        }
         let runs = if name.starts_with("full_scan") || name.starts_with("model") { 40 } else { 300 };
         let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
         for _ in 0..runs {

@@ -19,6 +19,7 @@ pub mod api;
 pub mod cli;
 pub mod client;
 pub mod error;
+pub mod georep;
 pub mod model;
 pub mod pb;
 pub mod query;

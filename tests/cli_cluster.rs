@@ -302,3 +302,81 @@ fn cluster_sh_starts_kills_restarts_and_cleans_up() {
     assert!(clean.status.success(), "{}", text(&clean));
     assert!(!dir.exists());
 }
+
+/// The voters and learners the leader reports, by id.
+fn members(endpoints: &str) -> BTreeMap<u64, bool> {
+    let status = json(endpoints, &["cluster", "status"]);
+    let leader = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["is_leader"] == true)
+        .unwrap_or_else(|| panic!("no leader in {status}"))
+        .clone();
+    leader["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["id"].as_u64().unwrap(), m["voter"].as_bool().unwrap()))
+        .collect()
+}
+
+#[test]
+fn members_are_added_by_hand_or_by_join_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port_on(&region_ips(5));
+    let url = |id: u64| format!("http://127.0.1.{id}:{port}");
+    let peers: Vec<String> = (1..=3).map(|id| format!("{id}={}", url(id))).collect();
+    let peers = peers.join(",");
+    let start = |id: u64, extra: &[&str]| {
+        let data = dir.path().join(format!("node{id}"));
+        let listen = format!("127.0.1.{id}:{port}");
+        let mut args = vec!["--id".to_string(), id.to_string(), "--data".into()];
+        args.push(data.to_str().unwrap().into());
+        args.extend(["--listen".into(), listen, "--cache-mb".into(), "16".into()]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        NodeProc::start_with(&data, &args)
+    };
+    let _n1 = start(1, &["--peers", &peers]);
+    let _n2 = start(2, &["--peers", &peers]);
+    let _n3 = start(3, &["--peers", &peers]);
+    let region = (1..=3).map(url).collect::<Vec<_>>().join(",");
+    wait_for_leader(&region, 3, ELECTION_TIMEOUT);
+    json(&region, &["model", "add", repo_path("scripts/sample/models").to_str().unwrap()]);
+    json(&region, &["twin", "put", "m-1", &twin(1)]);
+
+    // Node 4 asks a dead address to let it in, so it waits, empty, until added by hand.
+    let _n4 = start(4, &["--join", &closed_endpoint()]);
+    let added = json(&url(2), &["cluster", "add-node", "4", &url(4)]);
+    let voters: Vec<u64> = added["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["voter"] == true)
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(voters, vec![1, 2, 3, 4], "{added}");
+    assert_eq!(local_read_eventually(&url(4), "m-1")["level"], 1);
+
+    // Node 5 joins by itself through a member.
+    let _n5 = start(5, &["--join", &url(1)]);
+    let all5 = (1..=5).map(url).collect::<Vec<_>>().join(",");
+    poll(Duration::from_secs(60), "node 5 becoming a voter", || {
+        (members(&all5).get(&5) == Some(&true)).then_some(())
+    });
+    json(&region, &["twin", "put", "m-2", &twin(2)]);
+    assert_eq!(local_read_eventually(&url(5), "m-2")["level"], 2);
+    let status = wait_for_leader(&all5, 5, ELECTION_TIMEOUT);
+    assert_eq!(status["nodes"].as_array().unwrap().len(), 5, "{status}");
+
+    // Both leave again; the region is the original three.
+    let text = run(&region, &["cluster", "remove-node", "5"]);
+    assert_eq!(text.code, Some(0), "{text:?}");
+    assert!(text.stdout.starts_with("node 5 removed; members: 1, 2, 3, 4"), "{}", text.stdout);
+    json(&region, &["cluster", "remove-node", "4"]);
+    assert_eq!(members(&region), BTreeMap::from([(1, true), (2, true), (3, true)]));
+    json(&region, &["twin", "put", "m-3", &twin(3)]);
+    let line = run(&region, &["cluster", "remove-node", "42"]).error_line();
+    assert!(line.contains("42"), "{line}");
+}

@@ -7,6 +7,7 @@
 //! membership. Errors become gRPC statuses carrying the ADT error code ([`status`]).
 
 mod cluster;
+mod geo;
 mod models;
 mod node;
 mod query;

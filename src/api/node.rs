@@ -14,12 +14,17 @@
 //! in-flight ones finish, stop raft, flush storage.
 
 use super::cluster::ClusterApi;
+use super::geo::GeoApi;
 use super::models::ModelApi;
 use super::raft_service::RaftApi;
 use super::relationships::RelationshipApi;
 use super::service::Shared;
 use super::twins::TwinApi;
+use crate::georep::{self, Geo};
 use crate::model::limits;
+use crate::pb::geo_service_server::GeoServiceServer;
+use crate::storage::Op;
+use crate::storage::dr::{PeerRegion, Role};
 use crate::pb;
 use crate::pb::cluster_service_client::ClusterServiceClient;
 use crate::pb::cluster_service_server::ClusterServiceServer;
@@ -64,6 +69,11 @@ pub struct NodeConfig {
     pub cache_capacity: u64,
     /// Take a raft snapshot (and allow purging the log before it) every this many entries.
     pub snapshot_logs: u64,
+    /// This region's DR role when it is first formed: primary, or standby of `peer`.
+    pub role: Role,
+    /// The other region of the DR pair: for a standby, the primary it follows; for a primary, its
+    /// standby (used for fencing and to tell clients where to go). `None`: no DR pair.
+    pub peer: Option<PeerRegion>,
 }
 
 impl NodeConfig {
@@ -80,6 +90,8 @@ impl NodeConfig {
             join: None,
             cache_capacity: 64 << 20,
             snapshot_logs: raft::DEFAULT_SNAPSHOT_LOGS,
+            role: Role::Primary,
+            peer: None,
         }
     }
 }
@@ -115,9 +127,19 @@ impl Node {
         let local_ip = (!addr.ip().is_unspecified()).then_some(addr.ip());
 
         let (log_store, state_machine) = raft::open(store.clone())?;
+        let retention = log_store.retention();
         let network = raft::network::Network { local: local_ip };
         let raft = Raft::new(config.id, Arc::new(raft::config(config.snapshot_logs)?), network, log_store, state_machine).await?;
-        let shared = Shared::new(store.clone(), raft.clone(), config.id, config.region.clone(), advertise.clone(), local_ip);
+        let geo = Geo::new(store.clone(), raft.clone(), config.id, config.region.clone(), retention)?;
+        let shared = Shared::new(
+            store.clone(),
+            raft.clone(),
+            config.id,
+            config.region.clone(),
+            advertise.clone(),
+            local_ip,
+            config.role == Role::Standby,
+        );
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<TwinServiceServer<TwinApi>>().await;
@@ -144,6 +166,11 @@ impl Node {
             .add_service(pb::query_service_server::QueryServiceServer::new(super::query::QueryApi::new(shared.clone())).max_decoding_message_size(max))
             .add_service(ClusterServiceServer::new(ClusterApi(shared.clone())))
             .add_service(
+                GeoServiceServer::new(GeoApi { shared: shared.clone(), geo: geo.clone() })
+                    .max_decoding_message_size(raft_max)
+                    .max_encoding_message_size(raft_max),
+            )
+            .add_service(
                 RaftServiceServer::new(RaftApi(shared.clone()))
                     .max_decoding_message_size(raft_max)
                     .max_encoding_message_size(raft_max),
@@ -163,6 +190,12 @@ impl Node {
         });
 
         form_group(&config, &raft, &advertise).await?;
+        // DR: the region's initial role (proposed once by its leader), the shipper (active on a
+        // standby's leader) and the monitor (retention, fencing).
+        let init = (config.role == Role::Standby || config.peer.is_some())
+            .then(|| Op::DrInit { role: config.role, epoch: 1, peer: config.peer.clone() });
+        tokio::spawn(georep::monitor::run(geo.clone(), init));
+        tokio::spawn(georep::shipper::run(geo));
         tracing::info!(%addr, id = config.id, region = %config.region, data = %config.data_dir.display(), "node started");
         Ok(Node { addr, store, raft, stop: Some(stop), server: Some(server) })
     }

@@ -64,8 +64,6 @@ pub struct Shared {
     pub region: String,
     /// This node's URL.
     pub addr: String,
-    /// The DR epoch writes are accepted under.
-    pub epoch: u64,
     inner: Arc<Inner>,
 }
 
@@ -76,6 +74,8 @@ struct Inner {
     /// Channels to peers, by URL.
     peers: Mutex<HashMap<String, Channel>>,
     local_ip: Option<IpAddr>,
+    /// Whether the node was started as part of a standby region.
+    configured_standby: bool,
 }
 
 /// Who leads, from this node's point of view.
@@ -86,19 +86,36 @@ enum Leader {
 
 impl Shared {
     /// Shared state for a node.
-    pub fn new(store: Arc<Store>, raft: Raft, id: u64, region: String, addr: String, local_ip: Option<IpAddr>) -> Self {
+    pub fn new(
+        store: Arc<Store>,
+        raft: Raft,
+        id: u64,
+        region: String,
+        addr: String,
+        local_ip: Option<IpAddr>,
+        configured_standby: bool,
+    ) -> Self {
         let nanos = Timestamp::now().0;
         let inner = Inner {
             client_id: format!("node-{id}-{nanos:x}"),
             next_request: AtomicU64::new(1),
             peers: Mutex::new(HashMap::new()),
             local_ip,
+            configured_standby,
         };
-        Shared { store, raft, id, region, addr, epoch: 1, inner: Arc::new(inner) }
+        Shared { store, raft, id, region, addr, inner: Arc::new(inner) }
     }
 
     /// A write: sent to the leader, applied through the log, answered once applied.
     pub async fn write(&self, op: Op, options: Option<&pb::WriteOptions>) -> Result<(u64, Reply)> {
+        // A region configured as a standby takes no data write even before its DR role is
+        // recorded (the first moments of a new region).
+        if self.inner.configured_standby
+            && crate::storage::dr::is_data_write(&op)
+            && self.store.meta(crate::storage::keys::meta::DR)?.is_none()
+        {
+            return Err(err!(ReadOnlyRegion, "region '{}' is a standby that is still starting; it takes no writes", self.region));
+        }
         let request = match options.filter(|o| !o.client_id.is_empty()) {
             Some(o) => RequestId { client: o.client_id.clone(), seq: o.request_id },
             None => RequestId {
@@ -128,7 +145,9 @@ impl Shared {
 
     /// Proposes a write on this node, which must be the leader.
     pub async fn write_local(&self, request: RequestId, op: Op) -> ForwardAnswer {
-        let cmd = Command { request: Some(request), time: Timestamp::now(), epoch: self.epoch, origin: None, op };
+        // The epoch this leader believes current; apply refuses the write if it is not.
+        let epoch = self.store.dr()?.epoch;
+        let cmd = Command { request: Some(request), time: Timestamp::now(), epoch, origin: None, op };
         match self.raft.client_write(cmd).await {
             Ok(resp) => Ok((resp.log_id.index, resp.data)),
             Err(openraft::error::RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(f))) => {
@@ -180,6 +199,14 @@ impl Shared {
             if left.is_zero() || tokio::time::timeout(left, metrics.changed()).await.is_err() {
                 return Err(err!(Unavailable, "region '{}' has no leader (node {} sees none)", self.region, self.id));
             }
+        }
+    }
+
+    /// The leader's URL, or `None` when this node leads (waiting a while for a leader).
+    pub async fn leader_url(&self) -> Result<Option<String>> {
+        match self.leader(Instant::now() + LEADER_WAIT).await? {
+            Leader::Me => Ok(None),
+            Leader::Other(addr) => Ok(Some(addr)),
         }
     }
 

@@ -29,13 +29,22 @@ pub struct Doc {
     pub id: String,
     /// The stored JSON text.
     pub raw: String,
+    /// The top-level members the query reads (`None`: all).
+    fields: Option<Rc<[String]>>,
     value: OnceCell<Value>,
 }
 
 impl Doc {
     /// A document from its stored text.
     pub fn new(id: String, raw: String) -> Rc<Doc> {
-        Rc::new(Doc { id, raw, value: OnceCell::new() })
+        Doc::with_fields(id, raw, None)
+    }
+
+    /// A document of which only the top-level members `fields` will be read: the others are
+    /// skipped when it is parsed (scanned over, never allocated), which is most of the cost of a
+    /// filtered scan.
+    pub fn with_fields(id: String, raw: String, fields: Option<Rc<[String]>>) -> Rc<Doc> {
+        Rc::new(Doc { id, raw, fields, value: OnceCell::new() })
     }
 
     /// The parsed document (parsed on first use).
@@ -43,9 +52,91 @@ impl Doc {
         if let Some(v) = self.value.get() {
             return Ok(v);
         }
-        let v = serde_json::from_str(&self.raw)
-            .map_err(|e| err!(Internal, "the stored document '{}' is not JSON: {e}", self.id))?;
+        let parsed = match &self.fields {
+            None => serde_json::from_str(&self.raw),
+            Some(fields) => partial(&self.raw, fields),
+        };
+        let v = parsed.map_err(|e| err!(Internal, "the stored document '{}' is not JSON: {e}", self.id))?;
         Ok(self.value.get_or_init(|| v))
+    }
+}
+
+/// Parses a JSON object keeping only the members named in `fields`.
+fn partial(raw: &str, fields: &[String]) -> serde_json::Result<Value> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_str(raw);
+    let v = Members(fields).deserialize(&mut de)?;
+    de.end()?;
+    Ok(v)
+}
+
+/// A seed that reads a JSON object, keeping the listed members.
+struct Members<'a>(&'a [String]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Members<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Members<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let name = key.as_str();
+            if self.0.iter().any(|f| f == name) {
+                let v: Value = map.next_value()?;
+                out.insert(name.to_string(), v);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// A member name, borrowed from the text when it has no escapes.
+enum Key<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl Key<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Key::Borrowed(s) => s,
+            Key::Owned(s) => s,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key::Borrowed(s))
+            }
+            fn visit_str<E>(self, s: &str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key::Owned(s.to_string()))
+            }
+            fn visit_string<E>(self, s: String) -> std::result::Result<Key<'de>, E> {
+                Ok(Key::Owned(s))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -333,6 +424,18 @@ mod tests {
         v.sort_by(|a, b| sort_cmp(*a, *b));
         let shown: Vec<String> = v.iter().map(|v| v.map(|v| v.to_string()).unwrap_or("-".into())).collect();
         assert_eq!(shown, ["-", "null", "true", "1.5", "2", "\"a\"", "\"b\"", "[1]"]);
+    }
+
+    #[test]
+    fn partial_parses_keep_only_the_members_read() {
+        let raw = json!({"a": 1, "b": {"c": [1, 2]}, "we\"ird": 2, "z": "x"}).to_string();
+        let fields: Rc<[String]> = vec!["b".to_string(), "we\"ird".to_string()].into();
+        let d = Doc::with_fields("x".into(), raw.clone(), Some(fields));
+        assert_eq!(*d.value().unwrap(), json!({"b": {"c": [1, 2]}, "we\"ird": 2}));
+        let d = Doc::with_fields("x".into(), "[1]".into(), Some(Rc::from(vec![])));
+        assert!(d.value().is_err());
+        let d = Doc::with_fields("x".into(), format!("{raw} x"), Some(Rc::from(vec![])));
+        assert!(d.value().is_err(), "trailing text is refused");
     }
 
     #[test]

@@ -27,6 +27,7 @@ use crate::error::Result;
 use crate::storage::Store;
 use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,9 +53,16 @@ pub struct Outcome {
 
 /// Runs a plan until it is done, the deadline passes or `cancel` is set.
 pub fn execute(store: &Store, plan: &Plan, deadline: Instant, cancel: &AtomicBool) -> Result<Outcome> {
+    let fields = plan.fields.iter().map(|f| f.as_ref().map(|f| Rc::from(f.as_slice()))).collect();
+    let keys_json = match &plan.output {
+        Output::Columns(columns) => columns.iter().map(|(k, _)| Value::String(k.clone()).to_string()).collect(),
+        _ => Vec::new(),
+    };
     let mut x = Exec {
         store,
         plan,
+        fields,
+        keys_json,
         deadline,
         cancel,
         started: Instant::now(),
@@ -100,13 +108,21 @@ enum Flow {
     Stop,
 }
 
-/// The two fields of a relationship document a walk needs.
+/// The two fields of a relationship document a walk needs (borrowed from the text when they
+/// have no escapes).
 #[derive(Deserialize)]
-struct EdgeHead {
-    #[serde(rename = "$targetId")]
-    target: String,
-    #[serde(rename = "$relationshipName")]
-    name: String,
+struct EdgeHead<'a> {
+    #[serde(borrow, rename = "$targetId")]
+    target: Cow<'a, str>,
+    #[serde(borrow, rename = "$relationshipName")]
+    name: Cow<'a, str>,
+}
+
+/// The target of an out-edge when its name is one the step follows.
+fn target_if(step: &Step, from: &str, id: &str, json: &str) -> Result<Option<String>> {
+    let head: EdgeHead = serde_json::from_str(json)
+        .map_err(|e| err!(Internal, "the stored relationship '{from}/{id}' is malformed: {e}"))?;
+    Ok(Exec::name_ok(step, &head.name).then(|| head.target.into_owned()))
 }
 
 /// One relationship found by a step: the twin on its other end, its document when bound.
@@ -118,6 +134,10 @@ struct Hop {
 struct Exec<'a> {
     store: &'a Store,
     plan: &'a Plan,
+    /// `plan.fields`, shared with every document of the slot.
+    fields: Vec<Option<Rc<[String]>>>,
+    /// The column names of `Output::Columns`, as JSON strings.
+    keys_json: Vec<String>,
     deadline: Instant,
     cancel: &'a AtomicBool,
     started: Instant,
@@ -129,6 +149,11 @@ struct Exec<'a> {
 }
 
 impl Exec<'_> {
+    /// A document for `slot`, parsed (if ever) only as far as the query reads it.
+    fn doc(&self, slot: usize, id: String, raw: String) -> Rc<Doc> {
+        Doc::with_fields(id, raw, self.fields[slot].clone())
+    }
+
     /// Counts one read and checks for cancellation and the deadline.
     fn tick(&mut self) -> Result<()> {
         self.scanned += 1;
@@ -155,7 +180,7 @@ impl Exec<'_> {
                 for id in ids {
                     self.tick()?;
                     if let Some(raw) = self.store.twin(id)? {
-                        if self.root(&mut row, Doc::new(id.clone(), raw))? == Flow::Stop {
+                        if self.root(&mut row, id.clone(), raw)? == Flow::Stop {
                             break;
                         }
                     }
@@ -175,7 +200,7 @@ impl Exec<'_> {
                 for id in ids {
                     self.tick()?;
                     if let Some(raw) = self.store.twin(&id)? {
-                        if self.root(&mut row, Doc::new(id, raw))? == Flow::Stop {
+                        if self.root(&mut row, id, raw)? == Flow::Stop {
                             break;
                         }
                     }
@@ -185,7 +210,7 @@ impl Exec<'_> {
                 for twin in self.store.twins_from(None) {
                     self.tick()?;
                     let (id, raw) = twin?;
-                    if self.root(&mut row, Doc::new(id, raw))? == Flow::Stop {
+                    if self.root(&mut row, id, raw)? == Flow::Stop {
                         break;
                     }
                 }
@@ -195,7 +220,7 @@ impl Exec<'_> {
                     for e in self.store.out_edges(s) {
                         self.tick()?;
                         let e = e?;
-                        if self.root(&mut row, Doc::new(e.id, e.json))? == Flow::Stop {
+                        if self.root(&mut row, e.id, e.json)? == Flow::Stop {
                             break 'sources;
                         }
                     }
@@ -208,7 +233,7 @@ impl Exec<'_> {
                         let e = e?;
                         self.tick()?;
                         if let Some(json) = self.store.relationship(&e.source, &e.id)? {
-                            if self.root(&mut row, Doc::new(e.id, json))? == Flow::Stop {
+                            if self.root(&mut row, e.id, json)? == Flow::Stop {
                                 break 'targets;
                             }
                         }
@@ -219,7 +244,7 @@ impl Exec<'_> {
                 for e in self.store.all_relationships() {
                     self.tick()?;
                     let e = e?;
-                    if self.root(&mut row, Doc::new(e.id, e.json))? == Flow::Stop {
+                    if self.root(&mut row, e.id, e.json)? == Flow::Stop {
                         break;
                     }
                 }
@@ -228,8 +253,8 @@ impl Exec<'_> {
         Ok(())
     }
 
-    fn root(&mut self, row: &mut [Option<Rc<Doc>>], doc: Rc<Doc>) -> Result<Flow> {
-        row[self.plan.anchor] = Some(doc);
+    fn root(&mut self, row: &mut [Option<Rc<Doc>>], id: String, raw: String) -> Result<Flow> {
+        row[self.plan.anchor] = Some(self.doc(self.plan.anchor, id, raw));
         let flow = if self.passes(0, row)? { self.descend(0, row)? } else { Flow::Continue };
         row[self.plan.anchor] = None;
         Ok(flow)
@@ -267,7 +292,7 @@ impl Exec<'_> {
             }
             self.tick()?;
             let Some(raw) = self.store.twin(&hop.twin)? else { continue };
-            row[step.to] = Some(Doc::new(hop.twin, raw));
+            row[step.to] = Some(self.doc(step.to, hop.twin, raw));
             if let Some(r) = step.rel {
                 row[r] = hop.rel;
             }
@@ -294,13 +319,9 @@ impl Exec<'_> {
             for e in self.store.out_edges(from) {
                 self.tick()?;
                 let e = e?;
-                let head: EdgeHead = serde_json::from_str(&e.json).map_err(|err| {
-                    err!(Internal, "the stored relationship '{from}/{}' is malformed: {err}", e.id)
-                })?;
-                if Self::name_ok(step, &head.name) {
-                    let rel = step.rel.map(|_| Doc::new(e.id, e.json));
-                    out.push(Hop { twin: head.target, rel });
-                }
+                let Some(twin) = target_if(step, from, &e.id, &e.json)? else { continue };
+                let rel = step.rel.map(|slot| self.doc(slot, e.id, e.json));
+                out.push(Hop { twin, rel });
             }
         }
         if matches!(step.dir, Dir::In | Dir::Both) {
@@ -311,10 +332,10 @@ impl Exec<'_> {
                     continue;
                 }
                 let rel = match step.rel {
-                    Some(_) => {
+                    Some(slot) => {
                         self.tick()?;
                         match self.store.relationship(&e.source, &e.id)? {
-                            Some(json) => Some(Doc::new(e.id, json)),
+                            Some(json) => Some(self.doc(slot, e.id, json)),
                             None => continue,
                         }
                     }
@@ -333,11 +354,8 @@ impl Exec<'_> {
             for e in self.store.out_edges(from) {
                 self.tick()?;
                 let e = e?;
-                let head: EdgeHead = serde_json::from_str(&e.json).map_err(|err| {
-                    err!(Internal, "the stored relationship '{from}/{}' is malformed: {err}", e.id)
-                })?;
-                if Self::name_ok(step, &head.name) {
-                    out.push(head.target);
+                if let Some(twin) = target_if(step, from, &e.id, &e.json)? {
+                    out.push(twin);
                 }
             }
         }
@@ -424,7 +442,9 @@ impl Exec<'_> {
         Ok(match &self.plan.output {
             Output::Document(slot) => raw(*slot).to_string(),
             Output::Collections(slots) => {
-                let mut s = String::from("{");
+                let size: usize = slots.iter().map(|(name, slot)| name.len() + raw(*slot).len() + 4).sum();
+                let mut s = String::with_capacity(size + 2);
+                s.push('{');
                 for (i, (name, slot)) in slots.iter().enumerate() {
                     if i > 0 {
                         s.push(',');
@@ -437,27 +457,32 @@ impl Exec<'_> {
                 s
             }
             Output::Columns(columns) => {
-                let mut s = String::from("{");
-                let mut first = true;
-                for (key, r) in columns {
-                    let value = if r.path.is_empty() {
+                // The values first, so the row is built in one allocation.
+                let mut parts: Vec<(&str, std::borrow::Cow<'_, str>)> = Vec::with_capacity(columns.len());
+                for ((_, r), key) in columns.iter().zip(&self.keys_json) {
+                    let text = if r.path.is_empty() {
                         match &row[r.slot] {
-                            Some(d) => d.raw.clone(),
+                            Some(d) => std::borrow::Cow::Borrowed(d.raw.as_str()),
                             None => continue,
                         }
                     } else {
                         match lookup(r, row)? {
-                            Some(v) => v.to_string(),
+                            Some(v) => std::borrow::Cow::Owned(v.to_string()),
                             None => continue, // a missing property is left out of the row
                         }
                     };
-                    if !first {
+                    parts.push((key.as_str(), text));
+                }
+                let size: usize = parts.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+                let mut s = String::with_capacity(size + 2);
+                s.push('{');
+                for (i, (key, text)) in parts.iter().enumerate() {
+                    if i > 0 {
                         s.push(',');
                     }
-                    first = false;
-                    s.push_str(&Value::String(key.clone()).to_string());
+                    s.push_str(key);
                     s.push(':');
-                    s.push_str(&value);
+                    s.push_str(text);
                 }
                 s.push('}');
                 s

@@ -179,6 +179,10 @@ pub struct Plan {
     pub top: Option<usize>,
     /// A row may not hold the same twin twice (MATCH).
     pub distinct_twins: bool,
+    /// Per slot, the top-level members of its documents that conditions, ORDER BY and
+    /// projections read (`None`: the whole document is needed). Documents are parsed only that
+    /// far; a slot returned whole is copied as stored, never parsed.
+    pub fields: Vec<Option<Vec<String>>>,
 }
 
 fn query_error(pos: Pos, what: impl std::fmt::Display) -> Error {
@@ -569,8 +573,57 @@ impl Planner<'_> {
             let at = slots.iter().map(|s| level[*s]).max().unwrap_or(0);
             filters[at.min(steps.len())].push(t);
         }
-        Plan { slots: self.slots, anchor, access, steps, filters, output, order, top, distinct_twins }
+        let fields = fields_read(self.slots.len(), &filters, &output, &order);
+        Plan { slots: self.slots, anchor, access, steps, filters, output, order, top, distinct_twins, fields }
     }
+}
+
+/// The top-level members each slot's documents must be parsed for.
+fn fields_read(
+    slots: usize,
+    filters: &[Vec<Pred>],
+    output: &Output,
+    order: &[(Ref, bool)],
+) -> Vec<Option<Vec<String>>> {
+    let mut fields: Vec<Option<BTreeSet<String>>> = vec![Some(BTreeSet::new()); slots];
+    let mut need = |slot: usize, member: Option<&String>| match (member, &mut fields[slot]) {
+        (None, f) => *f = None,
+        (Some(m), Some(set)) => {
+            set.insert(m.clone());
+        }
+        (Some(_), None) => {}
+    };
+    fn walk(p: &Pred, need: &mut dyn FnMut(usize, Option<&String>)) {
+        let mut term = |t: &Term| {
+            if let Term::Ref(r) = t {
+                need(r.slot, r.path.first());
+            }
+        };
+        match p {
+            Pred::And(ps) | Pred::Or(ps) => ps.iter().for_each(|p| walk(p, need)),
+            Pred::Not(p) => walk(p, need),
+            Pred::Cmp(a, _, b) => {
+                term(a);
+                term(b);
+            }
+            Pred::In(t, _, _) | Pred::Value(t) => term(t),
+            Pred::Call(_, ts) => ts.iter().for_each(term),
+            Pred::IsOfModel(slot, _) => need(*slot, Some(&"$metadata".to_string())),
+        }
+    }
+    for p in filters.iter().flatten() {
+        walk(p, &mut need);
+    }
+    for (r, _) in order {
+        need(r.slot, r.path.first());
+    }
+    if let Output::Columns(columns) = output {
+        // A whole collection is returned as stored: it needs no parsing.
+        for (_, r) in columns.iter().filter(|(_, r)| !r.path.is_empty()) {
+            need(r.slot, r.path.first());
+        }
+    }
+    fields.into_iter().map(|f| f.map(|set| set.into_iter().collect())).collect()
 }
 
 fn flip(d: Dir) -> Dir {

@@ -192,3 +192,19 @@ fn join_and_hop_limits() {
     assert_eq!(e.code, ErrorCode::LimitExceeded);
     assert_eq!(e.message, "the MATCH pattern has up to 11 hops or more; the limit is 10");
 }
+
+#[test]
+fn documents_are_parsed_only_as_far_as_they_are_read() {
+    let f = Fixture::new();
+    let p = plan_of(
+        &f,
+        "SELECT T, T.name, C.a.b FROM DIGITALTWINS T JOIN C RELATED T.contains R \
+         WHERE T.$dtId = 'x' AND IS_OF_MODEL(C, 'dtmi:example:Room;1') AND R.k.j = 1 ORDER BY C.level",
+    );
+    let fields = |v: &[&str]| Some(strings(v));
+    assert_eq!(p.fields, vec![fields(&["name"]), fields(&["$metadata", "a", "level"]), fields(&["k"])]);
+    let p = plan_of(&f, "SELECT * FROM DIGITALTWINS T WHERE IS_OBJECT(T) OR T.x = 1");
+    assert_eq!(p.fields, vec![None]);
+    let p = plan_of(&f, "SELECT * FROM DIGITALTWINS T");
+    assert_eq!(p.fields, vec![fields(&[])]);
+}

@@ -5,6 +5,14 @@
 //! What is durable when is explained in the [module docs](super): the vote is flushed before
 //! `save_vote` returns; appends are acknowledged by the group-commit [`Flusher`] once a flush that
 //! covers them has completed; truncate and purge flush before returning.
+//!
+//! RETENTION FOR THE STANDBY REGION. openraft purges the log behind its snapshots, but the
+//! standby region pulls this log and must not find it gone. So a purge moves the *visible* start
+//! of the log at once (openraft never sees purged entries again), while the *physical* deletion
+//! stops at the retention floor — the last index the standby has confirmed — unless that would
+//! keep more than [`MAX_RETAINED`] entries behind the purge point, past which a standby must be
+//! reseeded from a snapshot. The shipper reads retained entries directly
+//! (`raft::reader`). With no standby the floor is `u64::MAX`: everything purged is deleted.
 
 // openraft's storage traits return its `StorageError` (over 200 bytes) by value; the helpers
 // here return what the traits return.
@@ -18,7 +26,12 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader};
 use std::fmt::Debug;
 use std::io;
-use std::ops::RangeBounds;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The most entries kept behind the purge point for the standby region.
+pub const MAX_RETAINED: u64 = 1_000_000;
 
 /// The vote (`Vote`).
 const VOTE: &str = "vote";
@@ -33,12 +46,17 @@ type Result<T> = std::result::Result<T, typ::StorageError>;
 pub struct LogStore {
     log: RaftLog,
     flusher: Flusher,
+    /// The first index openraft may see (one past the last purged).
+    visible_from: Arc<AtomicU64>,
+    /// Entries at or below this index may be deleted (the standby has them).
+    retention: Arc<AtomicU64>,
 }
 
 /// A reader of the log, for openraft's replication tasks (cheap to clone).
 #[derive(Clone)]
 pub struct LogReader {
     log: RaftLog,
+    visible_from: Arc<AtomicU64>,
 }
 
 impl LogStore {
@@ -46,17 +64,33 @@ impl LogStore {
     /// when the log store is dropped).
     pub fn new(store: &Store) -> std::result::Result<LogStore, StoreError> {
         let log = RaftLog::open(store)?;
-        // A crash in the middle of a purge may have left entries at or below the purge point.
+        // Entries below the purge point are invisible; those past the retention bound (or left
+        // by a crash in the middle of a purge) are deleted.
+        let mut visible_from = 0;
         if let Some(purged) = log.value(PURGED)? {
             let purged: typ::LogId = decode(&purged)?;
-            log.purge_up_to(purged.index)?;
+            visible_from = purged.index + 1;
+            if let Some(bound) = purged.index.checked_sub(MAX_RETAINED) {
+                log.purge_up_to(bound)?;
+            }
         }
         let flush_log = log.clone();
         let flusher = Flusher::start("raft-log-flush", move || {
             flush_log.flush().map_err(|e| io::Error::other(e.to_string()))
         })
         .map_err(|e| StoreError::Corrupt(format!("cannot start the log flusher thread: {e}")))?;
-        Ok(LogStore { log, flusher })
+        Ok(LogStore {
+            log,
+            flusher,
+            visible_from: Arc::new(AtomicU64::new(visible_from)),
+            retention: Arc::new(AtomicU64::new(u64::MAX)),
+        })
+    }
+
+    /// The retention floor: set it to the last index the standby region has confirmed
+    /// (`u64::MAX`, the default, when there is no standby to keep entries for).
+    pub fn retention(&self) -> Arc<AtomicU64> {
+        self.retention.clone()
     }
 
     /// How many group-commit flushes have acknowledged appends so far (for metrics and tests).
@@ -113,10 +147,15 @@ impl LogStore {
     }
 }
 
-/// Reads the entries in `range` (missing ones are skipped, as openraft allows).
-fn read_entries(log: &RaftLog, range: impl RangeBounds<u64>) -> Result<Vec<typ::Entry>> {
+/// Reads the visible entries in `range` (missing ones are skipped, as openraft allows).
+fn read_entries(log: &RaftLog, visible_from: u64, range: impl RangeBounds<u64>) -> Result<Vec<typ::Entry>> {
     let read = |e: StoreError| sto_err(ErrorSubject::Logs, ErrorVerb::Read, &e);
-    let raw = log.range(range, usize::MAX).map_err(read)?;
+    let start = match range.start_bound() {
+        Bound::Included(&i) => i.max(visible_from),
+        Bound::Excluded(&i) => (i + 1).max(visible_from),
+        Bound::Unbounded => visible_from,
+    };
+    let raw = log.range((Bound::Included(start), range.end_bound().cloned()), usize::MAX).map_err(read)?;
     let mut entries = Vec::with_capacity(raw.len());
     for (index, bytes) in raw {
         let entry: typ::Entry = decode(&bytes).map_err(read)?;
@@ -136,7 +175,7 @@ impl RaftLogReader<TypeConfig> for LogReader {
         &mut self,
         range: RB,
     ) -> Result<Vec<typ::Entry>> {
-        read_entries(&self.log, range)
+        read_entries(&self.log, self.visible_from.load(Ordering::SeqCst), range)
     }
 }
 
@@ -145,7 +184,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<typ::Entry>> {
-        read_entries(&self.log, range)
+        read_entries(&self.log, self.visible_from.load(Ordering::SeqCst), range)
     }
 }
 
@@ -170,7 +209,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn get_log_reader(&mut self) -> LogReader {
-        LogReader { log: self.log.clone() }
+        LogReader { log: self.log.clone(), visible_from: self.visible_from.clone() }
     }
 
     async fn save_vote(&mut self, vote: &typ::Vote) -> Result<()> {
@@ -210,8 +249,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // The purge point first: a crash before the deletion leaves stale entries below it
         // (removed at the next open), never a log that seems to start later than it does.
         self.write_value(PURGED, &log_id, ErrorSubject::Logs)?;
+        self.visible_from.fetch_max(log_id.index + 1, Ordering::SeqCst);
+        let floor = self.retention.load(Ordering::SeqCst).max(log_id.index.saturating_sub(MAX_RETAINED));
         self.log
-            .purge_up_to(log_id.index)
+            .purge_up_to(log_id.index.min(floor))
             .map_err(|e| sto_err(ErrorSubject::Logs, ErrorVerb::Delete, &e))?;
         self.flush(ErrorSubject::Logs).await
     }

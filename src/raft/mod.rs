@@ -52,6 +52,7 @@
 mod flusher;
 mod log_store;
 pub mod network;
+pub mod reader;
 mod state_machine;
 
 #[cfg(test)]

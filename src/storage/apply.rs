@@ -223,8 +223,11 @@ impl Store {
             Err(Fail::User(e)) => return Ok(Err(e)),
             Err(Fail::Storage(e)) => return Err(e),
         }
+        // Only data writes are deduplicated: they are what both DR regions apply, so both hold
+        // the same table. Control ops (DR, membership bookkeeping) are idempotent by design.
         let data = dr::is_data_write(&cmd.op);
-        if let Some(req) = &cmd.request
+        let request = cmd.request.as_ref().filter(|_| data);
+        if let Some(req) = request
             && let Some(outcome) = self.dedupe_get(w, req)?
         {
             if data {
@@ -247,7 +250,7 @@ impl Store {
             }
             Err(Fail::Storage(e)) => return Err(e),
         };
-        if let Some(req) = &cmd.request {
+        if let Some(req) = request {
             self.dedupe_put(w, req, cmd.time, &outcome)?;
         }
         if data {

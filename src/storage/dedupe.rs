@@ -43,7 +43,7 @@ fn age_key(time: Timestamp, client: &str, seq: u64) -> Vec<u8> {
 }
 
 fn count_key() -> Vec<u8> {
-    Key::new(Space::Meta).s(meta::DEDUPE_COUNT).into_bytes()
+    Key::new(Space::DataMeta).s(meta::DEDUPE_COUNT).into_bytes()
 }
 
 impl Store {
@@ -103,5 +103,12 @@ impl Store {
             w.put(count_key(), codec::encode(&count)?);
         }
         Ok(())
+    }
+}
+
+impl Store {
+    /// The remembered outcome of a request, if the dedupe table still holds it.
+    pub fn remembered(&self, req: &RequestId) -> Result<Option<Outcome>, StorageError> {
+        self.dedupe_get(&Writes::new(self), req)
     }
 }

@@ -218,6 +218,9 @@ impl Store {
                     return Err(err!(InvalidArgument, "cannot fence at epoch {epoch}: the region is already at epoch {}", dr.epoch).into());
                 }
                 if dr.role == Role::Primary {
+                    // A fenced primary follows nobody until it is told where to start (a planned
+                    // failover's `SetUpstream`) or reseeded (`reprotect`).
+                    dr.upstream = Position::default();
                     let last = self.applied()?.origin;
                     dr.fenced_at = Some(Position { epoch: dr.epoch, index: last.index.max(dr.promoted_at.map(|p| p.index).unwrap_or(0)) });
                 }

@@ -17,8 +17,13 @@
 //! | 0x07  | twin id                             | `EdgeCounts` (bincode)                 |
 //! | 0x08  | client id, request number           | `DedupeRecord` (bincode)               |
 //! | 0x09  | time, client id, request number     | empty (dedupe entries by age)          |
-//! | 0x0a  | name                                | metadata (`applied`, `dedupe_count`, `dr`, raft's) |
+//! | 0x0a  | name                                | region metadata (`applied`, `dr`, raft's) |
 //! | 0x0b  | log index                           | a divergent write kept aside (`Command`) |
+//! | 0x0c  | name                                | data metadata (`dedupe_count`)         |
+//!
+//! Spaces 0x01–0x09 and 0x0c are the data: the same bytes in every replica of both DR regions
+//! (they are what `Store::fingerprint` covers and what a reseed copies). 0x0a and 0x0b belong to
+//! the region: raft's state, the DR role, the writes a fenced region kept aside.
 //!
 //! A twin's outgoing edges are the prefix `0x02 source`, its incoming ones `0x03 target`: listing
 //! them is a prefix scan, never a full scan.
@@ -49,6 +54,9 @@ pub enum Space {
     Meta = 0x0a,
     /// Writes kept aside after a fence: this region's log index.
     Divergent = 0x0b,
+    /// Metadata that is part of the replicated data (the same in both DR regions): the dedupe
+    /// table's size.
+    DataMeta = 0x0c,
 }
 
 /// Builds a key component by component.

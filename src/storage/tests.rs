@@ -430,8 +430,12 @@ fn retried_writes_are_applied_once() {
 fn dedupe_entries_expire_by_command_time() {
     let mut h = Harness::new();
     let req = RequestId { client: "c".into(), seq: 1 };
-    let _ = h.run(Some(req.clone()), Op::Noop);
-    assert!(h.store.dedupe_get(&super::apply::Writes::new(&h.store), &req).unwrap().is_some());
+    let _ = h.run(Some(req.clone()), put("s0", sensor()));
+    assert!(h.store.remembered(&req).unwrap().is_some());
+    // Control ops are not deduplicated (only data writes are, which both DR regions apply).
+    let noop = RequestId { client: "c".into(), seq: 2 };
+    let _ = h.run(Some(noop.clone()), Op::Noop);
+    assert!(h.store.remembered(&noop).unwrap().is_none());
     h.time += dedupe::DEDUPE_WINDOW_NANOS + 1;
     // Control entries do not evict (only data writes, which both DR regions apply, do).
     let _ = h.run(None, Op::Noop);

@@ -1,0 +1,103 @@
+//! Cross-region disaster recovery: a warm geo-pair fed by log shipping, failover the operator
+//! starts, fencing by epoch, failback.
+//!
+//! THE PAIR. A deployment has a primary region and a standby region, each its own raft group. The
+//! standby's leader pulls the primary's committed log over gRPC ([`source`] on the primary side,
+//! [`shipper`] on the standby side) and proposes it, batch by batch, into its own raft group, so
+//! the standby is highly available too and every one of its nodes applies the same batches. A
+//! batch is applied whole (one atomic state-machine entry), re-sent batches are no-ops and a gap is
+//! refused (see `storage::dr`), so the standby is always exactly "the primary as of position N".
+//! ETags and timestamps come from the commands, so they are byte-identical on both sides.
+//!
+//! RETENTION. The primary keeps its log behind raft's snapshots until the standby confirms it
+//! (the raft log store's retention floor, fed by [`monitor`]), up to a bound; a standby that falls
+//! behind the bound, or a brand-new one, is reseeded from a snapshot and streams on from there.
+//!
+//! FAILOVER ([`failover`]). Planned: the primary is fenced (it stops taking writes under a higher
+//! epoch and says where its history ends), the standby catches up to exactly that position, is
+//! promoted under the new epoch, and the old primary follows it — zero loss, and the write pause is
+//! measured. Forced: the standby is promoted at the position it has; the report says which
+//! position and what time that was. When the old primary is back, `reprotect` fences it, keeps
+//! aside the writes it had accepted that the new primary never received, reseeds it from the new
+//! primary and makes it the standby. Failing back is a planned failover the other way.
+//!
+//! FENCING ([`monitor`]). A primary region's leader watches its peer; a peer that is primary at a
+//! higher epoch fences this region at once. Apply refuses every write whose epoch is not the
+//! region's current one, so a fenced region takes no write on any replica. Two regions have no
+//! quorum of their own: while the old primary cannot reach the new one it cannot know it was
+//! replaced, and writes it takes in that window are exactly what reprotect keeps aside.
+
+pub mod failover;
+pub mod lag;
+pub mod monitor;
+pub mod shipper;
+pub mod source;
+
+use crate::err;
+use crate::error::Result;
+use crate::model::time::Timestamp;
+use crate::raft::Raft;
+use crate::storage::{Command, Op, RaftLog, Reply, RequestId, Store};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// What the DR machinery of one node needs.
+#[derive(Clone)]
+pub struct Geo {
+    /// The state machine.
+    pub store: Arc<Store>,
+    /// The region's raft group.
+    pub raft: Raft,
+    /// This node's raft log (the shipper reads it).
+    pub log: RaftLog,
+    /// This node's id.
+    pub id: u64,
+    /// This node's region.
+    pub region: String,
+    /// Replication progress and latency, kept by the standby's leader.
+    pub lag: Arc<Mutex<lag::Lag>>,
+    /// The raft log store's retention floor.
+    pub retention: Arc<AtomicU64>,
+    requests: Arc<AtomicU64>,
+    client_id: String,
+}
+
+impl Geo {
+    /// The DR machinery of a node.
+    pub fn new(store: Arc<Store>, raft: Raft, id: u64, region: String, retention: Arc<AtomicU64>) -> Result<Geo> {
+        let log = RaftLog::open(&store)?;
+        Ok(Geo {
+            store,
+            raft,
+            log,
+            id,
+            region,
+            lag: Arc::new(Mutex::new(lag::Lag::default())),
+            retention,
+            requests: Arc::new(AtomicU64::new(1)),
+            client_id: format!("geo-{id}-{:x}", Timestamp::now().0),
+        })
+    }
+
+    /// Whether this node leads its region now.
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().current_leader == Some(self.id)
+    }
+
+    /// This region's members' URLs.
+    pub fn endpoints(&self) -> Vec<String> {
+        let m = self.raft.metrics().borrow().clone();
+        m.membership_config.membership().nodes().map(|(_, n)| n.addr.clone()).collect()
+    }
+
+    /// Proposes a control op on this node, which must lead its region; returns the reply.
+    pub async fn propose(&self, op: Op) -> Result<(u64, Reply)> {
+        let epoch = self.store.dr()?.epoch;
+        let request = RequestId { client: self.client_id.clone(), seq: self.requests.fetch_add(1, Ordering::Relaxed) };
+        let cmd = Command { request: Some(request), time: Timestamp::now(), epoch, origin: None, op };
+        match self.raft.client_write(cmd).await {
+            Ok(resp) => Ok((resp.log_id.index, resp.data?)),
+            Err(e) => Err(err!(NotLeader, "node {} of region '{}' cannot propose: {e}", self.id, self.region)),
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! The standby side of log shipping: the leader of the standby region pulls the primary's log and
+//! proposes it into its own raft group, batch by batch.
+//!
+//! Only the standby's leader runs it (every node runs the loop, idle unless it leads and its
+//! region is a standby). It asks the primary for the log from one past the position its region
+//! has applied — read from the replicated DR state, so a new leader resumes exactly where the old
+//! one stopped: no gap, no double apply (and a re-sent batch would be a no-op anyway). It follows
+//! the primary across its nodes: on an error it tries the next endpoint. When no primary node has
+//! the log any more, it reseeds the region from a snapshot.
+
+use super::Geo;
+use super::source::RESEED_MARK;
+use crate::err;
+use crate::error::{Error, Result};
+use crate::model::time::Timestamp;
+use crate::pb;
+use crate::pb::geo_service_client::GeoServiceClient;
+use crate::raft::network;
+use crate::storage::Op;
+use crate::storage::dr::{Position, Role, ShipBatch};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+/// How long to wait between attempts when the primary is unreachable.
+const RETRY: Duration = Duration::from_millis(200);
+
+/// How often the standby confirms its position to the primary (for the primary's retention).
+const CONFIRM_EVERY: Duration = Duration::from_secs(1);
+
+/// A GeoService client for `addr`.
+pub fn client(addr: &str) -> Result<GeoServiceClient<Channel>> {
+    let channel = network::channel(addr, None).map_err(|e| err!(Unavailable, "{e}"))?;
+    Ok(GeoServiceClient::new(channel)
+        .max_decoding_message_size(network::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(network::MAX_MESSAGE_BYTES))
+}
+
+/// Runs the shipper loop until raft shuts down.
+pub async fn run(geo: Geo) {
+    let mut next_endpoint = 0usize;
+    let mut reseed_votes = 0usize;
+    loop {
+        if geo.raft.metrics().borrow().state == openraft::ServerState::Shutdown {
+            return;
+        }
+        let dr = match geo.store.dr() {
+            Ok(dr) => dr,
+            Err(e) => {
+                tracing::error!("reading the DR state: {e}");
+                tokio::time::sleep(RETRY).await;
+                continue;
+            }
+        };
+        let endpoints = dr.peer.as_ref().map(|p| p.endpoints.clone()).unwrap_or_default();
+        if dr.role != Role::Standby || endpoints.is_empty() || !geo.is_leader() || dr.fenced_at.is_some() && dr.upstream == Position::default() {
+            set_connected(&geo, false, "");
+            tokio::time::sleep(RETRY).await;
+            continue;
+        }
+        let addr = endpoints[next_endpoint % endpoints.len()].clone();
+        match follow(&geo, &addr).await {
+            Ok(()) => {}
+            Err(e) if e.message.contains(RESEED_MARK) => {
+                reseed_votes += 1;
+                tracing::warn!(%addr, "the primary cannot ship from our position: {e}");
+                if reseed_votes >= endpoints.len() {
+                    reseed_votes = 0;
+                    if let Err(e) = reseed(&geo, &addr).await {
+                        tracing::warn!(%addr, "reseeding failed: {e}");
+                        set_connected(&geo, false, &e.to_string());
+                    }
+                }
+                next_endpoint += 1;
+            }
+            Err(e) => {
+                tracing::debug!(%addr, "shipping stopped: {e}");
+                set_connected(&geo, false, &e.to_string());
+                next_endpoint += 1;
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+}
+
+fn set_connected(geo: &Geo, connected: bool, error: &str) {
+    let mut lag = geo.lag.lock().unwrap_or_else(|e| e.into_inner());
+    lag.connected = connected;
+    lag.error = error.to_string();
+}
+
+/// Pulls from one primary node until the stream ends, an error, or this node stops leading.
+async fn follow(geo: &Geo, addr: &str) -> Result<()> {
+    let dr = geo.store.dr()?;
+    let mut client = client(addr)?;
+    let request = pb::PullRequest {
+        from_index: dr.upstream.index + 1,
+        epoch: dr.epoch,
+        region: geo.region.clone(),
+        confirmed_index: dr.upstream.index,
+    };
+    let mut stream = client.pull(request).await.map_err(status_error)?.into_inner();
+    set_connected(geo, true, "");
+    let mut last_confirm = Instant::now();
+    loop {
+        let msg = match tokio::time::timeout(Duration::from_secs(3), stream.message()).await {
+            Ok(Ok(Some(m))) => m,
+            Ok(Ok(None)) => return Err(err!(Unavailable, "the primary at {addr} ended the stream")),
+            Ok(Err(s)) => return Err(status_error(s)),
+            Err(_) => return Err(err!(Unavailable, "no word from the primary at {addr} for 3 s")),
+        };
+        if !geo.is_leader() {
+            return Ok(());
+        }
+        let batch: ShipBatch = network::decode(&msg.batch).map_err(|e| err!(Internal, "bad batch: {e}"))?;
+        let newest = batch.entries.last().map(|(_, c)| c.time);
+        let caught_up = batch.caught_up.then_some(batch.source_time);
+        let upstream = if batch.to >= batch.from {
+            match geo.propose(Op::Replicate(batch)).await? {
+                (_, crate::storage::Reply::Replicated { upstream }) => upstream,
+                (_, other) => return Err(err!(Internal, "unexpected reply to a batch: {other:?}")),
+            }
+        } else {
+            geo.store.dr()?.upstream.index
+        };
+        {
+            let mut lag = geo.lag.lock().unwrap_or_else(|e| e.into_inner());
+            lag.primary_applied = msg.primary_applied;
+            if let Some(t) = newest {
+                lag.record(t);
+            }
+            if let Some(t) = caught_up
+                && upstream >= msg.primary_applied
+            {
+                lag.caught_up_as_of = Some(t);
+            }
+        }
+        if last_confirm.elapsed() >= CONFIRM_EVERY {
+            last_confirm = Instant::now();
+            let mut c = client.clone();
+            tokio::spawn(async move {
+                let _ = c.confirm(pb::ConfirmRequest { index: upstream }).await;
+            });
+        }
+    }
+}
+
+/// Replaces this region's graph with a snapshot of the primary's, then shipping resumes after it.
+pub async fn reseed(geo: &Geo, addr: &str) -> Result<Position> {
+    let mut client = client(addr)?;
+    let mut stream = client.snapshot(pb::SnapshotRequest {}).await.map_err(status_error)?.into_inner();
+    let mut data = Vec::new();
+    let mut position = None;
+    while let Some(chunk) = stream.message().await.map_err(status_error)? {
+        if position.is_none() {
+            position = Some((Position { epoch: chunk.epoch, index: chunk.index }, Timestamp(chunk.time_ns)));
+            data.reserve(chunk.total as usize);
+        }
+        data.extend_from_slice(&chunk.data);
+    }
+    let (position, time) = position.ok_or_else(|| err!(Unavailable, "the primary at {addr} sent an empty snapshot"))?;
+    tracing::info!(%addr, epoch = position.epoch, index = position.index, bytes = data.len(), "reseeding from the primary");
+    geo.propose(Op::Reseed { position, time, data }).await?;
+    Ok(position)
+}
+
+/// A gRPC status as an error, keeping the ADT code the peer sent.
+pub fn status_error(s: tonic::Status) -> Error {
+    let code = s
+        .metadata()
+        .get("x-ms-error-code")
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::error::ErrorCode::parse)
+        .unwrap_or(crate::error::ErrorCode::Unavailable);
+    let message = s.message();
+    let message = message.strip_prefix(&format!("{code}: ")).unwrap_or(message);
+    Error::new(code, message.to_string())
+}

@@ -1,0 +1,408 @@
+//! Integration tests of cross-region DR: two regions in-process on 127.0.0.1, log shipping,
+//! planned and forced failover, fencing, reprotect, reseed. Every wait is bounded.
+
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+use twinstore::api::{Node, NodeConfig};
+use twinstore::pb;
+use twinstore::pb::cluster_service_client::ClusterServiceClient;
+use twinstore::pb::geo_service_client::GeoServiceClient;
+use twinstore::pb::model_service_client::ModelServiceClient;
+use twinstore::pb::twin_service_client::TwinServiceClient;
+use twinstore::storage::dr::{PeerRegion, Role};
+
+const MODEL: &str = r#"[{"@id": "dtmi:dr:Device;1", "@type": "Interface", "@context": "dtmi:dtdl:context;3",
+  "contents": [{"@type": "Property", "name": "n", "schema": "integer"}]}]"#;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn channel(addr: &str) -> Channel {
+    Channel::from_shared(addr.to_string()).unwrap().timeout(Duration::from_secs(20)).connect_lazy()
+}
+
+struct Region {
+    name: String,
+    nodes: Vec<Option<Node>>,
+    dirs: Vec<tempfile::TempDir>,
+    addrs: Vec<String>,
+    role: Role,
+    peer: Vec<String>,
+    peer_name: String,
+    snapshot_logs: u64,
+}
+
+impl Region {
+    fn new(name: &str, n: usize, role: Role, peer_name: &str) -> Region {
+        Region {
+            name: name.into(),
+            nodes: (0..n).map(|_| None).collect(),
+            dirs: (0..n).map(|_| tempfile::tempdir().unwrap()).collect(),
+            addrs: (0..n).map(|_| format!("http://127.0.0.1:{}", free_port())).collect(),
+            role,
+            peer: Vec::new(),
+            peer_name: peer_name.into(),
+            snapshot_logs: 10_000,
+        }
+    }
+
+    fn config(&self, i: usize) -> NodeConfig {
+        let mut c = NodeConfig::new(self.dirs[i].path(), self.addrs[i].trim_start_matches("http://").parse().unwrap());
+        c.id = i as u64 + 1;
+        c.region = self.name.clone();
+        c.peers = self.addrs.iter().enumerate().map(|(j, a)| (j as u64 + 1, a.clone())).collect();
+        c.role = self.role;
+        c.snapshot_logs = self.snapshot_logs;
+        if !self.peer.is_empty() {
+            c.peer = Some(PeerRegion { name: self.peer_name.clone(), endpoints: self.peer.clone() });
+        }
+        c
+    }
+
+    async fn start_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.start(i).await;
+        }
+        self.wait_leader().await;
+    }
+
+    async fn start(&mut self, i: usize) {
+        self.nodes[i] = Some(Node::start(self.config(i)).await.unwrap());
+    }
+
+    async fn kill(&mut self, i: usize) {
+        if let Some(n) = self.nodes[i].take() {
+            n.shutdown().await;
+        }
+    }
+
+    async fn kill_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i).await;
+        }
+    }
+
+    fn live(&self) -> Vec<usize> {
+        (0..self.nodes.len()).filter(|i| self.nodes[*i].is_some()).collect()
+    }
+
+    async fn dr(&self, i: usize) -> Option<pb::DrStatus> {
+        self.nodes[i].as_ref()?;
+        GeoServiceClient::new(channel(&self.addrs[i])).status(pb::DrStatusRequest {}).await.ok().map(|r| r.into_inner())
+    }
+
+    async fn wait_leader(&self) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            for i in self.live() {
+                if let Ok(s) = ClusterServiceClient::new(channel(&self.addrs[i])).status(pb::ClusterStatusRequest {}).await
+                    && s.get_ref().state == "Leader"
+                {
+                    return i;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("region {} elected no leader", self.name);
+    }
+
+    /// Waits until the region's DR status (on its leader) satisfies `f`.
+    async fn wait_dr(&self, what: &str, f: impl Fn(&pb::DrStatus) -> bool) -> pb::DrStatus {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut last = None;
+        while Instant::now() < deadline {
+            for i in self.live() {
+                if let Some(s) = self.dr(i).await
+                    && s.leader
+                {
+                    if f(&s) {
+                        return s;
+                    }
+                    last = Some(s);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("region {}: timed out waiting for {what}; last status {last:?}", self.name);
+    }
+
+    fn twins(&self, i: usize) -> TwinServiceClient<Channel> {
+        TwinServiceClient::new(channel(&self.addrs[i]))
+    }
+
+    fn fingerprints(&self) -> BTreeSet<u64> {
+        self.nodes.iter().flatten().map(|n| n.store().fingerprint().unwrap()).collect()
+    }
+
+    async fn shutdown(mut self) {
+        self.kill_all().await;
+    }
+}
+
+/// A primary region and its standby, each of `n` nodes.
+async fn pair(n: usize) -> (Region, Region) {
+    let mut p = Region::new("west", n, Role::Primary, "east");
+    let mut s = Region::new("east", n, Role::Standby, "west");
+    p.peer = s.addrs.clone();
+    s.peer = p.addrs.clone();
+    p.start_all().await;
+    s.start_all().await;
+    s.wait_dr("a standby role", |d| d.role == "standby").await;
+    (p, s)
+}
+
+async fn add_model(r: &Region) {
+    let i = r.live()[0];
+    ModelServiceClient::new(channel(&r.addrs[i]))
+        .add_models(pb::AddModelsRequest { models_json: MODEL.into(), options: None })
+        .await
+        .unwrap();
+}
+
+fn device(n: i64) -> String {
+    json!({"$metadata": {"$model": "dtmi:dr:Device;1"}, "n": n}).to_string()
+}
+
+/// Writes `id`; returns the primary's log index of the write.
+async fn put(c: &mut TwinServiceClient<Channel>, id: &str, n: i64) -> Result<u64, tonic::Status> {
+    c.put_twin(pb::PutTwinRequest { id: id.into(), twin_json: device(n), options: None }).await.map(|r| r.into_inner().index)
+}
+
+async fn get_local(c: &mut TwinServiceClient<Channel>, id: &str) -> Option<String> {
+    let options = Some(pb::ReadOptions { consistency: pb::Consistency::Local as i32 });
+    c.get_twin(pb::GetTwinRequest { id: id.into(), options }).await.ok().map(|r| r.into_inner().twin_json)
+}
+
+fn code(s: &tonic::Status) -> String {
+    s.metadata().get("x-ms-error-code").and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+}
+
+/// Waits until every live node of both regions holds the same data.
+async fn wait_identical(a: &Region, b: &Region) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut all = a.fingerprints();
+        all.extend(b.fingerprints());
+        if all.len() == 1 {
+            return;
+        }
+        if Instant::now() >= deadline {
+            for r in [a, b] {
+                for i in r.live() {
+                    eprintln!("{} node {}: {:?}", r.name, i + 1, r.dr(i).await);
+                }
+            }
+            panic!("the regions did not converge: {all:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standby_follows_the_primary_and_becomes_identical() {
+    let (p, s) = pair(3).await;
+    add_model(&p).await;
+    let mut writers = Vec::new();
+    for w in 0..3 {
+        let mut c = p.twins(w);
+        writers.push(tokio::spawn(async move {
+            for n in 0..60 {
+                put(&mut c, &format!("w{w}-{n}"), n).await.unwrap();
+            }
+        }));
+    }
+    // While the load runs, the standby keeps up within a bounded lag.
+    let mut worst = 0;
+    while !writers.iter().all(|w| w.is_finished()) {
+        if let Some(st) = s.dr(s.wait_leader().await).await {
+            worst = worst.max(st.lag_entries);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert!(worst < 2000, "the standby fell {worst} entries behind");
+    wait_identical(&p, &s).await;
+    // Byte-identical documents and ETags in both regions; the standby says how fresh it is.
+    let mut pc = p.twins(0);
+    let mut sc = s.twins(1);
+    assert_eq!(get_local(&mut pc, "w1-7").await.unwrap(), get_local(&mut sc, "w1-7").await.unwrap());
+    let st = s.wait_dr("caught up", |d| d.lag_entries == 0 && d.replicated_time_ns > 0).await;
+    assert!(st.lag_samples > 0 && st.lag_p99_ms > 0.0);
+    // The standby refuses writes and names the primary.
+    let e = put(&mut sc, "x", 1).await.unwrap_err();
+    assert_eq!(code(&e), "ReadOnlyRegion");
+    assert!(e.message().contains(p.addrs[0].as_str()), "{e}");
+    p.shutdown().await;
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planned_failover_loses_nothing_reverses_shipping_and_fails_back() {
+    let (p, s) = pair(3).await;
+    add_model(&p).await;
+    // A writer that follows the primary: on ReadOnlyRegion / Unavailable it tries the other region.
+    let regions = [p.addrs.clone(), s.addrs.clone()];
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let writer = tokio::spawn(async move {
+        let mut acked = Vec::new();
+        let mut region = 0;
+        let mut n = 0;
+        let mut pause = Duration::ZERO;
+        let mut last_ok = Instant::now();
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) && n < 100_000 {
+            let mut c = TwinServiceClient::new(channel(&regions[region][0]));
+            match put(&mut c, &format!("t{n}"), n).await {
+                Ok(_) => {
+                    pause = pause.max(last_ok.elapsed());
+                    last_ok = Instant::now();
+                    acked.push(format!("t{n}"));
+                    n += 1;
+                }
+                Err(_) => {
+                    region = 1 - region;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        }
+        (acked, pause)
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let started = Instant::now();
+    let resp = GeoServiceClient::new(channel(&s.addrs[2]))
+        .failover(pb::FailoverRequest { planned: true })
+        .await
+        .unwrap()
+        .into_inner();
+    let took = started.elapsed();
+    assert_eq!(resp.epoch, 2);
+    assert_eq!(resp.region, "east");
+    assert!(resp.write_pause_ms < 2000.0, "write pause {} ms", resp.write_pause_ms);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (acked, pause) = writer.await.unwrap();
+    assert!(acked.len() > 20, "{} writes", acked.len());
+    eprintln!("planned failover took {took:?}, server-side pause {} ms, client-seen pause {pause:?}", resp.write_pause_ms);
+    // The old primary is now the standby and follows the new primary.
+    p.wait_dr("west to be a standby", |d| d.role == "standby" && d.epoch == 2).await;
+    wait_identical(&p, &s).await;
+    for id in &acked {
+        let mut c = s.twins(0);
+        assert!(get_local(&mut c, id).await.is_some(), "acknowledged write {id} lost");
+    }
+    let mut old = p.twins(1);
+    assert_eq!(code(&put(&mut old, "late", 1).await.unwrap_err()), "ReadOnlyRegion");
+
+    // Fail back: a planned failover the other way.
+    let back = GeoServiceClient::new(channel(&p.addrs[0])).failover(pb::FailoverRequest { planned: true }).await.unwrap().into_inner();
+    assert_eq!(back.epoch, 3);
+    assert_eq!(back.region, "west");
+    let mut c = p.twins(0);
+    put(&mut c, "after-failback", 1).await.unwrap();
+    wait_identical(&p, &s).await;
+    p.shutdown().await;
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forced_failover_then_the_old_primary_is_fenced_and_reprotected() {
+    let (mut p, mut s) = pair(1).await;
+    add_model(&p).await;
+    let mut c = p.twins(0);
+    let mut acked = Vec::new();
+    for n in 0..20 {
+        acked.push((format!("a{n}"), put(&mut c, &format!("a{n}"), n).await.unwrap()));
+    }
+    s.wait_dr("caught up", |d| d.replicated_index >= acked.last().unwrap().1).await;
+    // The standby stops hearing from the primary (its node is down), the primary takes more writes.
+    s.kill_all().await;
+    for n in 20..30 {
+        acked.push((format!("a{n}"), put(&mut c, &format!("a{n}"), n).await.unwrap()));
+    }
+    // The primary region is lost; the standby comes back and is promoted by force.
+    p.kill_all().await;
+    s.start_all().await;
+    let started = Instant::now();
+    let resp = GeoServiceClient::new(channel(&s.addrs[0])).failover(pb::FailoverRequest { planned: false }).await.unwrap().into_inner();
+    let mut sc = s.twins(0);
+    put(&mut sc, "first-after-failover", 1).await.unwrap();
+    let promotion = started.elapsed();
+    assert!(promotion < Duration::from_secs(5), "forced promotion took {promotion:?}");
+    assert_eq!(resp.epoch, 2);
+    // Every write up to the reported position is there, none after it.
+    for (id, index) in &acked {
+        let present = get_local(&mut sc, id).await.is_some();
+        assert_eq!(present, *index <= resp.promoted_at_index, "{id} at {index}, promoted at {}", resp.promoted_at_index);
+    }
+    let lost = acked.iter().filter(|(_, i)| *i > resp.promoted_at_index).count() as u64;
+    assert_eq!(lost, 10);
+
+    // The old primary comes back: it learns of epoch 2 and refuses writes.
+    p.start_all().await;
+    p.wait_dr("the old primary to fence itself", |d| d.role == "standby" && d.epoch == 2).await;
+    let mut pc = p.twins(0);
+    assert_eq!(code(&put(&mut pc, "split-brain", 1).await.unwrap_err()), "ReadOnlyRegion");
+    // Reprotect: its divergent writes are kept aside and it becomes the new primary's standby.
+    let r = GeoServiceClient::new(channel(&p.addrs[0])).reprotect(pb::ReprotectRequest {}).await.unwrap().into_inner();
+    assert_eq!(r.divergent_writes, lost);
+    let div = GeoServiceClient::new(channel(&p.addrs[0])).divergent(pb::DivergentRequest {}).await.unwrap().into_inner();
+    assert_eq!(div.write_json.len() as u64, lost);
+    let first: Value = serde_json::from_str(&div.write_json[0]).unwrap();
+    assert_eq!(first["op"], "put_twin");
+    put(&mut sc, "after-reprotect", 2).await.unwrap();
+    wait_identical(&p, &s).await;
+    assert!(get_local(&mut pc, "after-reprotect").await.is_some());
+    assert!(get_local(&mut pc, "a25").await.is_none(), "divergent writes are not in the graph");
+    p.shutdown().await;
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_shipper_resumes_without_gap_or_double_apply() {
+    let (p, mut s) = pair(3).await;
+    add_model(&p).await;
+    let mut c = p.twins(0);
+    let writer = tokio::spawn(async move {
+        for n in 0..150 {
+            put(&mut c, &format!("k{n}"), n).await.unwrap();
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Kill the standby's leader (which runs the shipper) mid-stream, then bring it back.
+    let leader = s.wait_leader().await;
+    s.kill(leader).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    s.start(leader).await;
+    writer.await.unwrap();
+    wait_identical(&p, &s).await;
+    p.shutdown().await;
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_standby_of_a_purged_primary_is_seeded_from_a_snapshot() {
+    let mut p = Region::new("west", 1, Role::Primary, "east");
+    p.snapshot_logs = 20;
+    p.start_all().await;
+    add_model(&p).await;
+    let mut c = p.twins(0);
+    for n in 0..200 {
+        put(&mut c, &format!("r{n}"), n).await.unwrap();
+    }
+    let mut s = Region::new("east", 1, Role::Standby, "west");
+    s.peer = p.addrs.clone();
+    s.start_all().await;
+    wait_identical(&p, &s).await;
+    let st = s.wait_dr("shipping", |d| d.replicated_index > 0).await;
+    assert!(st.replicated_index >= 200);
+    // And it keeps following after the seed.
+    put(&mut c, "after-seed", 1).await.unwrap();
+    wait_identical(&p, &s).await;
+    p.shutdown().await;
+    s.shutdown().await;
+}
