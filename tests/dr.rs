@@ -231,6 +231,9 @@ async fn the_standby_follows_the_primary_and_becomes_identical() {
     let mut pc = p.twins(0);
     let mut sc = s.twins(1);
     assert_eq!(get_local(&mut pc, "w1-7").await.unwrap(), get_local(&mut sc, "w1-7").await.unwrap());
+    let options = Some(pb::ReadOptions { consistency: pb::Consistency::Local as i32 });
+    let read = sc.get_twin(pb::GetTwinRequest { id: "w1-7".into(), options }).await.unwrap().into_inner().read.unwrap();
+    assert!(read.standby && read.region == "east" && read.replicated_index > 0, "{read:?}");
     let st = s.wait_dr("caught up", |d| d.lag_entries == 0 && d.replicated_time_ns > 0).await;
     assert!(st.lag_samples > 0 && st.lag_p99_ms > 0.0);
     // The standby refuses writes and names the primary.

@@ -70,10 +70,13 @@ impl QueryService for QueryApi {
             return Err(to_status(err!(InvalidArgument, "the query is empty")));
         }
         let local = matches!(r.options.as_ref().map(|o| o.consistency()), Some(pb::Consistency::Local));
-        if token.is_none() {
-            // Waits until every write acknowledged before now is applied here.
-            self.shared.read_info(r.options.as_ref()).await?;
-        }
+        // The first page waits until every write acknowledged before now is applied here; later
+        // pages come from the cursor and need no barrier.
+        let barrier = match &token {
+            Some(_) => Some(pb::ReadOptions { consistency: pb::Consistency::Local as i32 }),
+            None => r.options.clone(),
+        };
+        let mut read = self.shared.read_info(barrier.as_ref()).await?;
 
         let cancel = Arc::new(AtomicBool::new(false));
         let _guard = CancelOnDrop(cancel.clone());
@@ -107,12 +110,15 @@ impl QueryService for QueryApi {
             }
         };
         let consistency = if local { pb::Consistency::Local } else { pb::Consistency::Linearizable };
+        // The index the query started at (for later pages: the first page's).
+        read.applied_index = page.applied_index;
+        read.consistency = consistency as i32;
         Ok(Response::new(pb::QueryResponse {
             row_json: page.rows,
             continuation_token: page.token.unwrap_or_default(),
             query_charge: page.charge,
             rows_scanned: page.rows_scanned,
-            read: Some(pb::ReadInfo { applied_index: page.applied_index, consistency: consistency as i32 }),
+            read: Some(read),
         }))
     }
 }

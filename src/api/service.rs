@@ -231,7 +231,22 @@ impl Shared {
             self.read_barrier().await.map_err(to_status)?;
         }
         let consistency = if local { pb::Consistency::Local } else { pb::Consistency::Linearizable };
-        Ok(pb::ReadInfo { applied_index: self.store.applied_index(), consistency: consistency as i32 })
+        let dr = self.store.dr().map_err(|e| to_status(e.into()))?;
+        let standby = dr.role == crate::storage::dr::Role::Standby;
+        let staleness_ms = if standby && dr.replicated_time.0 > 0 {
+            Timestamp::now().0.saturating_sub(dr.replicated_time.0) as f64 / 1e6
+        } else {
+            0.0
+        };
+        Ok(pb::ReadInfo {
+            applied_index: self.store.applied_index(),
+            consistency: consistency as i32,
+            region: self.region.clone(),
+            standby,
+            replicated_index: if standby { dr.upstream.index } else { 0 },
+            replicated_time_ns: if standby { dr.replicated_time.0 } else { 0 },
+            staleness_ms,
+        })
     }
 
     /// Waits until this node has applied every write acknowledged before now.

@@ -35,11 +35,13 @@
 mod cluster;
 mod error;
 mod pool;
+mod query;
 mod retry;
 
 pub use crate::pb::Consistency;
 pub use error::{ClientError, ERROR_CODE_METADATA};
 pub use pool::normalize_url;
+pub use query::QueryPage;
 pub use retry::RetryPolicy;
 
 use crate::pb;

@@ -45,12 +45,19 @@ impl From<sled::Error> for Fail {
 /// The result of a step of apply.
 pub(super) type Step<T> = Result<T, Fail>;
 
+/// A key and its value, as raw bytes.
+pub(super) type Pair = (Vec<u8>, Vec<u8>);
+
+/// A buffered write: a value to put, or `None` to delete.
+type Pending = Option<Vec<u8>>;
+
 /// The writes of one command, buffered until it succeeds; reads see them first.
 pub(super) struct Writes<'a> {
     store: &'a Store,
-    ops: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    /// While a command runs inside a larger batch: how to undo its writes if it is refused.
-    undo: Option<Vec<(Vec<u8>, Option<Option<Vec<u8>>>)>>,
+    ops: BTreeMap<Vec<u8>, Pending>,
+    /// While a command runs inside a larger batch: how to undo its writes if it is refused (each
+    /// key with what was pending for it before, if anything).
+    undo: Option<Vec<(Vec<u8>, Option<Pending>)>>,
 }
 
 impl<'a> Writes<'a> {
@@ -105,7 +112,7 @@ impl<'a> Writes<'a> {
     }
 
     /// Every key under `prefix` as this entry has left it, in key order.
-    pub(super) fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    pub(super) fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Pair>, StorageError> {
         let mut out: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
         for kv in self.store.graph.scan_prefix(prefix) {
             let (k, v) = kv?;

@@ -16,13 +16,13 @@ struct Region {
 impl Region {
     fn primary() -> Region {
         let mut r = Region { h: Harness::empty(), log: Vec::new() };
-        r.run(Op::AddModels { json: MODELS.into() }, None, 1);
+        r.run(Op::AddModels { json: MODELS.into() }, None, 1).unwrap();
         r
     }
 
     fn standby() -> Region {
         let mut r = Region { h: Harness::empty(), log: Vec::new() };
-        r.run(Op::DrInit { role: Role::Standby, epoch: 1, peer: None }, None, 1);
+        r.run(Op::DrInit { role: Role::Standby, epoch: 1, peer: None }, None, 1).unwrap();
         r
     }
 
