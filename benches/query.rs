@@ -36,12 +36,30 @@ const MODELS: &str = r#"[
 /// The queries, by bench name.
 const QUERIES: [(&str, &str); 7] = [
     ("dtid_lookup", "SELECT * FROM DIGITALTWINS T WHERE T.$dtId = 't054321'"),
-    ("dtid_in_10", "SELECT * FROM DIGITALTWINS T WHERE T.$dtId IN ['t000010', 't010010', 't020010', 't030010', 't040010', 't050010', 't060010', 't070010', 't080010', 't090010']"),
-    ("model_filter_10k", "SELECT COUNT() FROM DIGITALTWINS T WHERE IS_OF_MODEL(T, 'dtmi:bench:Sensor;1') AND T.temperature > 50"),
-    ("join_1hop_1000_edges", "SELECT T, C FROM DIGITALTWINS T JOIN C RELATED T.contains WHERE T.$dtId = 't000000'"),
-    ("match_3hop_1000_leaves", "SELECT d FROM DIGITALTWINS MATCH (a)-[:contains*3]->(d) WHERE a.$dtId = 't002000'"),
-    ("match_3_chained_hops", "SELECT d.$dtId FROM DIGITALTWINS MATCH (a)-[:contains]->(b)-[:contains]->(c)-[:contains]->(d) WHERE a.$dtId = 't002000'"),
-    ("full_scan_filter_100k", "SELECT COUNT() FROM DIGITALTWINS T WHERE T.temperature > 99.5 AND T.kind = 'k3'"),
+    (
+        "dtid_in_10",
+        "SELECT * FROM DIGITALTWINS T WHERE T.$dtId IN ['t000010', 't010010', 't020010', 't030010', 't040010', 't050010', 't060010', 't070010', 't080010', 't090010']",
+    ),
+    (
+        "model_filter_10k",
+        "SELECT COUNT() FROM DIGITALTWINS T WHERE IS_OF_MODEL(T, 'dtmi:bench:Sensor;1') AND T.temperature > 50",
+    ),
+    (
+        "join_1hop_1000_edges",
+        "SELECT T, C FROM DIGITALTWINS T JOIN C RELATED T.contains WHERE T.$dtId = 't000000'",
+    ),
+    (
+        "match_3hop_1000_leaves",
+        "SELECT d FROM DIGITALTWINS MATCH (a)-[:contains*3]->(d) WHERE a.$dtId = 't002000'",
+    ),
+    (
+        "match_3_chained_hops",
+        "SELECT d.$dtId FROM DIGITALTWINS MATCH (a)-[:contains]->(b)-[:contains]->(c)-[:contains]->(d) WHERE a.$dtId = 't002000'",
+    ),
+    (
+        "full_scan_filter_100k",
+        "SELECT COUNT() FROM DIGITALTWINS T WHERE T.temperature > 99.5 AND T.kind = 'k3'",
+    ),
 ];
 
 struct Graph {
@@ -68,7 +86,12 @@ fn build() -> Graph {
     }
     let mut contains = |source: usize, target: usize| {
         let json = json!({"$targetId": id(target), "$relationshipName": "contains"}).to_string();
-        let op = Op::PutRelationship { source: id(source), id: format!("c-{}", id(target)), json, pre: Precondition::default() };
+        let op = Op::PutRelationship {
+            source: id(source),
+            id: format!("c-{}", id(target)),
+            json,
+            pre: Precondition::default(),
+        };
         apply(op);
     };
     for t in 1..=1000 {
@@ -88,7 +111,10 @@ fn build() -> Graph {
         level = children;
     }
     store.flush().unwrap();
-    eprintln!("built {TWINS} twins and 2,110 relationships in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "built {TWINS} twins and 2,110 relationships in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Graph { store, _dir: dir }
 }
 
@@ -126,12 +152,16 @@ fn filter() -> Option<String> {
 fn percentiles(g: &Graph) {
     let engine = Engine::new();
     let only = filter();
-    println!("\n{:<26} {:>6} {:>10} {:>10} {:>10}", "query (100k twins)", "runs", "p50 ms", "p99 ms", "max ms");
+    println!(
+        "\n{:<26} {:>6} {:>10} {:>10} {:>10}",
+        "query (100k twins)", "runs", "p50 ms", "p99 ms", "max ms"
+    );
     for (name, q) in QUERIES {
         if only.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
             continue;
         }
-        let runs = if name.starts_with("full_scan") || name.starts_with("model") { 40 } else { 300 };
+        let runs =
+            if name.starts_with("full_scan") || name.starts_with("model") { 40 } else { 300 };
         let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
         for _ in 0..runs {
             let t = Instant::now();

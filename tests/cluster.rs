@@ -57,7 +57,11 @@ impl Cluster {
     }
 
     /// Waits (bounded) until some live node's status satisfies `f`.
-    async fn wait_for(&self, f: impl Fn(&pb::ClusterStatusResponse) -> bool, what: &str) -> pb::ClusterStatusResponse {
+    async fn wait_for(
+        &self,
+        f: impl Fn(&pb::ClusterStatusResponse) -> bool,
+        what: &str,
+    ) -> pb::ClusterStatusResponse {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             for i in 0..self.nodes.len() {
@@ -79,7 +83,12 @@ impl Cluster {
     }
 
     fn twins(&self, i: usize) -> TwinServiceClient<Channel> {
-        TwinServiceClient::new(Channel::from_shared(self.addrs[i].clone()).unwrap().timeout(Duration::from_secs(15)).connect_lazy())
+        TwinServiceClient::new(
+            Channel::from_shared(self.addrs[i].clone())
+                .unwrap()
+                .timeout(Duration::from_secs(15))
+                .connect_lazy(),
+        )
     }
 
     async fn kill(&mut self, i: usize) {
@@ -105,17 +114,33 @@ fn device(n: i64) -> String {
     json!({"$metadata": {"$model": "dtmi:ha:Device;1"}, "n": n}).to_string()
 }
 
-async fn put(client: &mut TwinServiceClient<Channel>, id: &str, n: i64, seq: Option<(&str, u64)>) -> Result<String, tonic::Status> {
-    let options = seq.map(|(c, s)| pb::WriteOptions { client_id: c.into(), request_id: s, ..Default::default() });
+async fn put(
+    client: &mut TwinServiceClient<Channel>,
+    id: &str,
+    n: i64,
+    seq: Option<(&str, u64)>,
+) -> Result<String, tonic::Status> {
+    let options = seq.map(|(c, s)| pb::WriteOptions {
+        client_id: c.into(),
+        request_id: s,
+        ..Default::default()
+    });
     client
         .put_twin(pb::PutTwinRequest { id: id.into(), twin_json: device(n), options })
         .await
         .map(|r| r.into_inner().etag)
 }
 
-async fn get(client: &mut TwinServiceClient<Channel>, id: &str, consistency: pb::Consistency) -> Result<pb::TwinResponse, tonic::Status> {
+async fn get(
+    client: &mut TwinServiceClient<Channel>,
+    id: &str,
+    consistency: pb::Consistency,
+) -> Result<pb::TwinResponse, tonic::Status> {
     client
-        .get_twin(pb::GetTwinRequest { id: id.into(), options: Some(pb::ReadOptions { consistency: consistency as i32 }) })
+        .get_twin(pb::GetTwinRequest {
+            id: id.into(),
+            options: Some(pb::ReadOptions { consistency: consistency as i32 }),
+        })
         .await
         .map(|r| r.into_inner())
 }
@@ -154,7 +179,9 @@ async fn writes_to_a_follower_succeed_and_reads_are_linearizable_everywhere() {
                 assert!(read.applied_index > 0);
                 break;
             }
-            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
             Err(e) => panic!("{e}"),
         }
     }
@@ -182,7 +209,8 @@ async fn a_leader_kill_under_load_loses_no_acknowledged_write() {
                     break;
                 }
                 let id = format!("w{w}-{n}");
-                if put(&mut client, &id, n, Some((&format!("writer-{w}"), n as u64))).await.is_ok() {
+                if put(&mut client, &id, n, Some((&format!("writer-{w}"), n as u64))).await.is_ok()
+                {
                     stalls.push(last_ok.elapsed());
                     last_ok = Instant::now();
                     acked.push(id);
@@ -252,7 +280,8 @@ async fn a_restarted_follower_catches_up_through_a_snapshot() {
     let r = get(&mut lag, "d299", pb::Consistency::Local).await.unwrap();
     assert_eq!(serde_json::from_str::<Value>(&r.twin_json).unwrap()["n"], 299);
     // Same state, byte for byte.
-    let fp: BTreeSet<u64> = c.nodes.iter().flatten().map(|n| n.store().fingerprint().unwrap()).collect();
+    let fp: BTreeSet<u64> =
+        c.nodes.iter().flatten().map(|n| n.store().fingerprint().unwrap()).collect();
     assert_eq!(fp.len(), 1, "replicas differ");
     c.shutdown().await;
 }

@@ -50,14 +50,18 @@ impl Region {
     }
 
     fn config(&self, i: usize) -> NodeConfig {
-        let mut c = NodeConfig::new(self.dirs[i].path(), self.addrs[i].trim_start_matches("http://").parse().unwrap());
+        let mut c = NodeConfig::new(
+            self.dirs[i].path(),
+            self.addrs[i].trim_start_matches("http://").parse().unwrap(),
+        );
         c.id = i as u64 + 1;
         c.region = self.name.clone();
         c.peers = self.addrs.iter().enumerate().map(|(j, a)| (j as u64 + 1, a.clone())).collect();
         c.role = self.role;
         c.snapshot_logs = self.snapshot_logs;
         if !self.peer.is_empty() {
-            c.peer = Some(PeerRegion { name: self.peer_name.clone(), endpoints: self.peer.clone() });
+            c.peer =
+                Some(PeerRegion { name: self.peer_name.clone(), endpoints: self.peer.clone() });
         }
         c
     }
@@ -91,14 +95,20 @@ impl Region {
 
     async fn dr(&self, i: usize) -> Option<pb::DrStatus> {
         self.nodes[i].as_ref()?;
-        GeoServiceClient::new(channel(&self.addrs[i])).status(pb::DrStatusRequest {}).await.ok().map(|r| r.into_inner())
+        GeoServiceClient::new(channel(&self.addrs[i]))
+            .status(pb::DrStatusRequest {})
+            .await
+            .ok()
+            .map(|r| r.into_inner())
     }
 
     async fn wait_leader(&self) -> usize {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             for i in self.live() {
-                if let Ok(s) = ClusterServiceClient::new(channel(&self.addrs[i])).status(pb::ClusterStatusRequest {}).await
+                if let Ok(s) = ClusterServiceClient::new(channel(&self.addrs[i]))
+                    .status(pb::ClusterStatusRequest {})
+                    .await
                     && s.get_ref().state == "Leader"
                 {
                     return i;
@@ -168,12 +178,17 @@ fn device(n: i64) -> String {
 
 /// Writes `id`; returns the primary's log index of the write.
 async fn put(c: &mut TwinServiceClient<Channel>, id: &str, n: i64) -> Result<u64, tonic::Status> {
-    c.put_twin(pb::PutTwinRequest { id: id.into(), twin_json: device(n), options: None }).await.map(|r| r.into_inner().index)
+    c.put_twin(pb::PutTwinRequest { id: id.into(), twin_json: device(n), options: None })
+        .await
+        .map(|r| r.into_inner().index)
 }
 
 async fn get_local(c: &mut TwinServiceClient<Channel>, id: &str) -> Option<String> {
     let options = Some(pb::ReadOptions { consistency: pb::Consistency::Local as i32 });
-    c.get_twin(pb::GetTwinRequest { id: id.into(), options }).await.ok().map(|r| r.into_inner().twin_json)
+    c.get_twin(pb::GetTwinRequest { id: id.into(), options })
+        .await
+        .ok()
+        .map(|r| r.into_inner().twin_json)
 }
 
 fn code(s: &tonic::Status) -> String {
@@ -230,9 +245,18 @@ async fn the_standby_follows_the_primary_and_becomes_identical() {
     // Byte-identical documents and ETags in both regions; the standby says how fresh it is.
     let mut pc = p.twins(0);
     let mut sc = s.twins(1);
-    assert_eq!(get_local(&mut pc, "w1-7").await.unwrap(), get_local(&mut sc, "w1-7").await.unwrap());
+    assert_eq!(
+        get_local(&mut pc, "w1-7").await.unwrap(),
+        get_local(&mut sc, "w1-7").await.unwrap()
+    );
     let options = Some(pb::ReadOptions { consistency: pb::Consistency::Local as i32 });
-    let read = sc.get_twin(pb::GetTwinRequest { id: "w1-7".into(), options }).await.unwrap().into_inner().read.unwrap();
+    let read = sc
+        .get_twin(pb::GetTwinRequest { id: "w1-7".into(), options })
+        .await
+        .unwrap()
+        .into_inner()
+        .read
+        .unwrap();
     assert!(read.standby && read.region == "east" && read.replicated_index > 0, "{read:?}");
     let st = s.wait_dr("caught up", |d| d.lag_entries == 0 && d.replicated_time_ns > 0).await;
     assert!(st.lag_samples > 0 && st.lag_p99_ms > 0.0);
@@ -290,7 +314,10 @@ async fn planned_failover_loses_nothing_reverses_shipping_and_fails_back() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (acked, pause) = writer.await.unwrap();
     assert!(acked.len() > 20, "{} writes", acked.len());
-    eprintln!("planned failover took {took:?}, server-side pause {} ms, client-seen pause {pause:?}", resp.write_pause_ms);
+    eprintln!(
+        "planned failover took {took:?}, server-side pause {} ms, client-seen pause {pause:?}",
+        resp.write_pause_ms
+    );
     // The old primary is now the standby and follows the new primary.
     p.wait_dr("west to be a standby", |d| d.role == "standby" && d.epoch == 2).await;
     wait_identical(&p, &s).await;
@@ -302,7 +329,11 @@ async fn planned_failover_loses_nothing_reverses_shipping_and_fails_back() {
     assert_eq!(code(&put(&mut old, "late", 1).await.unwrap_err()), "ReadOnlyRegion");
 
     // Fail back: a planned failover the other way.
-    let back = GeoServiceClient::new(channel(&p.addrs[0])).failover(pb::FailoverRequest { planned: true }).await.unwrap().into_inner();
+    let back = GeoServiceClient::new(channel(&p.addrs[0]))
+        .failover(pb::FailoverRequest { planned: true })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(back.epoch, 3);
     assert_eq!(back.region, "west");
     let mut c = p.twins(0);
@@ -331,7 +362,11 @@ async fn forced_failover_then_the_old_primary_is_fenced_and_reprotected() {
     p.kill_all().await;
     s.start_all().await;
     let started = Instant::now();
-    let resp = GeoServiceClient::new(channel(&s.addrs[0])).failover(pb::FailoverRequest { planned: false }).await.unwrap().into_inner();
+    let resp = GeoServiceClient::new(channel(&s.addrs[0]))
+        .failover(pb::FailoverRequest { planned: false })
+        .await
+        .unwrap()
+        .into_inner();
     let mut sc = s.twins(0);
     put(&mut sc, "first-after-failover", 1).await.unwrap();
     let promotion = started.elapsed();
@@ -340,7 +375,12 @@ async fn forced_failover_then_the_old_primary_is_fenced_and_reprotected() {
     // Every write up to the reported position is there, none after it.
     for (id, index) in &acked {
         let present = get_local(&mut sc, id).await.is_some();
-        assert_eq!(present, *index <= resp.promoted_at_index, "{id} at {index}, promoted at {}", resp.promoted_at_index);
+        assert_eq!(
+            present,
+            *index <= resp.promoted_at_index,
+            "{id} at {index}, promoted at {}",
+            resp.promoted_at_index
+        );
     }
     let lost = acked.iter().filter(|(_, i)| *i > resp.promoted_at_index).count() as u64;
     assert_eq!(lost, 10);
@@ -351,9 +391,17 @@ async fn forced_failover_then_the_old_primary_is_fenced_and_reprotected() {
     let mut pc = p.twins(0);
     assert_eq!(code(&put(&mut pc, "split-brain", 1).await.unwrap_err()), "ReadOnlyRegion");
     // Reprotect: its divergent writes are kept aside and it becomes the new primary's standby.
-    let r = GeoServiceClient::new(channel(&p.addrs[0])).reprotect(pb::ReprotectRequest {}).await.unwrap().into_inner();
+    let r = GeoServiceClient::new(channel(&p.addrs[0]))
+        .reprotect(pb::ReprotectRequest {})
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(r.divergent_writes, lost);
-    let div = GeoServiceClient::new(channel(&p.addrs[0])).divergent(pb::DivergentRequest {}).await.unwrap().into_inner();
+    let div = GeoServiceClient::new(channel(&p.addrs[0]))
+        .divergent(pb::DivergentRequest {})
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(div.write_json.len() as u64, lost);
     let first: Value = serde_json::from_str(&div.write_json[0]).unwrap();
     assert_eq!(first["op"], "put_twin");

@@ -40,7 +40,8 @@ struct Env {
 impl Env {
     async fn start() -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let node = Node::start(NodeConfig::new(dir.path(), "127.0.0.1:0".parse().unwrap())).await.unwrap();
+        let node =
+            Node::start(NodeConfig::new(dir.path(), "127.0.0.1:0".parse().unwrap())).await.unwrap();
         let channel = Channel::from_shared(format!("http://{}", node.addr()))
             .unwrap()
             .connect_timeout(Duration::from_secs(5))
@@ -51,7 +52,10 @@ impl Env {
         let env = Env { node, channel, _dir: dir };
         let mut models = ModelServiceClient::new(env.channel.clone());
         for m in SAMPLE_MODELS {
-            models.add_models(pb::AddModelsRequest { models_json: m.into(), options: None }).await.unwrap();
+            models
+                .add_models(pb::AddModelsRequest { models_json: m.into(), options: None })
+                .await
+                .unwrap();
         }
         env
     }
@@ -76,11 +80,15 @@ impl Env {
     async fn load(&self) {
         let twins: Vec<Value> = serde_json::from_str(SAMPLE_TWINS).unwrap();
         for t in twins {
-            self.put_twin(&t["$dtId"].as_str().unwrap().to_string(), t).await;
+            let id = t["$dtId"].as_str().unwrap().to_string();
+            self.put_twin(&id, t).await;
         }
         let rels: Vec<Value> = serde_json::from_str(SAMPLE_RELATIONSHIPS).unwrap();
         for r in rels {
-            let (s, id) = (r["$sourceId"].as_str().unwrap().to_string(), r["$relationshipId"].as_str().unwrap().to_string());
+            let (s, id) = (
+                r["$sourceId"].as_str().unwrap().to_string(),
+                r["$relationshipId"].as_str().unwrap().to_string(),
+            );
             self.put_rel(&s, &id, r).await;
         }
         let contains = |target: &str| json!({"$targetId": target, "$relationshipName": "contains"});
@@ -89,7 +97,11 @@ impl Env {
             self.put_twin(&building, json!({"$metadata": {"$model": "dtmi:example:Building;1"}, "name": format!("Building {b}")})).await;
             for f in 0..4 {
                 let floor = format!("gf-{b}-{f}");
-                self.put_twin(&floor, json!({"$metadata": {"$model": "dtmi:example:Floor;1"}, "level": f})).await;
+                self.put_twin(
+                    &floor,
+                    json!({"$metadata": {"$model": "dtmi:example:Floor;1"}, "level": f}),
+                )
+                .await;
                 self.put_rel(&building, &format!("c-{floor}"), contains(&floor)).await;
                 for r in 0..5 {
                     let room = format!("gr-{b}-{f}-{r}");
@@ -106,8 +118,18 @@ impl Env {
         QueryServiceClient::new(self.channel.clone())
     }
 
-    async fn page(&self, query: &str, page_size: u32, token: &str) -> Result<pb::QueryResponse, tonic::Status> {
-        let req = pb::QueryRequest { query: query.into(), page_size, continuation_token: token.into(), options: None };
+    async fn page(
+        &self,
+        query: &str,
+        page_size: u32,
+        token: &str,
+    ) -> Result<pb::QueryResponse, tonic::Status> {
+        let req = pb::QueryRequest {
+            query: query.into(),
+            page_size,
+            continuation_token: token.into(),
+            options: None,
+        };
         self.client().query(req).await.map(|r| r.into_inner())
     }
 
@@ -121,7 +143,10 @@ impl Env {
         let mut token = String::new();
         let mut pages = 0;
         loop {
-            let p = self.page(query, page_size, &token).await.unwrap_or_else(|e| panic!("{query}: {e}"));
+            let p = self
+                .page(query, page_size, &token)
+                .await
+                .unwrap_or_else(|e| panic!("{query}: {e}"));
             pages += 1;
             rows.extend(p.row_json.iter().map(|r| serde_json::from_str::<Value>(r).unwrap()));
             if p.continuation_token.is_empty() {
@@ -152,16 +177,26 @@ async fn results_over_the_sample_building_and_a_generated_campus() {
     env.load().await;
 
     // The issue's examples.
-    let rows = env.rows("SELECT * FROM DIGITALTWINS T WHERE T.$dtId IN ['room-101', 'gr-2-3-4']").await;
+    let rows =
+        env.rows("SELECT * FROM DIGITALTWINS T WHERE T.$dtId IN ['room-101', 'gr-2-3-4']").await;
     let ids: Vec<&str> = rows.iter().map(|r| r["$dtId"].as_str().unwrap()).collect();
     assert_eq!(ids, ["room-101", "gr-2-3-4"]);
     assert_eq!(rows[1]["Capacity"], 40);
-    let rows = env.rows("SELECT T, CT FROM DIGITALTWINS T JOIN CT RELATED T.contains WHERE T.$dtId = 'gf-2-3'").await;
+    let rows = env
+        .rows(
+            "SELECT T, CT FROM DIGITALTWINS T JOIN CT RELATED T.contains WHERE T.$dtId = 'gf-2-3'",
+        )
+        .await;
     let cts: Vec<&str> = rows.iter().map(|r| r["CT"]["$dtId"].as_str().unwrap()).collect();
     assert_eq!(cts, ["gr-2-3-0", "gr-2-3-1", "gr-2-3-2", "gr-2-3-3", "gr-2-3-4"]);
     assert!(rows.iter().all(|r| r["T"]["$dtId"] == "gf-2-3"));
     let q = "SELECT Floor, Room FROM DIGITALTWINS MATCH (Floor)-[:contains*..2]->(Room) WHERE Floor.$dtId = 'floor-1'";
-    let rooms: Vec<String> = env.rows(q).await.iter().map(|r| r["Room"]["$dtId"].as_str().unwrap().to_string()).collect();
+    let rooms: Vec<String> = env
+        .rows(q)
+        .await
+        .iter()
+        .map(|r| r["Room"]["$dtId"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(rooms, ["room-101", "room-102"]);
     // Sample rooms hold 12, 2, 8, 4: none over 20. Campus rooms hold 0..40: R = 3, 4 on 12 floors.
     let q = "SELECT COUNT() FROM DIGITALTWINS c WHERE IS_OF_MODEL('dtmi:example:Room;1') AND c.Capacity > 20";
@@ -170,9 +205,20 @@ async fn results_over_the_sample_building_and_a_generated_campus() {
     // Totals.
     assert_eq!(env.count("SELECT COUNT() FROM DIGITALTWINS").await, 86);
     assert_eq!(env.count("SELECT COUNT() FROM RELATIONSHIPS").await, 82);
-    assert_eq!(env.count("SELECT COUNT() FROM RELATIONSHIPS R WHERE R.$relationshipName = 'hasSensor'").await, 4);
+    assert_eq!(
+        env.count("SELECT COUNT() FROM RELATIONSHIPS R WHERE R.$relationshipName = 'hasSensor'")
+            .await,
+        4
+    );
     // Up to two hops from a campus building: 4 floors and 20 rooms; exactly two: the rooms.
-    assert_eq!(env.rows("SELECT R FROM DIGITALTWINS MATCH (B)-[:contains*..2]->(R) WHERE B.$dtId = 'gb-1'").await.len(), 24);
+    assert_eq!(
+        env.rows(
+            "SELECT R FROM DIGITALTWINS MATCH (B)-[:contains*..2]->(R) WHERE B.$dtId = 'gb-1'"
+        )
+        .await
+        .len(),
+        24
+    );
     let q = "SELECT R.$dtId AS r FROM DIGITALTWINS MATCH (B)-[*1..2]->(R) WHERE B.$dtId = 'gb-1'";
     let rooms = env.column(q, "r").await;
     assert_eq!(rooms.len(), 20);
@@ -188,7 +234,10 @@ async fn results_over_the_sample_building_and_a_generated_campus() {
     assert_eq!(env.column(q, "id").await, ["gr-0-0-4", "gr-0-1-4", "gr-0-2-4"]);
     // Projections with AS and a component property.
     let q = "SELECT T.name AS n, T.thermostat.mode FROM DIGITALTWINS T WHERE T.$dtId IN ['room-101', 'gr-0-0-0']";
-    assert_eq!(env.rows(q).await, [json!({"n": "Room 101", "mode": "heat"}), json!({"n": "Room 000"})]);
+    assert_eq!(
+        env.rows(q).await,
+        [json!({"n": "Room 101", "mode": "heat"}), json!({"n": "Room 000"})]
+    );
 }
 
 #[tokio::test]
@@ -216,12 +265,21 @@ async fn paging_cost_and_errors() {
     assert_eq!(read.applied_index, first.read.unwrap().applied_index);
     assert!(read.applied_index > 0);
     // A lookup reads one twin.
-    assert_eq!(env.page("SELECT * FROM DIGITALTWINS T WHERE T.$dtId = 'gb-0'", 0, "").await.unwrap().rows_scanned, 1);
+    assert_eq!(
+        env.page("SELECT * FROM DIGITALTWINS T WHERE T.$dtId = 'gb-0'", 0, "")
+            .await
+            .unwrap()
+            .rows_scanned,
+        1
+    );
 
     // Errors carry ADT codes and say where.
     let e = env.page("SELECT * FORM DIGITALTWINS", 0, "").await.unwrap_err();
     assert_eq!((e.code(), code(&e)), (tonic::Code::InvalidArgument, "InvalidArgument"));
-    assert_eq!(e.message(), "InvalidArgument: query syntax error at line 1, column 10: expected FROM, found 'FORM'");
+    assert_eq!(
+        e.message(),
+        "InvalidArgument: query syntax error at line 1, column 10: expected FROM, found 'FORM'"
+    );
     let e = env.page("", 0, "").await.unwrap_err();
     assert_eq!(e.message(), "InvalidArgument: the query is empty");
     let e = env.page(q, 10, "q1-00000000000000000000000000000001-0").await.unwrap_err();
@@ -253,8 +311,14 @@ async fn a_write_is_in_the_next_query() {
     }
     let mut twins = TwinServiceClient::new(env.channel.clone());
     let patch = json!([{"op": "replace", "path": "/temperature", "value": 99.5}]).to_string();
-    twins.patch_twin(pb::PatchTwinRequest { id: "r07".into(), patch_json: patch, options: None }).await.unwrap();
-    assert_eq!(env.rows(&format!("{q} AND T.temperature > 99")).await, [json!({"id": "r07", "t": 99.5})]);
+    twins
+        .patch_twin(pb::PatchTwinRequest { id: "r07".into(), patch_json: patch, options: None })
+        .await
+        .unwrap();
+    assert_eq!(
+        env.rows(&format!("{q} AND T.temperature > 99")).await,
+        [json!({"id": "r07", "t": 99.5})]
+    );
     twins.delete_twin(pb::DeleteTwinRequest { id: "r07".into(), options: None }).await.unwrap();
     assert!(env.rows(&format!("{q} AND T.$dtId = 'r07'")).await.is_empty());
     env.node.shutdown().await;
@@ -276,4 +340,66 @@ async fn a_client_that_gives_up_does_not_hurt_the_node() {
     let e = env.client().query(req).await.unwrap_err();
     assert!(matches!(e.code(), tonic::Code::Cancelled | tonic::Code::DeadlineExceeded), "{e:?}");
     assert_eq!(env.count("SELECT COUNT() FROM DIGITALTWINS").await, 86);
+}
+
+#[tokio::test]
+async fn the_query_command_prints_rows_as_json() {
+    let env = Env::start().await;
+    env.load().await;
+    let endpoint = format!("http://{}", env.node.addr());
+    let run = |args: Vec<String>| {
+        let endpoint = endpoint.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_twinstore"))
+                .arg("--endpoint")
+                .arg(endpoint)
+                .args(args)
+                .output()
+                .unwrap()
+        })
+    };
+    let q = "SELECT T.$dtId AS id FROM DIGITALTWINS T WHERE STARTSWITH(T.$dtId, 'gf-1-')";
+    // --all follows the tokens: the 4 floors of building 1, two a page.
+    let out = run(vec![
+        "--output".into(),
+        "json".into(),
+        "query".into(),
+        q.into(),
+        "--page-size".into(),
+        "2".into(),
+        "--all".into(),
+    ])
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        rows,
+        json!([{"id": "gf-1-0"}, {"id": "gf-1-1"}, {"id": "gf-1-2"}, {"id": "gf-1-3"}])
+    );
+    // One page, with the way to the next on stderr.
+    let out = run(vec!["query".into(), q.into(), "--page-size".into(), "3".into()]).await.unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("3 rows, query charge "), "{err}");
+    let token =
+        err.split("--continuation ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    let out = run(vec![
+        "--output".into(),
+        "json".into(),
+        "query".into(),
+        q.into(),
+        "--continuation".into(),
+        token,
+    ])
+    .await
+    .unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), json!([{"id": "gf-1-3"}]));
+    // Errors: one line, the ADT code first, exit code 1.
+    let out = run(vec!["query".into(), "SELECT * FROM DIGITALTWINS WHERE".into()]).await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "InvalidArgument: query syntax error at line 1, column 33: expected a property name or a value, found the end of the query"
+    );
 }

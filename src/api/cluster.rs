@@ -26,14 +26,24 @@ impl ClusterApi {
             Some(id) if id == self.0.id => Ok(None),
             Some(id) => match m.membership_config.membership().get_node(&id) {
                 Some(n) => Ok(Some(n.addr.clone())),
-                None => Err(to_status(err!(Unavailable, "the leader {id} is not in the membership"))),
+                None => {
+                    Err(to_status(err!(Unavailable, "the leader {id} is not in the membership")))
+                }
             },
-            None => Err(to_status(err!(Unavailable, "region '{}' has no leader now; retry", self.0.region))),
+            None => Err(to_status(err!(
+                Unavailable,
+                "region '{}' has no leader now; retry",
+                self.0.region
+            ))),
         }
     }
 
-    async fn leader_client(&self, addr: &str) -> Result<ClusterServiceClient<tonic::transport::Channel>, Status> {
-        let channel = crate::raft::network::channel(addr, None).map_err(|e| to_status(err!(Unavailable, "{e}")))?;
+    async fn leader_client(
+        &self,
+        addr: &str,
+    ) -> Result<ClusterServiceClient<tonic::transport::Channel>, Status> {
+        let channel = crate::raft::network::channel(addr, None)
+            .map_err(|e| to_status(err!(Unavailable, "{e}")))?;
         Ok(ClusterServiceClient::new(channel))
     }
 
@@ -68,7 +78,10 @@ fn change_error(e: impl std::fmt::Display) -> Status {
 
 #[tonic::async_trait]
 impl ClusterService for ClusterApi {
-    async fn status(&self, _req: Request<pb::ClusterStatusRequest>) -> Result<Response<pb::ClusterStatusResponse>, Status> {
+    async fn status(
+        &self,
+        _req: Request<pb::ClusterStatusRequest>,
+    ) -> Result<Response<pb::ClusterStatusResponse>, Status> {
         let m = self.0.raft.metrics().borrow().clone();
         let leader_addr = m
             .current_leader
@@ -91,18 +104,27 @@ impl ClusterService for ClusterApi {
         }))
     }
 
-    async fn add_node(&self, req: Request<pb::AddNodeRequest>) -> Result<Response<pb::MembershipResponse>, Status> {
+    async fn add_node(
+        &self,
+        req: Request<pb::AddNodeRequest>,
+    ) -> Result<Response<pb::MembershipResponse>, Status> {
         let r = req.into_inner();
         if r.id == 0 || r.addr.is_empty() {
-            return Err(to_status(err!(InvalidArgument, "a node needs a non-zero id and an address")));
+            return Err(to_status(err!(
+                InvalidArgument,
+                "a node needs a non-zero id and an address"
+            )));
         }
         if let Some(leader) = self.leader_elsewhere()? {
             return self.leader_client(&leader).await?.add_node(r).await;
         }
         let node = NodeInfo { addr: r.addr.clone() };
-        let learner = tokio::time::timeout(LEADER_WAIT * 6, self.0.raft.add_learner(r.id, node, true))
-            .await
-            .map_err(|_| to_status(err!(Unavailable, "node {} did not catch up within a minute", r.id)))?;
+        let learner =
+            tokio::time::timeout(LEADER_WAIT * 6, self.0.raft.add_learner(r.id, node, true))
+                .await
+                .map_err(|_| {
+                    to_status(err!(Unavailable, "node {} did not catch up within a minute", r.id))
+                })?;
         learner.map_err(change_error)?;
         let resp = self
             .0
@@ -110,10 +132,16 @@ impl ClusterService for ClusterApi {
             .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([r.id])), false)
             .await
             .map_err(change_error)?;
-        Ok(Response::new(pb::MembershipResponse { members: self.members(), index: resp.log_id.index }))
+        Ok(Response::new(pb::MembershipResponse {
+            members: self.members(),
+            index: resp.log_id.index,
+        }))
     }
 
-    async fn remove_node(&self, req: Request<pb::RemoveNodeRequest>) -> Result<Response<pb::MembershipResponse>, Status> {
+    async fn remove_node(
+        &self,
+        req: Request<pb::RemoveNodeRequest>,
+    ) -> Result<Response<pb::MembershipResponse>, Status> {
         let r = req.into_inner();
         if let Some(leader) = self.leader_elsewhere()? {
             return self.leader_client(&leader).await?.remove_node(r).await;
@@ -121,13 +149,22 @@ impl ClusterService for ClusterApi {
         let m = self.0.raft.metrics().borrow().clone();
         let membership = m.membership_config.membership();
         if membership.get_node(&r.id).is_none() {
-            return Err(to_status(err!(InvalidArgument, "node {} is not a member of region '{}'", r.id, self.0.region)));
+            return Err(to_status(err!(
+                InvalidArgument,
+                "node {} is not a member of region '{}'",
+                r.id,
+                self.0.region
+            )));
         }
         let voters: BTreeSet<u64> = membership.voter_ids().collect();
         let mut index = 0;
         if voters.contains(&r.id) {
             if voters.len() == 1 {
-                return Err(to_status(err!(OperationNotAllowed, "node {} is the last voter; a region needs one", r.id)));
+                return Err(to_status(err!(
+                    OperationNotAllowed,
+                    "node {} is the last voter; a region needs one",
+                    r.id
+                )));
             }
             let resp = self
                 .0

@@ -39,12 +39,17 @@ impl GeoApi {
         let lag = self.geo.lag.lock().unwrap_or_else(|e| e.into_inner());
         let leader = m.current_leader == Some(self.geo.id);
         let (lag_entries, lag_seconds, replicated_time) = if dr.role == Role::Standby {
-            let entries = if leader { lag.primary_applied.saturating_sub(dr.upstream.index) } else { 0 };
+            let entries =
+                if leader { lag.primary_applied.saturating_sub(dr.upstream.index) } else { 0 };
             let as_of = match lag.caught_up_as_of {
                 Some(t) if leader => t.max(dr.replicated_time),
                 _ => dr.replicated_time,
             };
-            let seconds = if as_of.0 == 0 { 0.0 } else { Timestamp::now().0.saturating_sub(as_of.0) as f64 / 1e9 };
+            let seconds = if as_of.0 == 0 {
+                0.0
+            } else {
+                Timestamp::now().0.saturating_sub(as_of.0) as f64 / 1e9
+            };
             (entries, seconds, as_of)
         } else {
             (0, 0.0, Timestamp::default())
@@ -87,7 +92,12 @@ impl GeoApi {
     }
 
     /// A GeoService client for the leader when it is another node.
-    async fn leader(&self) -> Result<Option<crate::pb::geo_service_client::GeoServiceClient<tonic::transport::Channel>>, Status> {
+    async fn leader(
+        &self,
+    ) -> Result<
+        Option<crate::pb::geo_service_client::GeoServiceClient<tonic::transport::Channel>>,
+        Status,
+    > {
         match self.shared.leader_url().await.status()? {
             None => Ok(None),
             Some(addr) => Ok(Some(client(&addr).status()?)),
@@ -97,13 +107,19 @@ impl GeoApi {
 
 #[tonic::async_trait]
 impl GeoService for GeoApi {
-    async fn status(&self, _req: Request<pb::DrStatusRequest>) -> Result<Response<pb::DrStatus>, Status> {
+    async fn status(
+        &self,
+        _req: Request<pb::DrStatusRequest>,
+    ) -> Result<Response<pb::DrStatus>, Status> {
         Ok(Response::new(self.status_now()?))
     }
 
     type PullStream = StreamOf<pb::ShipMessage>;
 
-    async fn pull(&self, req: Request<pb::PullRequest>) -> Result<Response<Self::PullStream>, Status> {
+    async fn pull(
+        &self,
+        req: Request<pb::PullRequest>,
+    ) -> Result<Response<Self::PullStream>, Status> {
         let r = req.into_inner();
         let rx = source::stream(self.geo.clone(), r.from_index);
         let stream = tokio_stream::StreamExt::map(ReceiverStream::new(rx), |item| match item {
@@ -116,7 +132,10 @@ impl GeoService for GeoApi {
         Ok(Response::new(Box::pin(stream)))
     }
 
-    async fn confirm(&self, req: Request<pb::ConfirmRequest>) -> Result<Response<pb::ConfirmResponse>, Status> {
+    async fn confirm(
+        &self,
+        req: Request<pb::ConfirmRequest>,
+    ) -> Result<Response<pb::ConfirmResponse>, Status> {
         let index = req.into_inner().index;
         if self.geo.store.dr().status()?.standby_confirmed < index {
             self.shared.write(Op::StandbyConfirmed { index }, None).await.status()?;
@@ -126,10 +145,17 @@ impl GeoService for GeoApi {
 
     type SnapshotStream = StreamOf<pb::SnapshotChunk>;
 
-    async fn snapshot(&self, _req: Request<pb::SnapshotRequest>) -> Result<Response<Self::SnapshotStream>, Status> {
+    async fn snapshot(
+        &self,
+        _req: Request<pb::SnapshotRequest>,
+    ) -> Result<Response<Self::SnapshotStream>, Status> {
         let dr = self.geo.store.dr().status()?;
         if dr.role != Role::Primary {
-            return Err(to_status(err!(ReadOnlyRegion, "region '{}' is not the primary; seed from the primary", self.geo.region)));
+            return Err(to_status(err!(
+                ReadOnlyRegion,
+                "region '{}' is not the primary; seed from the primary",
+                self.geo.region
+            )));
         }
         let store = self.geo.store.clone();
         let (applied, data) = tokio::task::spawn_blocking(move || store.snapshot())
@@ -155,12 +181,20 @@ impl GeoService for GeoApi {
         Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
     }
 
-    async fn failover(&self, req: Request<pb::FailoverRequest>) -> Result<Response<pb::FailoverResponse>, Status> {
+    async fn failover(
+        &self,
+        req: Request<pb::FailoverRequest>,
+    ) -> Result<Response<pb::FailoverResponse>, Status> {
         let r = req.into_inner();
         if let Some(mut leader) = self.leader().await? {
             return leader.failover(r).await;
         }
-        let report = if r.planned { failover::planned(&self.geo).await } else { failover::forced(&self.geo).await }.status()?;
+        let report = if r.planned {
+            failover::planned(&self.geo).await
+        } else {
+            failover::forced(&self.geo).await
+        }
+        .status()?;
         Ok(Response::new(pb::FailoverResponse {
             epoch: report.epoch,
             region: self.geo.region.clone(),
@@ -169,29 +203,51 @@ impl GeoService for GeoApi {
             promoted_at_time_ns: report.at_time.0,
             write_pause_ms: report.write_pause.as_secs_f64() * 1000.0,
             lost_entries_estimate: report.lost_estimate,
-            rpo_seconds: if r.planned { 0.0 } else { Timestamp::now().0.saturating_sub(report.at_time.0) as f64 / 1e9 },
+            rpo_seconds: if r.planned {
+                0.0
+            } else {
+                Timestamp::now().0.saturating_sub(report.at_time.0) as f64 / 1e9
+            },
             summary: report.summary,
         }))
     }
 
-    async fn fence(&self, req: Request<pb::FenceRequest>) -> Result<Response<pb::FenceResponse>, Status> {
+    async fn fence(
+        &self,
+        req: Request<pb::FenceRequest>,
+    ) -> Result<Response<pb::FenceResponse>, Status> {
         let r = req.into_inner();
         let peer = PeerRegion { name: r.peer_region, endpoints: r.peer_endpoints };
-        let (_, reply) = self.shared.write(Op::Fence { epoch: r.epoch, peer: Some(peer) }, None).await.status()?;
+        let (_, reply) = self
+            .shared
+            .write(Op::Fence { epoch: r.epoch, peer: Some(peer) }, None)
+            .await
+            .status()?;
         match reply {
-            Reply::Fenced { at } => Ok(Response::new(pb::FenceResponse { epoch: at.epoch, index: at.index })),
+            Reply::Fenced { at } => {
+                Ok(Response::new(pb::FenceResponse { epoch: at.epoch, index: at.index }))
+            }
             other => Err(to_status(err!(Internal, "unexpected reply to a fence: {other:?}"))),
         }
     }
 
-    async fn follow(&self, req: Request<pb::FollowRequest>) -> Result<Response<pb::FollowResponse>, Status> {
+    async fn follow(
+        &self,
+        req: Request<pb::FollowRequest>,
+    ) -> Result<Response<pb::FollowResponse>, Status> {
         let r = req.into_inner();
         let peer = PeerRegion { name: r.peer_region, endpoints: r.peer_endpoints };
-        self.shared.write(Op::SetUpstream { epoch: r.epoch, index: r.index, peer: Some(peer) }, None).await.status()?;
+        self.shared
+            .write(Op::SetUpstream { epoch: r.epoch, index: r.index, peer: Some(peer) }, None)
+            .await
+            .status()?;
         Ok(Response::new(pb::FollowResponse {}))
     }
 
-    async fn reprotect(&self, req: Request<pb::ReprotectRequest>) -> Result<Response<pb::ReprotectResponse>, Status> {
+    async fn reprotect(
+        &self,
+        req: Request<pb::ReprotectRequest>,
+    ) -> Result<Response<pb::ReprotectResponse>, Status> {
         if let Some(mut leader) = self.leader().await? {
             return leader.reprotect(req.into_inner()).await;
         }
@@ -208,7 +264,10 @@ impl GeoService for GeoApi {
         }))
     }
 
-    async fn divergent(&self, _req: Request<pb::DivergentRequest>) -> Result<Response<pb::DivergentResponse>, Status> {
+    async fn divergent(
+        &self,
+        _req: Request<pb::DivergentRequest>,
+    ) -> Result<Response<pb::DivergentResponse>, Status> {
         let writes = self.geo.store.divergent().status()?;
         let write_json = writes
             .into_iter()

@@ -22,23 +22,23 @@ use super::service::Shared;
 use super::twins::TwinApi;
 use crate::georep::{self, Geo};
 use crate::model::limits;
-use crate::pb::geo_service_server::GeoServiceServer;
-use crate::storage::Op;
-use crate::storage::dr::{PeerRegion, Role};
 use crate::pb;
 use crate::pb::cluster_service_client::ClusterServiceClient;
 use crate::pb::cluster_service_server::ClusterServiceServer;
+use crate::pb::geo_service_server::GeoServiceServer;
 use crate::pb::model_service_server::ModelServiceServer;
 use crate::pb::raft_service_server::RaftServiceServer;
 use crate::pb::relationship_service_server::RelationshipServiceServer;
 use crate::pb::twin_service_server::TwinServiceServer;
 use crate::raft::{self, NodeInfo, Raft};
+use crate::storage::Op;
 use crate::storage::Store;
+use crate::storage::dr::{PeerRegion, Role};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::time::Duration;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -109,8 +109,9 @@ impl Node {
     /// Opens the data directory, starts the raft member, binds the listener and serves in the
     /// background. Returns once the node serves; the group may still be electing a leader.
     pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| format!("cannot create data directory {}: {e}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            format!("cannot create data directory {}: {e}", config.data_dir.display())
+        })?;
         let db_dir = config.data_dir.join("db");
         let store = Arc::new(
             Store::open(&db_dir, config.cache_capacity)
@@ -129,8 +130,16 @@ impl Node {
         let (log_store, state_machine) = raft::open(store.clone())?;
         let retention = log_store.retention();
         let network = raft::network::Network { local: local_ip };
-        let raft = Raft::new(config.id, Arc::new(raft::config(config.snapshot_logs)?), network, log_store, state_machine).await?;
-        let geo = Geo::new(store.clone(), raft.clone(), config.id, config.region.clone(), retention)?;
+        let raft = Raft::new(
+            config.id,
+            Arc::new(raft::config(config.snapshot_logs)?),
+            network,
+            log_store,
+            state_machine,
+        )
+        .await?;
+        let geo =
+            Geo::new(store.clone(), raft.clone(), config.id, config.region.clone(), retention)?;
         let shared = Shared::new(
             store.clone(),
             raft.clone(),
@@ -145,7 +154,9 @@ impl Node {
         health.set_serving::<TwinServiceServer<TwinApi>>().await;
         health.set_serving::<RelationshipServiceServer<RelationshipApi>>().await;
         health.set_serving::<ModelServiceServer<ModelApi>>().await;
-        health.set_serving::<pb::query_service_server::QueryServiceServer<super::query::QueryApi>>().await;
+        health
+            .set_serving::<pb::query_service_server::QueryServiceServer<super::query::QueryApi>>()
+            .await;
         health.set_serving::<ClusterServiceServer<ClusterApi>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -158,12 +169,22 @@ impl Node {
             .tcp_nodelay(true)
             .add_service(health_service)
             .add_service(reflection)
-            .add_service(TwinServiceServer::new(TwinApi(shared.clone())).max_decoding_message_size(max))
             .add_service(
-                RelationshipServiceServer::new(RelationshipApi(shared.clone())).max_decoding_message_size(max),
+                TwinServiceServer::new(TwinApi(shared.clone())).max_decoding_message_size(max),
             )
-            .add_service(ModelServiceServer::new(ModelApi(shared.clone())).max_decoding_message_size(max))
-            .add_service(pb::query_service_server::QueryServiceServer::new(super::query::QueryApi::new(shared.clone())).max_decoding_message_size(max))
+            .add_service(
+                RelationshipServiceServer::new(RelationshipApi(shared.clone()))
+                    .max_decoding_message_size(max),
+            )
+            .add_service(
+                ModelServiceServer::new(ModelApi(shared.clone())).max_decoding_message_size(max),
+            )
+            .add_service(
+                pb::query_service_server::QueryServiceServer::new(super::query::QueryApi::new(
+                    shared.clone(),
+                ))
+                .max_decoding_message_size(max),
+            )
             .add_service(ClusterServiceServer::new(ClusterApi(shared.clone())))
             .add_service(
                 GeoServiceServer::new(GeoApi { shared: shared.clone(), geo: geo.clone() })
@@ -177,7 +198,18 @@ impl Node {
             );
 
         let (stop, stopped) = oneshot::channel::<()>();
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        // Nagle off on every accepted connection: tonic's own `tcp_nodelay` only applies to
+        // listeners it creates, and without it every response waits for the peer's delayed ACK
+        // (about 40 ms).
+        let incoming = tokio_stream::StreamExt::map(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            |conn| {
+                if let Ok(c) = &conn {
+                    let _ = c.set_nodelay(true);
+                }
+                conn
+            },
+        );
         let server = tokio::spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;
@@ -192,8 +224,11 @@ impl Node {
         form_group(&config, &raft, &advertise).await?;
         // DR: the region's initial role (proposed once by its leader), the shipper (active on a
         // standby's leader) and the monitor (retention, fencing).
-        let init = (config.role == Role::Standby || config.peer.is_some())
-            .then(|| Op::DrInit { role: config.role, epoch: 1, peer: config.peer.clone() });
+        let init = (config.role == Role::Standby || config.peer.is_some()).then(|| Op::DrInit {
+            role: config.role,
+            epoch: 1,
+            peer: config.peer.clone(),
+        });
         tokio::spawn(georep::monitor::run(geo.clone(), init));
         tokio::spawn(georep::shipper::run(geo));
         tracing::info!(%addr, id = config.id, region = %config.region, data = %config.data_dir.display(), "node started");
@@ -258,7 +293,9 @@ async fn form_group(config: &NodeConfig, raft: &Raft, advertise: &str) -> Result
     if members.keys().next() == Some(&config.id) {
         match raft.initialize(members).await {
             Ok(()) => tracing::info!(id = config.id, "initialized the group"),
-            Err(openraft::error::RaftError::APIError(openraft::error::InitializeError::NotAllowed(_))) => {}
+            Err(openraft::error::RaftError::APIError(
+                openraft::error::InitializeError::NotAllowed(_),
+            )) => {}
             Err(e) => return Err(format!("cannot initialize the group: {e}").into()),
         }
     }
@@ -272,7 +309,10 @@ async fn join_group(id: u64, addr: String, join: String) {
     for attempt in 0..60u32 {
         let result = async {
             let channel = raft::network::channel(&join, None)?;
-            ClusterServiceClient::new(channel).add_node(request.clone()).await.map_err(|s| s.to_string())
+            ClusterServiceClient::new(channel)
+                .add_node(request.clone())
+                .await
+                .map_err(|s| s.to_string())
         }
         .await;
         match result {

@@ -62,19 +62,23 @@ impl Drop for CancelOnDrop {
 
 #[tonic::async_trait]
 impl QueryService for QueryApi {
-    async fn query(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::QueryResponse>, Status> {
+    async fn query(
+        &self,
+        req: Request<pb::QueryRequest>,
+    ) -> Result<Response<pb::QueryResponse>, Status> {
         let arrived = Instant::now();
         let r = req.into_inner();
         let token = (!r.continuation_token.is_empty()).then(|| r.continuation_token.clone());
         if token.is_none() && r.query.trim().is_empty() {
             return Err(to_status(err!(InvalidArgument, "the query is empty")));
         }
-        let local = matches!(r.options.as_ref().map(|o| o.consistency()), Some(pb::Consistency::Local));
+        let local =
+            matches!(r.options.as_ref().map(|o| o.consistency()), Some(pb::Consistency::Local));
         // The first page waits until every write acknowledged before now is applied here; later
         // pages come from the cursor and need no barrier.
         let barrier = match &token {
             Some(_) => Some(pb::ReadOptions { consistency: pb::Consistency::Local as i32 }),
-            None => r.options.clone(),
+            None => r.options,
         };
         let mut read = self.shared.read_info(barrier.as_ref()).await?;
 
@@ -82,7 +86,12 @@ impl QueryService for QueryApi {
         let _guard = CancelOnDrop(cancel.clone());
         let permit = tokio::time::timeout(QUERY_TIMEOUT, self.running.clone().acquire_owned())
             .await
-            .map_err(|_| to_status(err!(Unavailable, "too many queries are running on this node; try again later")))?
+            .map_err(|_| {
+                to_status(err!(
+                    Unavailable,
+                    "too many queries are running on this node; try again later"
+                ))
+            })?
             .map_err(|_| to_status(err!(Unavailable, "the node is shutting down")))?;
         let timeout = QUERY_TIMEOUT.saturating_sub(arrived.elapsed());
         let engine = self.engine.clone();
@@ -109,7 +118,8 @@ impl QueryService for QueryApi {
                 )));
             }
         };
-        let consistency = if local { pb::Consistency::Local } else { pb::Consistency::Linearizable };
+        let consistency =
+            if local { pb::Consistency::Local } else { pb::Consistency::Linearizable };
         // The index the query started at (for later pages: the first page's).
         read.applied_index = page.applied_index;
         read.consistency = consistency as i32;

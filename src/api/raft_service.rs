@@ -15,32 +15,46 @@ use tonic::{Request, Response, Status};
 pub struct RaftApi(pub Shared);
 
 fn decode<T: DeserializeOwned>(req: Request<pb::RaftMessage>) -> Result<T, Status> {
-    network::decode(&req.into_inner().data).map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))
+    network::decode(&req.into_inner().data)
+        .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))
 }
 
 fn reply<T: Serialize>(value: &T) -> Result<Response<pb::RaftMessage>, Status> {
-    let data = network::encode(value).map_err(|e| Status::internal(format!("encoding a raft reply: {e}")))?;
+    let data = network::encode(value)
+        .map_err(|e| Status::internal(format!("encoding a raft reply: {e}")))?;
     Ok(Response::new(pb::RaftMessage { data }))
 }
 
 #[tonic::async_trait]
 impl RaftService for RaftApi {
-    async fn append_entries(&self, req: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
+    async fn append_entries(
+        &self,
+        req: Request<pb::RaftMessage>,
+    ) -> Result<Response<pb::RaftMessage>, Status> {
         let rpc: AppendEntriesRequest<TypeConfig> = decode(req)?;
         reply(&self.0.raft.append_entries(rpc).await)
     }
 
-    async fn vote(&self, req: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
+    async fn vote(
+        &self,
+        req: Request<pb::RaftMessage>,
+    ) -> Result<Response<pb::RaftMessage>, Status> {
         let rpc: VoteRequest<u64> = decode(req)?;
         reply(&self.0.raft.vote(rpc).await)
     }
 
-    async fn install_snapshot(&self, req: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
+    async fn install_snapshot(
+        &self,
+        req: Request<pb::RaftMessage>,
+    ) -> Result<Response<pb::RaftMessage>, Status> {
         let rpc: InstallSnapshotRequest<TypeConfig> = decode(req)?;
         reply(&self.0.raft.install_snapshot(rpc).await)
     }
 
-    async fn forward(&self, req: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
+    async fn forward(
+        &self,
+        req: Request<pb::RaftMessage>,
+    ) -> Result<Response<pb::RaftMessage>, Status> {
         let f: Forwarded = decode(req)?;
         // Only the leader proposes; a node that is not the leader says so and the sender retries
         // with the leader it learns of. Forwarding is never chained.
@@ -48,7 +62,10 @@ impl RaftService for RaftApi {
         reply(&answer)
     }
 
-    async fn read_index(&self, _req: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
+    async fn read_index(
+        &self,
+        _req: Request<pb::RaftMessage>,
+    ) -> Result<Response<pb::RaftMessage>, Status> {
         let index: Result<u64> = self.0.read_index().await;
         reply(&index)
     }

@@ -114,7 +114,11 @@ impl Shared {
             && crate::storage::dr::is_data_write(&op)
             && self.store.meta(crate::storage::keys::meta::DR)?.is_none()
         {
-            return Err(err!(ReadOnlyRegion, "region '{}' is a standby that is still starting; it takes no writes", self.region));
+            return Err(err!(
+                ReadOnlyRegion,
+                "region '{}' is a standby that is still starting; it takes no writes",
+                self.region
+            ));
         }
         let request = match options.filter(|o| !o.client_id.is_empty()) {
             Some(o) => RequestId { client: o.client_id.clone(), seq: o.request_id },
@@ -147,27 +151,36 @@ impl Shared {
     pub async fn write_local(&self, request: RequestId, op: Op) -> ForwardAnswer {
         // The epoch this leader believes current; apply refuses the write if it is not.
         let epoch = self.store.dr()?.epoch;
-        let cmd = Command { request: Some(request), time: Timestamp::now(), epoch, origin: None, op };
+        let cmd =
+            Command { request: Some(request), time: Timestamp::now(), epoch, origin: None, op };
         match self.raft.client_write(cmd).await {
             Ok(resp) => Ok((resp.log_id.index, resp.data)),
-            Err(openraft::error::RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(f))) => {
-                Err(not_leader(f.leader_node.as_ref()))
-            }
+            Err(openraft::error::RaftError::APIError(
+                openraft::error::ClientWriteError::ForwardToLeader(f),
+            )) => Err(not_leader(f.leader_node.as_ref())),
             Err(e) => Err(err!(Unavailable, "node {} cannot take writes: {e}", self.id)),
         }
     }
 
     /// Sends a write to the leader at `addr`.
-    async fn forward(&self, addr: &str, request: &RequestId, op: &Op, deadline: Instant) -> ForwardAnswer {
+    async fn forward(
+        &self,
+        addr: &str,
+        request: &RequestId,
+        op: &Op,
+        deadline: Instant,
+    ) -> ForwardAnswer {
         let msg = Forwarded { request: request.clone(), op: op.clone() };
-        let data = network::encode(&msg).map_err(|e| err!(Internal, "encoding a forwarded write: {e}"))?;
+        let data =
+            network::encode(&msg).map_err(|e| err!(Internal, "encoding a forwarded write: {e}"))?;
         let mut client = self.peer(addr)?;
         let mut req = tonic::Request::new(pb::RaftMessage { data });
-        req.set_timeout(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100)));
-        let reply = client
-            .forward(req)
-            .await
-            .map_err(|s| err!(Unavailable, "forwarding to the leader at {addr} failed: {}", s.message()))?;
+        req.set_timeout(
+            deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100)),
+        );
+        let reply = client.forward(req).await.map_err(|s| {
+            err!(Unavailable, "forwarding to the leader at {addr} failed: {}", s.message())
+        })?;
         network::decode::<ForwardAnswer>(&reply.into_inner().data)
             .map_err(|e| err!(Internal, "decoding the leader's answer: {e}"))?
     }
@@ -197,7 +210,12 @@ impl Shared {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || tokio::time::timeout(left, metrics.changed()).await.is_err() {
-                return Err(err!(Unavailable, "region '{}' has no leader (node {} sees none)", self.region, self.id));
+                return Err(err!(
+                    Unavailable,
+                    "region '{}' has no leader (node {} sees none)",
+                    self.region,
+                    self.id
+                ));
             }
         }
     }
@@ -216,7 +234,8 @@ impl Shared {
         let channel = match peers.get(addr) {
             Some(c) => c.clone(),
             None => {
-                let c = network::channel(addr, self.inner.local_ip).map_err(|e| err!(Unavailable, "{e}"))?;
+                let c = network::channel(addr, self.inner.local_ip)
+                    .map_err(|e| err!(Unavailable, "{e}"))?;
                 peers.insert(addr.to_string(), c.clone());
                 c
             }
@@ -225,12 +244,16 @@ impl Shared {
     }
 
     /// Waits for the consistency a read asked for and says where it is served.
-    pub async fn read_info(&self, options: Option<&pb::ReadOptions>) -> std::result::Result<pb::ReadInfo, Status> {
+    pub async fn read_info(
+        &self,
+        options: Option<&pb::ReadOptions>,
+    ) -> std::result::Result<pb::ReadInfo, Status> {
         let local = matches!(options.map(|o| o.consistency()), Some(pb::Consistency::Local));
         if !local {
             self.read_barrier().await.map_err(to_status)?;
         }
-        let consistency = if local { pb::Consistency::Local } else { pb::Consistency::Linearizable };
+        let consistency =
+            if local { pb::Consistency::Local } else { pb::Consistency::Linearizable };
         let dr = self.store.dr().map_err(|e| to_status(e.into()))?;
         let standby = dr.role == crate::storage::dr::Role::Standby;
         let staleness_ms = if standby && dr.replicated_time.0 > 0 {
@@ -276,9 +299,9 @@ impl Shared {
     pub async fn read_index(&self) -> Result<u64> {
         match self.raft.get_read_log_id().await {
             Ok((read, _applied)) => Ok(read.map(|l| l.index).unwrap_or(0)),
-            Err(openraft::error::RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(f))) => {
-                Err(not_leader(f.leader_node.as_ref()))
-            }
+            Err(openraft::error::RaftError::APIError(
+                openraft::error::CheckIsLeaderError::ForwardToLeader(f),
+            )) => Err(not_leader(f.leader_node.as_ref())),
             Err(e) => Err(err!(Unavailable, "node {} cannot confirm its leadership: {e}", self.id)),
         }
     }
@@ -286,12 +309,18 @@ impl Shared {
     async fn remote_read_index(&self, addr: &str, deadline: Instant) -> Result<u64> {
         let mut client = self.peer(addr)?;
         let mut req = tonic::Request::new(pb::RaftMessage { data: Vec::new() });
-        req.set_timeout(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100)));
-        let reply = client
-            .read_index(req)
-            .await
-            .map_err(|s| err!(Unavailable, "asking the leader at {addr} for a read index failed: {}", s.message()))?;
-        network::decode::<Result<u64>>(&reply.into_inner().data).map_err(|e| err!(Internal, "{e}"))?
+        req.set_timeout(
+            deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100)),
+        );
+        let reply = client.read_index(req).await.map_err(|s| {
+            err!(
+                Unavailable,
+                "asking the leader at {addr} for a read index failed: {}",
+                s.message()
+            )
+        })?;
+        network::decode::<Result<u64>>(&reply.into_inner().data)
+            .map_err(|e| err!(Internal, "{e}"))?
     }
 
     async fn wait_applied(&self, index: u64, deadline: Instant) -> Result<()> {
@@ -304,7 +333,9 @@ impl Shared {
             .applied_index_at_least(Some(index), "linearizable read")
             .await
             .map(|_| ())
-            .map_err(|e| err!(Unavailable, "node {} did not catch up to index {index} in time: {e}", self.id))
+            .map_err(|e| {
+                err!(Unavailable, "node {} did not catch up to index {index} in time: {e}", self.id)
+            })
     }
 }
 
@@ -348,7 +379,10 @@ pub fn token(t: &str) -> std::result::Result<Option<&str>, Status> {
         return Ok(None);
     }
     if !crate::storage::valid_token(t) {
-        return Err(to_status(err!(BadRequest, "the continuation token is not one this service issued")));
+        return Err(to_status(err!(
+            BadRequest,
+            "the continuation token is not one this service issued"
+        )));
     }
     Ok(Some(t))
 }

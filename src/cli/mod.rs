@@ -18,6 +18,7 @@ mod model;
 mod node;
 mod node_config;
 mod output;
+mod query;
 mod rel;
 mod sample;
 mod telemetry;
@@ -85,6 +86,8 @@ enum Command {
     Cluster(cluster::ClusterCommand),
     /// Load generator: put / patch / get twins, closed or open loop, latency percentiles.
     Bench(bench::BenchArgs),
+    /// Run a query (ADT's query language) and print its rows as JSON.
+    Query(query::QueryArgs),
 }
 
 /// How fresh a read must be (`--consistency`).
@@ -137,6 +140,7 @@ fn run(cli: Cli) -> CliResult<ExitCode> {
         }
         Command::Cluster(cmd) => client_command(&cli.global, printer, |ctx| cluster::run(ctx, cmd)),
         Command::Bench(args) => bench::run(&cli.global, args),
+        Command::Query(args) => client_command(&cli.global, printer, |ctx| query::run(ctx, args)),
     }
 }
 

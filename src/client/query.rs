@@ -46,13 +46,15 @@ impl Client {
         policy.total_timeout = policy.total_timeout.max(QUERY_ATTEMPT_TIMEOUT);
         let resp = retry::run(&policy, &self.inner.pool, route, |ch| {
             let r = req.clone();
-            let mut c = QueryServiceClient::new(ch).max_decoding_message_size(super::MAX_MESSAGE_BYTES);
+            let mut c =
+                QueryServiceClient::new(ch).max_decoding_message_size(super::MAX_MESSAGE_BYTES);
             async move { c.query(r).await }
         })
         .await?;
         Ok(QueryPage {
             rows: resp.row_json,
-            continuation_token: (!resp.continuation_token.is_empty()).then_some(resp.continuation_token),
+            continuation_token: (!resp.continuation_token.is_empty())
+                .then_some(resp.continuation_token),
             query_charge: resp.query_charge,
             rows_scanned: resp.rows_scanned,
             read: resp.read,

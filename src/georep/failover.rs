@@ -58,9 +58,16 @@ fn my_region(geo: &Geo) -> PeerRegion {
 pub async fn planned(geo: &Geo) -> Result<Report> {
     let dr = geo.store.dr()?;
     if dr.role != Role::Standby {
-        return Err(err!(OperationNotAllowed, "region '{}' is already the primary (epoch {})", geo.region, dr.epoch));
+        return Err(err!(
+            OperationNotAllowed,
+            "region '{}' is already the primary (epoch {})",
+            geo.region,
+            dr.epoch
+        ));
     }
-    let peer = dr.peer.clone().ok_or_else(|| err!(OperationNotAllowed, "region '{}' has no primary configured", geo.region))?;
+    let peer = dr.peer.clone().ok_or_else(|| {
+        err!(OperationNotAllowed, "region '{}' has no primary configured", geo.region)
+    })?;
     let epoch = dr.epoch + 1;
     let started = Instant::now();
     let fence = fence_peer(&peer, epoch, &my_region(geo)).await?;
@@ -68,7 +75,8 @@ pub async fn planned(geo: &Geo) -> Result<Report> {
     let deadline = Instant::now() + CATCH_UP_TIMEOUT;
     loop {
         let dr = geo.store.dr()?;
-        if dr.upstream.index >= fence.index && dr.upstream.epoch == fence.epoch || fence.index == 0 {
+        if dr.upstream.index >= fence.index && dr.upstream.epoch == fence.epoch || fence.index == 0
+        {
             break;
         }
         if Instant::now() >= deadline {
@@ -86,7 +94,12 @@ pub async fn planned(geo: &Geo) -> Result<Report> {
     let (at, at_time, index) = promote(geo, epoch, &peer).await?;
     let write_pause = started.elapsed();
     // The old primary follows this region from the promotion on.
-    let follow = pb::FollowRequest { epoch, index, peer_region: geo.region.clone(), peer_endpoints: geo.endpoints() };
+    let follow = pb::FollowRequest {
+        epoch,
+        index,
+        peer_region: geo.region.clone(),
+        peer_endpoints: geo.endpoints(),
+    };
     let mut told = false;
     for addr in &peer.endpoints {
         if let Ok(mut c) = client(addr)
@@ -103,7 +116,11 @@ pub async fn planned(geo: &Geo) -> Result<Report> {
         at.epoch,
         at.index,
         write_pause.as_secs_f64() * 1000.0,
-        if told { "" } else { "; the old primary could not be told to follow: run `dr reprotect` on it" }
+        if told {
+            ""
+        } else {
+            "; the old primary could not be told to follow: run `dr reprotect` on it"
+        }
     );
     Ok(Report { epoch, at, at_time, write_pause, lost_estimate: 0, summary })
 }
@@ -112,7 +129,12 @@ pub async fn planned(geo: &Geo) -> Result<Report> {
 pub async fn forced(geo: &Geo) -> Result<Report> {
     let dr = geo.store.dr()?;
     if dr.role != Role::Standby {
-        return Err(err!(OperationNotAllowed, "region '{}' is already the primary (epoch {})", geo.region, dr.epoch));
+        return Err(err!(
+            OperationNotAllowed,
+            "region '{}' is already the primary (epoch {})",
+            geo.region,
+            dr.epoch
+        ));
     }
     let peer = dr.peer.clone().unwrap_or_default();
     let primary_applied = geo.lag.lock().unwrap_or_else(|e| e.into_inner()).primary_applied;
@@ -130,7 +152,14 @@ pub async fn forced(geo: &Geo) -> Result<Report> {
         at.index,
         at_time.to_adt_string(),
     );
-    Ok(Report { epoch: dr.epoch + 1, at, at_time, write_pause: Duration::ZERO, lost_estimate, summary })
+    Ok(Report {
+        epoch: dr.epoch + 1,
+        at,
+        at_time,
+        write_pause: Duration::ZERO,
+        lost_estimate,
+        summary,
+    })
 }
 
 async fn promote(geo: &Geo, epoch: u64, peer: &PeerRegion) -> Result<(Position, Timestamp, u64)> {
@@ -141,7 +170,11 @@ async fn promote(geo: &Geo, epoch: u64, peer: &PeerRegion) -> Result<(Position, 
 }
 
 async fn fence_peer(peer: &PeerRegion, epoch: u64, me: &PeerRegion) -> Result<Position> {
-    let req = pb::FenceRequest { epoch, peer_region: me.name.clone(), peer_endpoints: me.endpoints.clone() };
+    let req = pb::FenceRequest {
+        epoch,
+        peer_region: me.name.clone(),
+        peer_endpoints: me.endpoints.clone(),
+    };
     let mut last = err!(Unavailable, "the primary region '{}' has no endpoints", peer.name);
     for addr in &peer.endpoints {
         let mut c = client(addr)?;
@@ -166,7 +199,9 @@ async fn fence_peer(peer: &PeerRegion, epoch: u64, me: &PeerRegion) -> Result<Po
 /// Reprotect: this region (an old primary) becomes the standby of the current primary.
 pub async fn reprotect(geo: &Geo) -> Result<(u64, Position)> {
     let dr = geo.store.dr()?;
-    let peer = dr.peer.clone().ok_or_else(|| err!(OperationNotAllowed, "region '{}' has no peer region configured", geo.region))?;
+    let peer = dr.peer.clone().ok_or_else(|| {
+        err!(OperationNotAllowed, "region '{}' has no peer region configured", geo.region)
+    })?;
     // The new primary: its epoch and where it was promoted in our history.
     let mut found = None;
     for addr in &peer.endpoints {
@@ -180,11 +215,20 @@ pub async fn reprotect(geo: &Geo) -> Result<(u64, Position)> {
             }
         }
     }
-    let (addr, primary) = found.ok_or_else(|| err!(Unavailable, "no node of region '{}' answers as primary", peer.name))?;
+    let (addr, primary) = found
+        .ok_or_else(|| err!(Unavailable, "no node of region '{}' answers as primary", peer.name))?;
     if primary.epoch <= dr.epoch && dr.role == Role::Primary {
-        return Err(err!(OperationNotAllowed, "region '{}' is the primary at epoch {}, not behind region '{}' (epoch {})", geo.region, dr.epoch, primary.region, primary.epoch));
+        return Err(err!(
+            OperationNotAllowed,
+            "region '{}' is the primary at epoch {}, not behind region '{}' (epoch {})",
+            geo.region,
+            dr.epoch,
+            primary.region,
+            primary.epoch
+        ));
     }
-    let new_primary = PeerRegion { name: primary.region.clone(), endpoints: primary.endpoints.clone() };
+    let new_primary =
+        PeerRegion { name: primary.region.clone(), endpoints: primary.endpoints.clone() };
     geo.propose(Op::Fence { epoch: primary.epoch, peer: Some(new_primary) }).await?;
     let dr = geo.store.dr()?;
     // Writes this region acknowledged after the position the new primary holds.
@@ -197,9 +241,11 @@ pub async fn reprotect(geo: &Geo) -> Result<(u64, Position)> {
         let mut next = promoted_at.index + 1;
         while next <= fenced.index {
             let log = geo.log.clone();
-            let run = tokio::task::spawn_blocking(move || reader::read_run(&log, next, fenced.index, 10_000))
-                .await
-                .map_err(|e| err!(Internal, "{e}"))??;
+            let run = tokio::task::spawn_blocking(move || {
+                reader::read_run(&log, next, fenced.index, 10_000)
+            })
+            .await
+            .map_err(|e| err!(Internal, "{e}"))??;
             let Some(run) = run else { break };
             for (i, cmd) in run.entries {
                 if cmd.epoch != fenced.epoch {

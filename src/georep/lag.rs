@@ -28,7 +28,8 @@ impl Default for Lag {
             connected: false,
             error: String::new(),
             caught_up_as_of: None,
-            latency: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
+            latency: Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                .expect("valid histogram bounds"),
         }
     }
 }

@@ -64,7 +64,13 @@ pub struct Geo {
 
 impl Geo {
     /// The DR machinery of a node.
-    pub fn new(store: Arc<Store>, raft: Raft, id: u64, region: String, retention: Arc<AtomicU64>) -> Result<Geo> {
+    pub fn new(
+        store: Arc<Store>,
+        raft: Raft,
+        id: u64,
+        region: String,
+        retention: Arc<AtomicU64>,
+    ) -> Result<Geo> {
         let log = RaftLog::open(&store)?;
         Ok(Geo {
             store,
@@ -93,11 +99,20 @@ impl Geo {
     /// Proposes a control op on this node, which must lead its region; returns the reply.
     pub async fn propose(&self, op: Op) -> Result<(u64, Reply)> {
         let epoch = self.store.dr()?.epoch;
-        let request = RequestId { client: self.client_id.clone(), seq: self.requests.fetch_add(1, Ordering::Relaxed) };
-        let cmd = Command { request: Some(request), time: Timestamp::now(), epoch, origin: None, op };
+        let request = RequestId {
+            client: self.client_id.clone(),
+            seq: self.requests.fetch_add(1, Ordering::Relaxed),
+        };
+        let cmd =
+            Command { request: Some(request), time: Timestamp::now(), epoch, origin: None, op };
         match self.raft.client_write(cmd).await {
             Ok(resp) => Ok((resp.log_id.index, resp.data?)),
-            Err(e) => Err(err!(NotLeader, "node {} of region '{}' cannot propose: {e}", self.id, self.region)),
+            Err(e) => Err(err!(
+                NotLeader,
+                "node {} of region '{}' cannot propose: {e}",
+                self.id,
+                self.region
+            )),
         }
     }
 }

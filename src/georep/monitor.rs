@@ -29,7 +29,8 @@ pub async fn run(geo: Geo, init: Option<Op>) {
 
 async fn tick(geo: &Geo, init: Option<&Op>) -> crate::error::Result<()> {
     let dr = geo.store.dr()?;
-    let floor = if dr.role == Role::Primary && dr.peer.is_some() { dr.standby_confirmed } else { u64::MAX };
+    let floor =
+        if dr.role == Role::Primary && dr.peer.is_some() { dr.standby_confirmed } else { u64::MAX };
     geo.retention.store(floor, Ordering::SeqCst);
     if !geo.is_leader() {
         return Ok(());

@@ -52,7 +52,11 @@ pub async fn run(geo: Geo) {
             }
         };
         let endpoints = dr.peer.as_ref().map(|p| p.endpoints.clone()).unwrap_or_default();
-        if dr.role != Role::Standby || endpoints.is_empty() || !geo.is_leader() || dr.fenced_at.is_some() && dr.upstream == Position::default() {
+        if dr.role != Role::Standby
+            || endpoints.is_empty()
+            || !geo.is_leader()
+            || dr.fenced_at.is_some() && dr.upstream == Position::default()
+        {
             set_connected(&geo, false, "");
             tokio::time::sleep(RETRY).await;
             continue;
@@ -104,14 +108,17 @@ async fn follow(geo: &Geo, addr: &str) -> Result<()> {
     loop {
         let msg = match tokio::time::timeout(Duration::from_secs(3), stream.message()).await {
             Ok(Ok(Some(m))) => m,
-            Ok(Ok(None)) => return Err(err!(Unavailable, "the primary at {addr} ended the stream")),
+            Ok(Ok(None)) => {
+                return Err(err!(Unavailable, "the primary at {addr} ended the stream"));
+            }
             Ok(Err(s)) => return Err(status_error(s)),
             Err(_) => return Err(err!(Unavailable, "no word from the primary at {addr} for 3 s")),
         };
         if !geo.is_leader() {
             return Ok(());
         }
-        let batch: ShipBatch = network::decode(&msg.batch).map_err(|e| err!(Internal, "bad batch: {e}"))?;
+        let batch: ShipBatch =
+            network::decode(&msg.batch).map_err(|e| err!(Internal, "bad batch: {e}"))?;
         let newest = batch.entries.last().map(|(_, c)| c.time);
         let caught_up = batch.caught_up.then_some(batch.source_time);
         let upstream = if batch.to >= batch.from {
@@ -147,17 +154,22 @@ async fn follow(geo: &Geo, addr: &str) -> Result<()> {
 /// Replaces this region's graph with a snapshot of the primary's, then shipping resumes after it.
 pub async fn reseed(geo: &Geo, addr: &str) -> Result<Position> {
     let mut client = client(addr)?;
-    let mut stream = client.snapshot(pb::SnapshotRequest {}).await.map_err(status_error)?.into_inner();
+    let mut stream =
+        client.snapshot(pb::SnapshotRequest {}).await.map_err(status_error)?.into_inner();
     let mut data = Vec::new();
     let mut position = None;
     while let Some(chunk) = stream.message().await.map_err(status_error)? {
         if position.is_none() {
-            position = Some((Position { epoch: chunk.epoch, index: chunk.index }, Timestamp(chunk.time_ns)));
+            position = Some((
+                Position { epoch: chunk.epoch, index: chunk.index },
+                Timestamp(chunk.time_ns),
+            ));
             data.reserve(chunk.total as usize);
         }
         data.extend_from_slice(&chunk.data);
     }
-    let (position, time) = position.ok_or_else(|| err!(Unavailable, "the primary at {addr} sent an empty snapshot"))?;
+    let (position, time) = position
+        .ok_or_else(|| err!(Unavailable, "the primary at {addr} sent an empty snapshot"))?;
     tracing::info!(%addr, epoch = position.epoch, index = position.index, bytes = data.len(), "reseeding from the primary");
     geo.propose(Op::Reseed { position, time, data }).await?;
     Ok(position)

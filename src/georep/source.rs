@@ -50,7 +50,11 @@ async fn run(geo: &Geo, from: u64, tx: &mpsc::Sender<Result<Shipment>>) -> Resul
             (Role::Primary, _) => (geo.store.applied_index(), dr.epoch),
             (Role::Standby, Some(f)) => (f.index.min(geo.store.applied_index()), f.epoch),
             (Role::Standby, None) => {
-                return Err(err!(ReadOnlyRegion, "region '{}' is a standby and has no log to ship", geo.region));
+                return Err(err!(
+                    ReadOnlyRegion,
+                    "region '{}' is a standby and has no log to ship",
+                    geo.region
+                ));
             }
         };
         if let Some(p) = dr.promoted_at
@@ -64,9 +68,11 @@ async fn run(geo: &Geo, from: u64, tx: &mpsc::Sender<Result<Shipment>>) -> Resul
         }
         if next <= cap {
             let log = geo.log.clone();
-            let run = tokio::task::spawn_blocking(move || reader::read_run(&log, next, cap, MAX_BATCH_ENTRIES))
-                .await
-                .map_err(|e| err!(Internal, "reading the log: {e}"))??;
+            let run = tokio::task::spawn_blocking(move || {
+                reader::read_run(&log, next, cap, MAX_BATCH_ENTRIES)
+            })
+            .await
+            .map_err(|e| err!(Internal, "reading the log: {e}"))??;
             let Some(run) = run else {
                 return Err(need_reseed(format!(
                     "node {} no longer has log index {next} (purged behind a snapshot); reseed",

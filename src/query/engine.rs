@@ -2,7 +2,7 @@
 //!
 //! sled has no snapshots, so a continuation token cannot mean "resume the scan at the same point
 //! in time". Instead the first request runs the query to completion (within the limits of
-//! [`exec`](super::exec)), returns the first page, and keeps the rest in a *cursor*: an in-memory
+//! [`super::exec`]), returns the first page, and keeps the rest in a *cursor*: an in-memory
 //! copy of the remaining rows, keyed by a random id. The token names the cursor and the offset of
 //! the next page, so every page comes from the same result (the same "snapshot position", reported
 //! as the applied index the query started at), and asking for the same page twice (a retry) gives
@@ -122,12 +122,24 @@ impl Engine {
         let charge = charge(outcome.scanned, page_bytes(&outcome.rows, size));
         let mut rows = outcome.rows;
         if rows.len() <= size {
-            return Ok(Page { rows, token: None, charge, rows_scanned: outcome.scanned, applied_index });
+            return Ok(Page {
+                rows,
+                token: None,
+                charge,
+                rows_scanned: outcome.scanned,
+                applied_index,
+            });
         }
         let first: Vec<String> = rows.drain(..size).collect();
         let id = self.random_id();
         let bytes = rows.iter().map(String::len).sum();
-        let cursor = Cursor { query: req.query.to_string(), rows, bytes, applied_index, last_used: Instant::now() };
+        let cursor = Cursor {
+            query: req.query.to_string(),
+            rows,
+            bytes,
+            applied_index,
+            last_used: Instant::now(),
+        };
         self.keep(id, cursor);
         Ok(Page {
             rows: first,
@@ -156,10 +168,10 @@ impl Engine {
             && (cursors.len() >= MAX_CURSORS || total + cursor.bytes > MAX_CURSOR_BYTES)
         {
             let oldest = cursors.iter().min_by_key(|(_, c)| c.last_used).map(|(k, _)| *k);
-            if let Some(k) = oldest {
-                if let Some(c) = cursors.remove(&k) {
-                    total -= c.bytes;
-                }
+            if let Some(k) = oldest
+                && let Some(c) = cursors.remove(&k)
+            {
+                total -= c.bytes;
             }
         }
         cursors.insert(id, cursor);
@@ -185,7 +197,10 @@ impl Engine {
         }
         // `offset` counts rows after the first page.
         if offset > cursor.rows.len() {
-            return Err(err!(BadRequest, "the continuation token points past the end of the result"));
+            return Err(err!(
+                BadRequest,
+                "the continuation token points past the end of the result"
+            ));
         }
         let end = (offset + size).min(cursor.rows.len());
         let rows: Vec<String> = cursor.rows[offset..end].to_vec();
@@ -262,13 +277,22 @@ mod tests {
         assert_eq!(charge(0, 10 * 1024), 2.0);
     }
 
-    fn page(e: &Engine, f: &Fixture, query: &str, size: usize, token: Option<&str>) -> Result<Page> {
+    fn page(
+        e: &Engine,
+        f: &Fixture,
+        query: &str,
+        size: usize,
+        token: Option<&str>,
+    ) -> Result<Page> {
         let req = Request { query, page_size: size, token, timeout: QUERY_TIMEOUT };
         e.query(&f.store, &req, &AtomicBool::new(false))
     }
 
     fn ids(p: &Page) -> Vec<String> {
-        p.rows.iter().map(|r| serde_json::from_str::<serde_json::Value>(r).unwrap()["id"].to_string()).collect()
+        p.rows
+            .iter()
+            .map(|r| serde_json::from_str::<serde_json::Value>(r).unwrap()["id"].to_string())
+            .collect()
     }
 
     #[test]
@@ -299,7 +323,10 @@ mod tests {
         // The cursor is gone now; a new run sees the write (read-your-writes).
         let err = page(&e, &f, q, 5, Some(&t1)).unwrap_err();
         assert_eq!(err.code, crate::error::ErrorCode::BadRequest);
-        assert!(err.message.starts_with("the continuation token has expired or is unknown"), "{err}");
+        assert!(
+            err.message.starts_with("the continuation token has expired or is unknown"),
+            "{err}"
+        );
         let again = page(&e, &f, q, 0, None).unwrap();
         assert_eq!((again.rows.len(), again.token), (14, None));
         assert!(again.rows[0].contains("\"aaa\""));
@@ -334,7 +361,8 @@ mod tests {
         let e = Engine::new();
         let mut tokens = Vec::new();
         for _ in 0..MAX_CURSORS + 3 {
-            tokens.push(page(&e, &f, "SELECT * FROM DIGITALTWINS", 1, None).unwrap().token.unwrap());
+            tokens
+                .push(page(&e, &f, "SELECT * FROM DIGITALTWINS", 1, None).unwrap().token.unwrap());
         }
         assert_eq!(e.cursor_count(), MAX_CURSORS);
         // The least recently used went first.

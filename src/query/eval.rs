@@ -56,7 +56,8 @@ impl Doc {
             None => serde_json::from_str(&self.raw),
             Some(fields) => partial(&self.raw, fields),
         };
-        let v = parsed.map_err(|e| err!(Internal, "the stored document '{}' is not JSON: {e}", self.id))?;
+        let v = parsed
+            .map_err(|e| err!(Internal, "the stored document '{}' is not JSON: {e}", self.id))?;
         Ok(self.value.get_or_init(|| v))
     }
 }
@@ -76,7 +77,10 @@ struct Members<'a>(&'a [String]);
 impl<'de> serde::de::DeserializeSeed<'de> for Members<'_> {
     type Value = Value;
 
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Value, D::Error> {
         d.deserialize_map(self)
     }
 }
@@ -88,7 +92,10 @@ impl<'de> serde::de::Visitor<'de> for Members<'_> {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Value, A::Error> {
         let mut out = serde_json::Map::new();
         while let Some(key) = map.next_key::<Key<'de>>()? {
             let name = key.as_str();
@@ -335,7 +342,10 @@ mod tests {
     }
 
     fn path(p: &str) -> Term {
-        Term::Ref(Ref { slot: 0, path: p.split('.').filter(|s| !s.is_empty()).map(String::from).collect() })
+        Term::Ref(Ref {
+            slot: 0,
+            path: p.split('.').filter(|s| !s.is_empty()).map(String::from).collect(),
+        })
     }
 
     fn lit(v: Value) -> Term {
@@ -364,7 +374,10 @@ mod tests {
         let not_gt = Pred::Not(Box::new(Pred::Cmp(path("missing"), Gt, lit(json!(1)))));
         assert_eq!(t(not_gt), None);
         assert_eq!(t(Pred::Cmp(path("o.k"), Eq, lit(json!(1)))), Some(true));
-        assert_eq!(t(Pred::Cmp(path("$metadata.$model"), Eq, lit(json!("dtmi:a:B;1")))), Some(true));
+        assert_eq!(
+            t(Pred::Cmp(path("$metadata.$model"), Eq, lit(json!("dtmi:a:B;1")))),
+            Some(true)
+        );
         assert_eq!(t(Pred::Cmp(path("map.1st"), Eq, lit(json!("one")))), Some(true));
         assert_eq!(t(Pred::Cmp(path("a.2"), Eq, lit(json!("x")))), Some(true));
         // An unbound slot is undefined.
@@ -418,11 +431,13 @@ mod tests {
 
     #[test]
     fn sort_order_is_total() {
-        let values = [json!("b"), json!(2), json!(null), json!([1]), json!(true), json!("a"), json!(1.5)];
+        let values =
+            [json!("b"), json!(2), json!(null), json!([1]), json!(true), json!("a"), json!(1.5)];
         let mut v: Vec<Option<&Value>> = values.iter().map(Some).collect();
         v.push(None);
         v.sort_by(|a, b| sort_cmp(*a, *b));
-        let shown: Vec<String> = v.iter().map(|v| v.map(|v| v.to_string()).unwrap_or("-".into())).collect();
+        let shown: Vec<String> =
+            v.iter().map(|v| v.map(|v| v.to_string()).unwrap_or("-".into())).collect();
         assert_eq!(shown, ["-", "null", "true", "1.5", "2", "\"a\"", "\"b\"", "[1]"]);
     }
 
@@ -441,7 +456,9 @@ mod tests {
     #[test]
     fn documents_parse_lazily_and_report_corruption() {
         let d = Doc::new("x".into(), "{not json".into());
-        assert!(d.value().unwrap_err().to_string().starts_with("Internal: the stored document 'x'"));
+        assert!(
+            d.value().unwrap_err().to_string().starts_with("Internal: the stored document 'x'")
+        );
         let d = Doc::new("y".into(), "{\"a\":1}".into());
         assert_eq!(d.value().unwrap()["a"], 1);
         assert_eq!(d.value().unwrap()["a"], 1);

@@ -52,10 +52,17 @@ pub struct Outcome {
 }
 
 /// Runs a plan until it is done, the deadline passes or `cancel` is set.
-pub fn execute(store: &Store, plan: &Plan, deadline: Instant, cancel: &AtomicBool) -> Result<Outcome> {
+pub fn execute(
+    store: &Store,
+    plan: &Plan,
+    deadline: Instant,
+    cancel: &AtomicBool,
+) -> Result<Outcome> {
     let fields = plan.fields.iter().map(|f| f.as_ref().map(|f| Rc::from(f.as_slice()))).collect();
     let keys_json = match &plan.output {
-        Output::Columns(columns) => columns.iter().map(|(k, _)| Value::String(k.clone()).to_string()).collect(),
+        Output::Columns(columns) => {
+            columns.iter().map(|(k, _)| Value::String(k.clone()).to_string()).collect()
+        }
         _ => Vec::new(),
     };
     let mut x = Exec {
@@ -179,10 +186,10 @@ impl Exec<'_> {
             Access::TwinIds(ids) => {
                 for id in ids {
                     self.tick()?;
-                    if let Some(raw) = self.store.twin(id)? {
-                        if self.root(&mut row, id.clone(), raw)? == Flow::Stop {
-                            break;
-                        }
+                    if let Some(raw) = self.store.twin(id)?
+                        && self.root(&mut row, id.clone(), raw)? == Flow::Stop
+                    {
+                        break;
                     }
                 }
             }
@@ -199,10 +206,10 @@ impl Exec<'_> {
                 }
                 for id in ids {
                     self.tick()?;
-                    if let Some(raw) = self.store.twin(&id)? {
-                        if self.root(&mut row, id, raw)? == Flow::Stop {
-                            break;
-                        }
+                    if let Some(raw) = self.store.twin(&id)?
+                        && self.root(&mut row, id, raw)? == Flow::Stop
+                    {
+                        break;
                     }
                 }
             }
@@ -232,10 +239,10 @@ impl Exec<'_> {
                         self.tick()?;
                         let e = e?;
                         self.tick()?;
-                        if let Some(json) = self.store.relationship(&e.source, &e.id)? {
-                            if self.root(&mut row, e.id, json)? == Flow::Stop {
-                                break 'targets;
-                            }
+                        if let Some(json) = self.store.relationship(&e.source, &e.id)?
+                            && self.root(&mut row, e.id, json)? == Flow::Stop
+                        {
+                            break 'targets;
                         }
                     }
                 }
@@ -296,7 +303,8 @@ impl Exec<'_> {
             if let Some(r) = step.rel {
                 row[r] = hop.rel;
             }
-            let flow = if self.passes(k + 1, row)? { self.descend(k + 1, row)? } else { Flow::Continue };
+            let flow =
+                if self.passes(k + 1, row)? { self.descend(k + 1, row)? } else { Flow::Continue };
             row[step.to] = None;
             if let Some(r) = step.rel {
                 row[r] = None;
@@ -442,7 +450,8 @@ impl Exec<'_> {
         Ok(match &self.plan.output {
             Output::Document(slot) => raw(*slot).to_string(),
             Output::Collections(slots) => {
-                let size: usize = slots.iter().map(|(name, slot)| name.len() + raw(*slot).len() + 4).sum();
+                let size: usize =
+                    slots.iter().map(|(name, slot)| name.len() + raw(*slot).len() + 4).sum();
                 let mut s = String::with_capacity(size + 2);
                 s.push('{');
                 for (i, (name, slot)) in slots.iter().enumerate() {
@@ -458,7 +467,8 @@ impl Exec<'_> {
             }
             Output::Columns(columns) => {
                 // The values first, so the row is built in one allocation.
-                let mut parts: Vec<(&str, std::borrow::Cow<'_, str>)> = Vec::with_capacity(columns.len());
+                let mut parts: Vec<(&str, std::borrow::Cow<'_, str>)> =
+                    Vec::with_capacity(columns.len());
                 for ((_, r), key) in columns.iter().zip(&self.keys_json) {
                     let text = if r.path.is_empty() {
                         match &row[r.slot] {

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 fn rows(f: &Fixture, text: &str) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let out = run(&f.store, text, deadline, &AtomicBool::new(false)).unwrap_or_else(|e| panic!("{text}: {e}"));
+    let out = run(&f.store, text, deadline, &AtomicBool::new(false))
+        .unwrap_or_else(|e| panic!("{text}: {e}"));
     assert_eq!(out.bytes, out.rows.iter().map(String::len).sum::<usize>());
     out.rows.iter().map(|r| serde_json::from_str(r).unwrap()).collect()
 }
@@ -38,9 +39,14 @@ fn the_issue_examples() {
         ids(&f, "SELECT * FROM DIGITALTWINS T WHERE T.$dtId IN ['room-101', 'sensor-202', 'nope']"),
         ["room-101", "sensor-202"]
     );
-    let r = rows(&f, "SELECT T, CT FROM DIGITALTWINS T JOIN CT RELATED T.contains WHERE T.$dtId = 'floor-1'");
-    let pairs: Vec<(&str, &str)> =
-        r.iter().map(|r| (r["T"]["$dtId"].as_str().unwrap(), r["CT"]["$dtId"].as_str().unwrap())).collect();
+    let r = rows(
+        &f,
+        "SELECT T, CT FROM DIGITALTWINS T JOIN CT RELATED T.contains WHERE T.$dtId = 'floor-1'",
+    );
+    let pairs: Vec<(&str, &str)> = r
+        .iter()
+        .map(|r| (r["T"]["$dtId"].as_str().unwrap(), r["CT"]["$dtId"].as_str().unwrap()))
+        .collect();
     assert_eq!(pairs, [("floor-1", "room-101"), ("floor-1", "room-102")]);
     assert_eq!(r[0]["CT"]["Capacity"], 12);
     let r = rows(
@@ -52,7 +58,10 @@ fn the_issue_examples() {
     assert!(r.iter().all(|r| r["Floor"]["$dtId"] == "floor-1"));
     // Room;1 or later or extending it: the four rooms (12, 2, 8, 4), lab-1 (30), room-301 (40).
     assert_eq!(
-        count(&f, "SELECT COUNT() FROM DIGITALTWINS c WHERE IS_OF_MODEL('dtmi:example:Room;1') AND c.Capacity > 20"),
+        count(
+            &f,
+            "SELECT COUNT() FROM DIGITALTWINS c WHERE IS_OF_MODEL('dtmi:example:Room;1') AND c.Capacity > 20"
+        ),
         2
     );
 }
@@ -62,15 +71,27 @@ fn select_shapes() {
     let f = Fixture::new();
     // SELECT * is the document as stored.
     let doc: Value = serde_json::from_str(&f.store.twin("room-101").unwrap().unwrap()).unwrap();
-    assert_eq!(rows(&f, "SELECT * FROM DIGITALTWINS WHERE $dtId = 'room-101'"), [doc.clone()]);
-    assert_eq!(rows(&f, "SELECT T FROM DIGITALTWINS T WHERE T.$dtId = 'room-101'"), [json!({"T": doc})]);
+    assert_eq!(
+        rows(&f, "SELECT * FROM DIGITALTWINS WHERE $dtId = 'room-101'"),
+        std::slice::from_ref(&doc)
+    );
+    assert_eq!(
+        rows(&f, "SELECT T FROM DIGITALTWINS T WHERE T.$dtId = 'room-101'"),
+        [json!({"T": doc})]
+    );
     // Projections: keyed by property name or AS; missing properties left out.
     assert_eq!(
-        rows(&f, "SELECT name, level FROM DIGITALTWINS WHERE STARTSWITH($dtId, 'floor') OR $dtId = 'building-1'"),
+        rows(
+            &f,
+            "SELECT name, level FROM DIGITALTWINS WHERE STARTSWITH($dtId, 'floor') OR $dtId = 'building-1'"
+        ),
         [json!({"name": "Main building"}), json!({"level": 1}), json!({"level": 2})]
     );
     assert_eq!(
-        rows(&f, "SELECT T.$dtId AS id, T.thermostat.mode, T.$metadata.$model FROM DIGITALTWINS T WHERE T.$dtId = 'lab-1'"),
+        rows(
+            &f,
+            "SELECT T.$dtId AS id, T.thermostat.mode, T.$metadata.$model FROM DIGITALTWINS T WHERE T.$dtId = 'lab-1'"
+        ),
         [json!({"id": "lab-1", "mode": "cool", "$model": "dtmi:example:Lab;1"})]
     );
     // Complex values project whole.
@@ -79,10 +100,16 @@ fn select_shapes() {
         [json!({"tags": ["wet", "bio"], "readings": {"1st": 1.5, "co2": 410.0}})]
     );
     // TOP without ORDER BY: the first rows in id order.
-    assert_eq!(column(&f, "SELECT TOP(2) T.$dtId FROM DIGITALTWINS T", "$dtId"), ["building-1", "floor-1"]);
+    assert_eq!(
+        column(&f, "SELECT TOP(2) T.$dtId FROM DIGITALTWINS T", "$dtId"),
+        ["building-1", "floor-1"]
+    );
     assert_eq!(ids(&f, "SELECT TOP(2) FROM DIGITALTWINS"), ["building-1", "floor-1"]);
     // SELECT * with MATCH: every named twin and relationship.
-    let r = rows(&f, "SELECT * FROM DIGITALTWINS MATCH (f)-[c:contains]->(r) WHERE f.$dtId = 'floor-1'");
+    let r = rows(
+        &f,
+        "SELECT * FROM DIGITALTWINS MATCH (f)-[c:contains]->(r) WHERE f.$dtId = 'floor-1'",
+    );
     assert_eq!(r.len(), 2);
     assert_eq!(r[1]["r"]["$dtId"], "room-102");
     assert_eq!(r[1]["c"]["$relationshipId"], "floor-1-contains-room-102");
@@ -94,9 +121,18 @@ fn counts() {
     let f = Fixture::new();
     assert_eq!(count(&f, "SELECT COUNT() FROM DIGITALTWINS"), 13);
     assert_eq!(count(&f, "SELECT COUNT() FROM RELATIONSHIPS"), 11);
-    assert_eq!(count(&f, "SELECT COUNT() FROM RELATIONSHIPS r WHERE r.$relationshipName = 'contains'"), 7);
+    assert_eq!(
+        count(&f, "SELECT COUNT() FROM RELATIONSHIPS r WHERE r.$relationshipName = 'contains'"),
+        7
+    );
     assert_eq!(count(&f, "SELECT COUNT() FROM RELATIONSHIPS WHERE installedBy = 'facilities'"), 4);
-    assert_eq!(count(&f, "SELECT COUNT() FROM DIGITALTWINS T WHERE T.$metadata.$model = 'dtmi:example:Sensor;1'"), 4);
+    assert_eq!(
+        count(
+            &f,
+            "SELECT COUNT() FROM DIGITALTWINS T WHERE T.$metadata.$model = 'dtmi:example:Sensor;1'"
+        ),
+        4
+    );
     assert_eq!(count(&f, "SELECT COUNT() FROM DIGITALTWINS WHERE $dtId = 'nope'"), 0);
     // Undefined is not false: twins without Capacity are not "not over 10".
     assert_eq!(count(&f, "SELECT COUNT() FROM DIGITALTWINS WHERE NOT Capacity > 10"), 3);
@@ -107,11 +143,21 @@ fn counts() {
 fn is_of_model_honours_extends_and_versions() {
     let f = Fixture::new();
     let all = "SELECT T.$dtId FROM DIGITALTWINS T WHERE IS_OF_MODEL(T, 'dtmi:example:Room;1') ORDER BY T.$dtId";
-    assert_eq!(column(&f, all, "$dtId"), ["lab-1", "room-101", "room-102", "room-201", "room-202", "room-301"]);
-    let exact = "SELECT T.$dtId FROM DIGITALTWINS T WHERE IS_OF_MODEL(T, 'dtmi:example:Room;1', exact)";
+    assert_eq!(
+        column(&f, all, "$dtId"),
+        ["lab-1", "room-101", "room-102", "room-201", "room-202", "room-301"]
+    );
+    let exact =
+        "SELECT T.$dtId FROM DIGITALTWINS T WHERE IS_OF_MODEL(T, 'dtmi:example:Room;1', exact)";
     assert_eq!(column(&f, exact, "$dtId"), ["room-101", "room-102", "room-201", "room-202"]);
-    assert_eq!(ids(&f, "SELECT * FROM DIGITALTWINS WHERE IS_OF_MODEL('dtmi:example:Room;2')"), ["room-301"]);
-    assert_eq!(ids(&f, "SELECT * FROM DIGITALTWINS WHERE IS_OF_MODEL('dtmi:example:Lab;1')"), ["lab-1"]);
+    assert_eq!(
+        ids(&f, "SELECT * FROM DIGITALTWINS WHERE IS_OF_MODEL('dtmi:example:Room;2')"),
+        ["room-301"]
+    );
+    assert_eq!(
+        ids(&f, "SELECT * FROM DIGITALTWINS WHERE IS_OF_MODEL('dtmi:example:Lab;1')"),
+        ["lab-1"]
+    );
     // In an OR it is evaluated per twin rather than used as the access path.
     let q = "SELECT T.$dtId FROM DIGITALTWINS T WHERE IS_OF_MODEL(T, 'dtmi:example:Lab;1') OR T.$dtId = 'floor-1'";
     assert_eq!(column(&f, q, "$dtId"), ["floor-1", "lab-1"]);
@@ -127,22 +173,42 @@ fn filters_functions_and_escapes() {
         rows(&f, "SELECT T.readings.[[1st]] AS first FROM DIGITALTWINS T WHERE T.$dtId = 'lab-1'"),
         [json!({"first": 1.5})]
     );
-    assert_eq!(ids(&f, "SELECT * FROM DIGITALTWINS T WHERE ARRAY_CONTAINS(T.tags, 'bio')"), ["lab-1"]);
+    assert_eq!(
+        ids(&f, "SELECT * FROM DIGITALTWINS T WHERE ARRAY_CONTAINS(T.tags, 'bio')"),
+        ["lab-1"]
+    );
     assert_eq!(ids(&f, "SELECT * FROM DIGITALTWINS T WHERE T.thermostat.mode = 'cool'"), ["lab-1"]);
-    assert_eq!(ids(&f, "SELECT * FROM DIGITALTWINS T WHERE ENDSWITH(T.name, '02')"), ["room-102", "room-202"]);
-    assert_eq!(ids(&f, "SELECT * FROM DIGITALTWINS T WHERE CONTAINS(T.serialNumber, '-2')"), ["sensor-201", "sensor-202"]);
+    assert_eq!(
+        ids(&f, "SELECT * FROM DIGITALTWINS T WHERE ENDSWITH(T.name, '02')"),
+        ["room-102", "room-202"]
+    );
+    assert_eq!(
+        ids(&f, "SELECT * FROM DIGITALTWINS T WHERE CONTAINS(T.serialNumber, '-2')"),
+        ["sensor-201", "sensor-202"]
+    );
     assert_eq!(
         ids(&f, "SELECT * FROM DIGITALTWINS T WHERE T.temperature >= 20 AND T.temperature < 22.5"),
         ["room-201", "room-202"]
     );
     assert_eq!(
-        ids(&f, "SELECT * FROM DIGITALTWINS T WHERE T.Capacity IN [2, 4, 'x'] OR (IS_NUMBER(T.level) AND T.level NIN [1])"),
+        ids(
+            &f,
+            "SELECT * FROM DIGITALTWINS T WHERE T.Capacity IN [2, 4, 'x'] OR (IS_NUMBER(T.level) AND T.level NIN [1])"
+        ),
         ["floor-2", "room-102", "room-202"]
     );
     assert_eq!(ids(&f, "SELECT * FROM DIGITALTWINS WHERE IS_DEFINED(address)"), ["building-1"]);
     assert_eq!(ids(&f, "SELECT * FROM DIGITALTWINS WHERE IS_OBJECT(readings)"), ["lab-1"]);
-    assert_eq!(ids(&f, "SELECT * FROM DIGITALTWINS WHERE name = 'room 101'"), Vec::<String>::new(), "values are case-sensitive");
-    assert_eq!(ids(&f, "SELECT * FROM DIGITALTWINS WHERE Name = 'Room 101'"), Vec::<String>::new(), "names are case-sensitive");
+    assert_eq!(
+        ids(&f, "SELECT * FROM DIGITALTWINS WHERE name = 'room 101'"),
+        Vec::<String>::new(),
+        "values are case-sensitive"
+    );
+    assert_eq!(
+        ids(&f, "SELECT * FROM DIGITALTWINS WHERE Name = 'Room 101'"),
+        Vec::<String>::new(),
+        "names are case-sensitive"
+    );
 }
 
 #[test]
@@ -177,14 +243,23 @@ fn relationships_collection() {
         [json!({"$targetId": "sensor-101"})]
     );
     let q = "SELECT * FROM RELATIONSHIPS WHERE $targetId IN ['room-101', 'lab-1']";
-    assert_eq!(column(&f, q, "$relationshipId"), ["floor-1-contains-room-101", "floor-2-contains-lab-1"]);
+    assert_eq!(
+        column(&f, q, "$relationshipId"),
+        ["floor-1-contains-room-101", "floor-2-contains-lab-1"]
+    );
     let q = "SELECT R.$relationshipId FROM RELATIONSHIPS R WHERE R.$sourceId IN ['floor-2', 'building-1'] \
              AND R.$targetId != 'room-202'";
     assert_eq!(
         column(&f, q, "$relationshipId"),
-        ["floor-2-contains-lab-1", "floor-2-contains-room-201", "building-1-contains-floor-1", "building-1-contains-floor-2"]
+        [
+            "floor-2-contains-lab-1",
+            "floor-2-contains-room-201",
+            "building-1-contains-floor-1",
+            "building-1-contains-floor-2"
+        ]
     );
-    let q = "SELECT TOP(1) R.$sourceId FROM RELATIONSHIPS R WHERE R.$relationshipName = 'hasSensor'";
+    let q =
+        "SELECT TOP(1) R.$sourceId FROM RELATIONSHIPS R WHERE R.$relationshipName = 'hasSensor'";
     assert_eq!(column(&f, q, "$sourceId"), ["room-101"]);
 }
 
@@ -212,13 +287,20 @@ fn joins() {
     let q = "SELECT T, X FROM DIGITALTWINS T JOIN X RELATED T.contains WHERE T.$dtId = 'room-101'";
     assert!(rows(&f, q).is_empty());
     // A COUNT over a JOIN.
-    assert_eq!(count(&f, "SELECT COUNT() FROM DIGITALTWINS F JOIN R RELATED F.contains WHERE F.$dtId = 'floor-2'"), 3);
+    assert_eq!(
+        count(
+            &f,
+            "SELECT COUNT() FROM DIGITALTWINS F JOIN R RELATED F.contains WHERE F.$dtId = 'floor-2'"
+        ),
+        3
+    );
 }
 
 #[test]
 fn match_hops_and_directions() {
     let f = Fixture::new();
-    let rooms = |q: &str| column(&f, &format!("SELECT X.$dtId AS x FROM DIGITALTWINS MATCH {q}"), "x");
+    let rooms =
+        |q: &str| column(&f, &format!("SELECT X.$dtId AS x FROM DIGITALTWINS MATCH {q}"), "x");
     // Up to 2 hops from the building, depth first in relationship-id order.
     assert_eq!(
         rooms("(B)-[:contains*..2]->(X) WHERE B.$dtId = 'building-1'"),
@@ -236,7 +318,10 @@ fn match_hops_and_directions() {
     );
     // Against the arrows.
     assert_eq!(rooms("(S)<-[*2]-(X) WHERE S.$dtId = 'sensor-201'"), ["floor-2"]);
-    assert_eq!(rooms("(X)-[*..3]->(S) WHERE S.$dtId = 'sensor-201'"), ["room-201", "floor-2", "building-1"]);
+    assert_eq!(
+        rooms("(X)-[*..3]->(S) WHERE S.$dtId = 'sensor-201'"),
+        ["room-201", "floor-2", "building-1"]
+    );
     // Undirected: out-edges first, then in-edges.
     assert_eq!(rooms("(R)-[]-(X) WHERE R.$dtId = 'room-201'"), ["sensor-201", "floor-2"]);
     // Undirected with hops: paths never revisit a twin, and the start is not a result. Via
@@ -282,17 +367,31 @@ fn match_chains_variables_and_anchors() {
 fn limits_cancellation_and_deadline() {
     let f = Fixture::new();
     let cancel = AtomicBool::new(true);
-    let e = run(&f.store, "SELECT * FROM DIGITALTWINS", Instant::now() + Duration::from_secs(5), &cancel).unwrap_err();
+    let e = run(
+        &f.store,
+        "SELECT * FROM DIGITALTWINS",
+        Instant::now() + Duration::from_secs(5),
+        &cancel,
+    )
+    .unwrap_err();
     assert_eq!((e.code, e.message.as_str()), (ErrorCode::Unavailable, "the query was cancelled"));
-    let e = run(&f.store, "SELECT * FROM DIGITALTWINS", Instant::now(), &AtomicBool::new(false)).unwrap_err();
+    let e = run(&f.store, "SELECT * FROM DIGITALTWINS", Instant::now(), &AtomicBool::new(false))
+        .unwrap_err();
     assert_eq!(e.code, ErrorCode::LimitExceeded);
-    assert!(e.message.starts_with("the query ran longer than 0 s, the limit, and was stopped"), "{e}");
+    assert!(
+        e.message.starts_with("the query ran longer than 0 s, the limit, and was stopped"),
+        "{e}"
+    );
     // rows_scanned counts what was read: a lookup reads one twin, a scan all of them.
     let never = AtomicBool::new(false);
     let later = Instant::now() + Duration::from_secs(5);
-    let out = run(&f.store, "SELECT * FROM DIGITALTWINS T WHERE T.$dtId = 'room-101'", later, &never).unwrap();
+    let out =
+        run(&f.store, "SELECT * FROM DIGITALTWINS T WHERE T.$dtId = 'room-101'", later, &never)
+            .unwrap();
     assert_eq!(out.scanned, 1);
-    let out = run(&f.store, "SELECT COUNT() FROM DIGITALTWINS T WHERE T.Capacity > 100", later, &never).unwrap();
+    let out =
+        run(&f.store, "SELECT COUNT() FROM DIGITALTWINS T WHERE T.Capacity > 100", later, &never)
+            .unwrap();
     assert_eq!(out.scanned, 13);
     // TOP stops the scan early.
     let out = run(&f.store, "SELECT TOP(3) FROM DIGITALTWINS", later, &never).unwrap();

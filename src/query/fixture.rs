@@ -103,7 +103,11 @@ impl Fixture {
     }
 
     pub fn put_twin(&mut self, id: &str, doc: Value) {
-        self.apply(Op::PutTwin { id: id.into(), json: doc.to_string(), pre: Precondition::default() });
+        self.apply(Op::PutTwin {
+            id: id.into(),
+            json: doc.to_string(),
+            pre: Precondition::default(),
+        });
     }
 
     pub fn put_relationship(&mut self, source: &str, id: &str, doc: Value) {

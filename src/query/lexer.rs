@@ -118,7 +118,11 @@ impl std::fmt::Display for Token {
 }
 
 fn shorten(s: &str) -> String {
-    if s.chars().count() <= 40 { s.to_string() } else { s.chars().take(40).collect::<String>() + "…" }
+    if s.chars().count() <= 40 {
+        s.to_string()
+    } else {
+        s.chars().take(40).collect::<String>() + "…"
+    }
 }
 
 /// A syntax error at `pos`.
@@ -234,13 +238,18 @@ impl Lexer {
                 self.bump();
             }
             if self.digits(&mut n) == 0 {
-                return Err(syntax_error(pos, format!("the number '{n}' has no digits in its exponent")));
+                return Err(syntax_error(
+                    pos,
+                    format!("the number '{n}' has no digits in its exponent"),
+                ));
             }
         }
         if let Some(c) = self.peek(0).filter(|c| c.is_ascii_alphabetic() || *c == '_') {
             return Err(syntax_error(
                 pos,
-                format!("'{n}{c}…' is not a number; a name cannot start with a digit (escape it as [[{n}{c}…]])"),
+                format!(
+                    "'{n}{c}…' is not a number; a name cannot start with a digit (escape it as [[{n}{c}…]])"
+                ),
             ));
         }
         Ok(n)
@@ -253,7 +262,10 @@ impl Lexer {
             let here = self.pos();
             match self.bump() {
                 None => {
-                    return Err(syntax_error(pos, format!("the string starting here has no closing {quote}")));
+                    return Err(syntax_error(
+                        pos,
+                        format!("the string starting here has no closing {quote}"),
+                    ));
                 }
                 Some(c) if c == quote => return Ok(s),
                 Some('\\') => match self.bump() {
@@ -266,16 +278,28 @@ impl Lexer {
                         let c = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32);
                         match c {
                             Some(c) if hex.len() == 4 => s.push(c),
-                            _ => return Err(syntax_error(here, format!("'\\u{hex}' is not a valid escape"))),
+                            _ => {
+                                return Err(syntax_error(
+                                    here,
+                                    format!("'\\u{hex}' is not a valid escape"),
+                                ));
+                            }
                         }
                     }
                     Some(c) => {
                         return Err(syntax_error(
                             here,
-                            format!("'\\{c}' is not a valid escape (use \\' for a quote, \\\\ for a backslash)"),
+                            format!(
+                                "'\\{c}' is not a valid escape (use \\' for a quote, \\\\ for a backslash)"
+                            ),
                         ));
                     }
-                    None => return Err(syntax_error(pos, format!("the string starting here has no closing {quote}"))),
+                    None => {
+                        return Err(syntax_error(
+                            pos,
+                            format!("the string starting here has no closing {quote}"),
+                        ));
+                    }
                 },
                 Some(c) => s.push(c),
             }
@@ -288,7 +312,12 @@ impl Lexer {
         let mut s = String::new();
         loop {
             match self.peek(0) {
-                None => return Err(syntax_error(pos, "the escaped name starting here has no closing ]]")),
+                None => {
+                    return Err(syntax_error(
+                        pos,
+                        "the escaped name starting here has no closing ]]",
+                    ));
+                }
                 Some(']') if self.peek(1) == Some(']') => {
                     self.bump();
                     self.bump();

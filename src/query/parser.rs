@@ -20,7 +20,7 @@
 //! ```
 //!
 //! Keywords are matched without regard to case; names keep theirs. ADT's reserved words
-//! ([`RESERVED`](super::ast::RESERVED)) cannot be names unless escaped as `[[word]]`. Every error
+//! ([`super::ast::RESERVED`]) cannot be names unless escaped as `[[word]]`. Every error
 //! names the line and column and what was expected there. The parser also enforces the limits that
 //! are about the text: its length, the number of AND/OR operators and of IN items, and how deeply
 //! conditions nest (so that recursion stays shallow).
@@ -64,8 +64,24 @@ struct Parser {
 /// keyword, not a property someone forgot to escape.
 fn is_grammar_word(w: &str) -> bool {
     const WORDS: [&str; 18] = [
-        "SELECT", "TOP", "COUNT", "AS", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "ORDER", "BY", "ASC",
-        "DESC", "TRUE", "FALSE", "NULL", "IS_OF_MODEL",
+        "SELECT",
+        "TOP",
+        "COUNT",
+        "AS",
+        "FROM",
+        "WHERE",
+        "AND",
+        "OR",
+        "NOT",
+        "IN",
+        "ORDER",
+        "BY",
+        "ASC",
+        "DESC",
+        "TRUE",
+        "FALSE",
+        "NULL",
+        "IS_OF_MODEL",
     ];
     WORDS.iter().any(|k| k.eq_ignore_ascii_case(w))
 }
@@ -215,10 +231,13 @@ impl Parser {
         let mut items = Vec::new();
         loop {
             if !self.starts_name() {
-                return Err(self.expected("'*', COUNT() or a collection or property name to return"));
+                return Err(
+                    self.expected("'*', COUNT() or a collection or property name to return")
+                );
             }
             let path = self.path()?;
-            let alias = if self.eat_keyword("AS") { Some(self.name("a name after AS")?) } else { None };
+            let alias =
+                if self.eat_keyword("AS") { Some(self.name("a name after AS")?) } else { None };
             items.push(SelectItem { path, alias });
             if !self.eat(&Token::Comma) {
                 return Ok(Select::Items(items));
@@ -240,7 +259,9 @@ impl Parser {
     /// An alias after FROM or JOIN: a name that is not the next clause's keyword.
     fn optional_alias(&mut self) -> Option<Name> {
         match self.peek() {
-            Token::Word(w) if !is_reserved(w) && !CLAUSE_WORDS.iter().any(|c| c.eq_ignore_ascii_case(w)) => {
+            Token::Word(w)
+                if !is_reserved(w) && !CLAUSE_WORDS.iter().any(|c| c.eq_ignore_ascii_case(w)) =>
+            {
                 let pos = self.pos();
                 let text = w.clone();
                 self.next();
@@ -318,7 +339,8 @@ impl Parser {
 
     /// Inside `[...]`, up to and including `]`.
     fn condition(&mut self, pos: Pos) -> Result<EdgePattern> {
-        let variable = if self.starts_name() { Some(self.name("a relationship variable")?) } else { None };
+        let variable =
+            if self.starts_name() { Some(self.name("a relationship variable")?) } else { None };
         let mut names = Vec::new();
         if self.eat(&Token::Colon) {
             loop {
@@ -460,7 +482,10 @@ impl Parser {
             match self.operand()? {
                 Operand::Literal(v) => items.push(v),
                 Operand::Path(p) => {
-                    return Err(syntax_error(p.pos, "an IN list holds values (strings, numbers, true, false, null), not names"));
+                    return Err(syntax_error(
+                        p.pos,
+                        "an IN list holds values (strings, numbers, true, false, null), not names",
+                    ));
                 }
             }
             if items.len() > MAX_IN_ITEMS {
@@ -523,7 +548,11 @@ impl Parser {
             args.push(self.operand()?);
         }
         if *self.peek() != Token::RParen {
-            let what = format!("')' ({} takes {arity} argument{})", name.to_uppercase(), if arity == 1 { "" } else { "s" });
+            let what = format!(
+                "')' ({} takes {arity} argument{})",
+                name.to_uppercase(),
+                if arity == 1 { "" } else { "s" }
+            );
             return Err(self.expected(&what));
         }
         self.next();

@@ -121,7 +121,13 @@ fn match_patterns() {
     let e = &pattern.edges;
     assert_eq!(
         e[0],
-        EdgePattern { direction: Direction::Right, variable: None, names: vec![], hops: None, pos: pos(1, 37) }
+        EdgePattern {
+            direction: Direction::Right,
+            variable: None,
+            names: vec![],
+            hops: None,
+            pos: pos(1, 37)
+        }
     );
     assert_eq!(e[1].direction, Direction::Left);
     assert_eq!(e[1].variable, Some(name("r", 1, 48)));
@@ -131,7 +137,10 @@ fn match_patterns() {
     assert_eq!(e[3].hops, Some(Hops::Range { after: Some(1), to: 3 }));
     assert_eq!(e[4].hops, Some(Hops::Range { after: None, to: 2 }));
     // A single twin; bare names without parentheses.
-    assert_eq!(q("SELECT t FROM DIGITALTWINS MATCH (t) WHERE t.$dtId = 'x'").pattern.unwrap().edges, vec![]);
+    assert_eq!(
+        q("SELECT t FROM DIGITALTWINS MATCH (t) WHERE t.$dtId = 'x'").pattern.unwrap().edges,
+        vec![]
+    );
     let p = q("SELECT A FROM DIGITALTWINS MATCH A-[:contains]->B").pattern.unwrap();
     assert_eq!(p.nodes, vec![Some(name("A", 1, 34)), Some(name("B", 1, 49))]);
 }
@@ -140,7 +149,9 @@ fn match_patterns() {
 fn conditions_and_precedence() {
     // AND binds tighter than OR; NOT tighter than AND.
     let e = filter("SELECT * FROM DIGITALTWINS T WHERE NOT T.a = 1 AND T.b < 2 OR T.c >= -3.5");
-    let cmp = |p: &str, c: u32, op, v| Expr::Compare(Operand::Path(path(&["T", p], c)), op, Operand::Literal(v));
+    let cmp = |p: &str, c: u32, op, v| {
+        Expr::Compare(Operand::Path(path(&["T", p], c)), op, Operand::Literal(v))
+    };
     assert_eq!(
         e,
         Expr::Or(vec![
@@ -155,27 +166,52 @@ fn conditions_and_precedence() {
     let Expr::And(terms) = e else { panic!() };
     assert!(matches!(terms[1], Expr::Or(_)));
     // Literals on either side, strings with escapes, true/false/null.
-    let e = filter("SELECT * FROM DIGITALTWINS WHERE 'D\\'Souza' = owner AND flag = TRUE AND x != null");
+    let e = filter(
+        "SELECT * FROM DIGITALTWINS WHERE 'D\\'Souza' = owner AND flag = TRUE AND x != null",
+    );
     let Expr::And(terms) = e else { panic!() };
     assert_eq!(
         terms[0],
-        Expr::Compare(Operand::Literal(json!("D'Souza")), CmpOp::Eq, Operand::Path(path(&["owner"], 47)))
+        Expr::Compare(
+            Operand::Literal(json!("D'Souza")),
+            CmpOp::Eq,
+            Operand::Path(path(&["owner"], 47))
+        )
     );
-    assert_eq!(terms[1], Expr::Compare(Operand::Path(path(&["flag"], 57)), CmpOp::Eq, Operand::Literal(json!(true))));
-    assert_eq!(terms[2], Expr::Compare(Operand::Path(path(&["x"], 73)), CmpOp::NotEq, Operand::Literal(json!(null))));
+    assert_eq!(
+        terms[1],
+        Expr::Compare(Operand::Path(path(&["flag"], 57)), CmpOp::Eq, Operand::Literal(json!(true)))
+    );
+    assert_eq!(
+        terms[2],
+        Expr::Compare(Operand::Path(path(&["x"], 73)), CmpOp::NotEq, Operand::Literal(json!(null)))
+    );
     // A bare path is a condition.
-    assert_eq!(filter("SELECT * FROM DIGITALTWINS WHERE isOn"), Expr::Value(Operand::Path(path(&["isOn"], 34))));
+    assert_eq!(
+        filter("SELECT * FROM DIGITALTWINS WHERE isOn"),
+        Expr::Value(Operand::Path(path(&["isOn"], 34)))
+    );
 }
 
 #[test]
 fn in_lists() {
-    let e = filter("SELECT * FROM DIGITALTWINS T WHERE T.$dtId IN ['a', 'b'] AND T.n NIN [1, 2.5] AND T.s NOT IN []");
+    let e = filter(
+        "SELECT * FROM DIGITALTWINS T WHERE T.$dtId IN ['a', 'b'] AND T.n NIN [1, 2.5] AND T.s NOT IN []",
+    );
     let Expr::And(terms) = e else { panic!() };
     assert_eq!(
         terms,
         vec![
-            Expr::In { value: Operand::Path(path(&["T", "$dtId"], 36)), list: vec![json!("a"), json!("b")], negated: false },
-            Expr::In { value: Operand::Path(path(&["T", "n"], 62)), list: vec![json!(1), json!(2.5)], negated: true },
+            Expr::In {
+                value: Operand::Path(path(&["T", "$dtId"], 36)),
+                list: vec![json!("a"), json!("b")],
+                negated: false
+            },
+            Expr::In {
+                value: Operand::Path(path(&["T", "n"], 62)),
+                list: vec![json!(1), json!(2.5)],
+                negated: true
+            },
             Expr::In { value: Operand::Path(path(&["T", "s"], 83)), list: vec![], negated: true },
         ]
     );
@@ -194,13 +230,30 @@ fn functions() {
     );
     assert_eq!(
         terms[1],
-        Expr::IsOfModel { alias: Some(name("T", 1, 78)), model: "dtmi:a:C;2".into(), exact: true, pos: pos(1, 66) }
+        Expr::IsOfModel {
+            alias: Some(name("T", 1, 78)),
+            model: "dtmi:a:C;2".into(),
+            exact: true,
+            pos: pos(1, 66)
+        }
     );
-    assert_eq!(terms[2], Expr::Call(Function::IsDefined, vec![Operand::Path(path(&["T", "x"], 117))], pos(1, 106)));
+    assert_eq!(
+        terms[2],
+        Expr::Call(Function::IsDefined, vec![Operand::Path(path(&["T", "x"], 117))], pos(1, 106))
+    );
     assert!(matches!(&terms[3], Expr::Call(Function::StartsWith, args, _) if args.len() == 2));
-    assert!(matches!(&terms[4], Expr::Call(Function::ArrayContains, args, _) if args[1] == Operand::Literal(json!(2))));
+    assert!(
+        matches!(&terms[4], Expr::Call(Function::ArrayContains, args, _) if args[1] == Operand::Literal(json!(2)))
+    );
     for f in [
-        "IS_NULL", "IS_BOOL", "IS_NUMBER", "IS_STRING", "IS_OBJECT", "IS_PRIMITIVE", "ENDSWITH", "CONTAINS",
+        "IS_NULL",
+        "IS_BOOL",
+        "IS_NUMBER",
+        "IS_STRING",
+        "IS_OBJECT",
+        "IS_PRIMITIVE",
+        "ENDSWITH",
+        "CONTAINS",
     ] {
         let arg = if f.starts_with("IS_") { "x" } else { "x, 'y'" };
         let text = format!("SELECT * FROM DIGITALTWINS WHERE {f}({arg})");
@@ -210,13 +263,24 @@ fn functions() {
 
 #[test]
 fn order_by_and_comments() {
-    let query = q("SELECT * FROM DIGITALTWINS T -- every twin\nWHERE T.x > 1 ORDER BY T.name DESC, T.$dtId ASC, T.y");
+    let query = q(
+        "SELECT * FROM DIGITALTWINS T -- every twin\nWHERE T.x > 1 ORDER BY T.name DESC, T.$dtId ASC, T.y",
+    );
     assert_eq!(
         query.order,
         vec![
-            OrderKey { path: Path { parts: vec!["T".into(), "name".into()], pos: pos(2, 24) }, descending: true },
-            OrderKey { path: Path { parts: vec!["T".into(), "$dtId".into()], pos: pos(2, 37) }, descending: false },
-            OrderKey { path: Path { parts: vec!["T".into(), "y".into()], pos: pos(2, 50) }, descending: false },
+            OrderKey {
+                path: Path { parts: vec!["T".into(), "name".into()], pos: pos(2, 24) },
+                descending: true
+            },
+            OrderKey {
+                path: Path { parts: vec!["T".into(), "$dtId".into()], pos: pos(2, 37) },
+                descending: false
+            },
+            OrderKey {
+                path: Path { parts: vec!["T".into(), "y".into()], pos: pos(2, 50) },
+                descending: false
+            },
         ]
     );
 }
@@ -224,41 +288,143 @@ fn order_by_and_comments() {
 #[test]
 fn malformed_queries_say_where_and_what() {
     let cases = [
-        ("SELECT * FORM DIGITALTWINS", "query syntax error at line 1, column 10: expected FROM, found 'FORM'"),
-        ("SELECT * FROM DIGITALTWIN", "query syntax error at line 1, column 15: expected DIGITALTWINS or RELATIONSHIPS, found 'DIGITALTWIN'"),
+        (
+            "SELECT * FORM DIGITALTWINS",
+            "query syntax error at line 1, column 10: expected FROM, found 'FORM'",
+        ),
+        (
+            "SELECT * FROM DIGITALTWIN",
+            "query syntax error at line 1, column 15: expected DIGITALTWINS or RELATIONSHIPS, found 'DIGITALTWIN'",
+        ),
         ("", "query syntax error at line 1, column 1: expected SELECT, found the end of the query"),
-        ("SELECT FROM DIGITALTWINS", "query syntax error at line 1, column 8: expected '*', COUNT() or a collection or property name to return, found 'FROM'"),
-        ("SELECT * FROM DIGITALTWINS T WHERE", "query syntax error at line 1, column 35: expected a property name or a value, found the end of the query"),
-        ("SELECT * FROM DIGITALTWINS T WHERE T.a = ", "query syntax error at line 1, column 42: expected a property name or a value, found the end of the query"),
-        ("SELECT * FROM DIGITALTWINS T WHERE T.a = 1 T.b = 2", "query syntax error at line 1, column 44: expected AND, OR, ORDER BY or the end of the query, found 'T'"),
-        ("SELECT * FROM DIGITALTWINS T\n  WHERE (T.a = 1", "query syntax error at line 2, column 17: expected ')', found the end of the query"),
-        ("SELECT * FROM DIGITALTWINS WHERE Group = 'x'", "query syntax error at line 1, column 34: expected a property name or a value, found 'Group' ('Group' is a reserved word; escape it as [[Group]])"),
-        ("SELECT TOP(0) FROM DIGITALTWINS", "query syntax error at line 1, column 12: expected a positive whole number (TOP(n)), found the number 0"),
-        ("SELECT TOP 5 FROM DIGITALTWINS", "query syntax error at line 1, column 12: expected '(', found the number 5"),
-        ("SELECT * FROM DIGITALTWINS T WHERE T.x IN 'a'", "query syntax error at line 1, column 43: expected '[' (a list such as ['a', 'b']), found the string 'a'"),
-        ("SELECT * FROM DIGITALTWINS T WHERE T.x IN ['a' 'b']", "query syntax error at line 1, column 48: expected ',' or ']', found the string 'b'"),
-        ("SELECT * FROM DIGITALTWINS T WHERE T.x IN [T.y]", "query syntax error at line 1, column 44: an IN list holds values (strings, numbers, true, false, null), not names"),
-        ("SELECT * FROM DIGITALTWINS T WHERE T.x NOT = 1", "query syntax error at line 1, column 44: expected IN after NOT, found '='"),
-        ("SELECT * FROM DIGITALTWINS T WHERE FOO(T.x)", "query syntax error at line 1, column 36: unknown function 'FOO'; the functions are IS_OF_MODEL, IS_DEFINED, IS_NULL, IS_BOOL, IS_NUMBER, IS_STRING, IS_OBJECT, IS_PRIMITIVE, STARTSWITH, ENDSWITH, CONTAINS and ARRAY_CONTAINS"),
-        ("SELECT * FROM DIGITALTWINS T WHERE STARTSWITH(T.x)", "query syntax error at line 1, column 50: expected ',', found ')'"),
-        ("SELECT * FROM DIGITALTWINS T WHERE IS_NULL(T.x, 1)", "query syntax error at line 1, column 47: expected ')' (IS_NULL takes 1 argument), found ','"),
-        ("SELECT * FROM DIGITALTWINS T WHERE IS_OF_MODEL(T)", "query syntax error at line 1, column 49: expected ',', found ')'"),
-        ("SELECT * FROM DIGITALTWINS T WHERE IS_OF_MODEL(T, dtmi)", "query syntax error at line 1, column 51: expected a model id in quotes, such as 'dtmi:example:Room;1', found 'dtmi'"),
-        ("SELECT * FROM DIGITALTWINS T WHERE IS_OF_MODEL('m', true)", "query syntax error at line 1, column 53: expected exact, found 'true'"),
-        ("SELECT T FROM DIGITALTWINS T JOIN CT T.contains", "query syntax error at line 1, column 38: expected RELATED, found 'T'"),
-        ("SELECT T FROM DIGITALTWINS T JOIN CT RELATED T", "query syntax error at line 1, column 47: expected '.', found the end of the query"),
-        ("SELECT * FROM DIGITALTWINS MATCH (a)->(b)", "query syntax error at line 1, column 38: expected '[' (a relationship condition such as -[:contains]->), found '>'"),
-        ("SELECT * FROM DIGITALTWINS MATCH (a)-[:]->(b)", "query syntax error at line 1, column 40: expected a relationship name, found ']'"),
-        ("SELECT * FROM DIGITALTWINS MATCH (a)-[*]->(b)", "query syntax error at line 1, column 40: expected a hop count such as *3, *1..3 or *..2, found ']'"),
-        ("SELECT * FROM DIGITALTWINS MATCH (a)-[r x]->(b)", "query syntax error at line 1, column 41: expected ':', '*' or ']', found 'x'"),
-        ("SELECT * FROM DIGITALTWINS MATCH (a)<-[]->(b)", "query syntax error at line 1, column 37: a relationship condition cannot point both ways (<-[]->); chain two conditions instead"),
-        ("SELECT * FROM DIGITALTWINS MATCH (a)-[*1.5]->(b)", "query syntax error at line 1, column 40: a hop count is a whole number, found 1.5"),
-        ("SELECT * FROM DIGITALTWINS MATCH (a", "query syntax error at line 1, column 36: expected ')', found the end of the query"),
-        ("SELECT * FROM DIGITALTWINS MATCH (a)-[]->(b) JOIN c RELATED a.x", "query syntax error at line 1, column 46: expected WHERE, ORDER BY or the end of the query, found 'JOIN'"),
-        ("SELECT * FROM DIGITALTWINS T ORDER T.x", "query syntax error at line 1, column 36: expected BY, found 'T'"),
-        ("SELECT * FROM DIGITALTWINS T ORDER BY T.x DESC T.y", "query syntax error at line 1, column 48: expected ',' or the end of the query, found 'T'"),
-        ("SELECT T.x AS FROM DIGITALTWINS T", "query syntax error at line 1, column 15: expected a name after AS, found 'FROM'"),
-        ("SELECT T.* FROM DIGITALTWINS T", "query syntax error at line 1, column 10: expected a property name after '.', found '*'"),
+        (
+            "SELECT FROM DIGITALTWINS",
+            "query syntax error at line 1, column 8: expected '*', COUNT() or a collection or property name to return, found 'FROM'",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS T WHERE",
+            "query syntax error at line 1, column 35: expected a property name or a value, found the end of the query",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS T WHERE T.a = ",
+            "query syntax error at line 1, column 42: expected a property name or a value, found the end of the query",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS T WHERE T.a = 1 T.b = 2",
+            "query syntax error at line 1, column 44: expected AND, OR, ORDER BY or the end of the query, found 'T'",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS T\n  WHERE (T.a = 1",
+            "query syntax error at line 2, column 17: expected ')', found the end of the query",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS WHERE Group = 'x'",
+            "query syntax error at line 1, column 34: expected a property name or a value, found 'Group' ('Group' is a reserved word; escape it as [[Group]])",
+        ),
+        (
+            "SELECT TOP(0) FROM DIGITALTWINS",
+            "query syntax error at line 1, column 12: expected a positive whole number (TOP(n)), found the number 0",
+        ),
+        (
+            "SELECT TOP 5 FROM DIGITALTWINS",
+            "query syntax error at line 1, column 12: expected '(', found the number 5",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS T WHERE T.x IN 'a'",
+            "query syntax error at line 1, column 43: expected '[' (a list such as ['a', 'b']), found the string 'a'",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS T WHERE T.x IN ['a' 'b']",
+            "query syntax error at line 1, column 48: expected ',' or ']', found the string 'b'",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS T WHERE T.x IN [T.y]",
+            "query syntax error at line 1, column 44: an IN list holds values (strings, numbers, true, false, null), not names",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS T WHERE T.x NOT = 1",
+            "query syntax error at line 1, column 44: expected IN after NOT, found '='",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS T WHERE FOO(T.x)",
+            "query syntax error at line 1, column 36: unknown function 'FOO'; the functions are IS_OF_MODEL, IS_DEFINED, IS_NULL, IS_BOOL, IS_NUMBER, IS_STRING, IS_OBJECT, IS_PRIMITIVE, STARTSWITH, ENDSWITH, CONTAINS and ARRAY_CONTAINS",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS T WHERE STARTSWITH(T.x)",
+            "query syntax error at line 1, column 50: expected ',', found ')'",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS T WHERE IS_NULL(T.x, 1)",
+            "query syntax error at line 1, column 47: expected ')' (IS_NULL takes 1 argument), found ','",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS T WHERE IS_OF_MODEL(T)",
+            "query syntax error at line 1, column 49: expected ',', found ')'",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS T WHERE IS_OF_MODEL(T, dtmi)",
+            "query syntax error at line 1, column 51: expected a model id in quotes, such as 'dtmi:example:Room;1', found 'dtmi'",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS T WHERE IS_OF_MODEL('m', true)",
+            "query syntax error at line 1, column 53: expected exact, found 'true'",
+        ),
+        (
+            "SELECT T FROM DIGITALTWINS T JOIN CT T.contains",
+            "query syntax error at line 1, column 38: expected RELATED, found 'T'",
+        ),
+        (
+            "SELECT T FROM DIGITALTWINS T JOIN CT RELATED T",
+            "query syntax error at line 1, column 47: expected '.', found the end of the query",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS MATCH (a)->(b)",
+            "query syntax error at line 1, column 38: expected '[' (a relationship condition such as -[:contains]->), found '>'",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS MATCH (a)-[:]->(b)",
+            "query syntax error at line 1, column 40: expected a relationship name, found ']'",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS MATCH (a)-[*]->(b)",
+            "query syntax error at line 1, column 40: expected a hop count such as *3, *1..3 or *..2, found ']'",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS MATCH (a)-[r x]->(b)",
+            "query syntax error at line 1, column 41: expected ':', '*' or ']', found 'x'",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS MATCH (a)<-[]->(b)",
+            "query syntax error at line 1, column 37: a relationship condition cannot point both ways (<-[]->); chain two conditions instead",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS MATCH (a)-[*1.5]->(b)",
+            "query syntax error at line 1, column 40: a hop count is a whole number, found 1.5",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS MATCH (a",
+            "query syntax error at line 1, column 36: expected ')', found the end of the query",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS MATCH (a)-[]->(b) JOIN c RELATED a.x",
+            "query syntax error at line 1, column 46: expected WHERE, ORDER BY or the end of the query, found 'JOIN'",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS T ORDER T.x",
+            "query syntax error at line 1, column 36: expected BY, found 'T'",
+        ),
+        (
+            "SELECT * FROM DIGITALTWINS T ORDER BY T.x DESC T.y",
+            "query syntax error at line 1, column 48: expected ',' or the end of the query, found 'T'",
+        ),
+        (
+            "SELECT T.x AS FROM DIGITALTWINS T",
+            "query syntax error at line 1, column 15: expected a name after AS, found 'FROM'",
+        ),
+        (
+            "SELECT T.* FROM DIGITALTWINS T",
+            "query syntax error at line 1, column 10: expected a property name after '.', found '*'",
+        ),
     ];
     for (text, want) in cases {
         assert_eq!(fails(text), want, "{text}");
@@ -273,7 +439,8 @@ fn limits() {
     assert!(e.message.contains("characters long; the limit is 8000"), "{e}");
     // Exactly 8,000 characters is allowed.
     let base = "SELECT * FROM DIGITALTWINS T WHERE T.name = ''";
-    let exact = format!("SELECT * FROM DIGITALTWINS T WHERE T.name = '{}'", "x".repeat(8000 - base.len()));
+    let exact =
+        format!("SELECT * FROM DIGITALTWINS T WHERE T.name = '{}'", "x".repeat(8000 - base.len()));
     assert_eq!(exact.chars().count(), 8000);
     parse(&exact).unwrap();
 
@@ -284,7 +451,10 @@ fn limits() {
     parse(&terms(51, "AND")).unwrap(); // 50 operators
     let e = parse(&terms(52, "OR")).unwrap_err();
     assert_eq!(e.code, crate::error::ErrorCode::LimitExceeded);
-    assert!(e.message.starts_with("the query has more than 50 AND/OR operators (the limit)"), "{e}");
+    assert!(
+        e.message.starts_with("the query has more than 50 AND/OR operators (the limit)"),
+        "{e}"
+    );
 
     let list = |n: usize| {
         let items: Vec<String> = (0..n).map(|i| format!("'{i}'")).collect();
@@ -295,20 +465,40 @@ fn limits() {
     assert_eq!(e.code, crate::error::ErrorCode::LimitExceeded);
     assert_eq!(e.message, "the IN list at line 1, column 47 has more than 50 values (the limit)");
 
-    let deep = format!("SELECT * FROM DIGITALTWINS T WHERE {}T.a = 1{}", "(".repeat(70), ")".repeat(70));
+    let deep =
+        format!("SELECT * FROM DIGITALTWINS T WHERE {}T.a = 1{}", "(".repeat(70), ")".repeat(70));
     assert!(fails(&deep).contains("conditions nest more than 64 levels deep"));
     let nots = format!("SELECT * FROM DIGITALTWINS T WHERE {} T.a = 1", "NOT ".repeat(65));
     assert!(fails(&nots).contains("conditions nest more than 64 levels deep"));
-    let ok = format!("SELECT * FROM DIGITALTWINS T WHERE {}T.a = 1{}", "(".repeat(60), ")".repeat(60));
+    let ok =
+        format!("SELECT * FROM DIGITALTWINS T WHERE {}T.a = 1{}", "(".repeat(60), ")".repeat(60));
     parse(&ok).unwrap();
 }
 
 #[test]
 fn numbers() {
-    let e = filter("SELECT * FROM DIGITALTWINS WHERE a = 18446744073709551615 AND b = 1e3 AND c = -0.5");
+    let e = filter(
+        "SELECT * FROM DIGITALTWINS WHERE a = 18446744073709551615 AND b = 1e3 AND c = -0.5",
+    );
     let Expr::And(t) = e else { panic!() };
-    assert_eq!(t[0], Expr::Compare(Operand::Path(path(&["a"], 34)), CmpOp::Eq, Operand::Literal(json!(u64::MAX))));
-    assert_eq!(t[1], Expr::Compare(Operand::Path(path(&["b"], 63)), CmpOp::Eq, Operand::Literal(json!(1000.0))));
-    assert_eq!(t[2], Expr::Compare(Operand::Path(path(&["c"], 75)), CmpOp::Eq, Operand::Literal(json!(-0.5))));
-    assert!(fails("SELECT * FROM DIGITALTWINS WHERE a = 1e999").contains("is not a number a query can use"));
+    assert_eq!(
+        t[0],
+        Expr::Compare(
+            Operand::Path(path(&["a"], 34)),
+            CmpOp::Eq,
+            Operand::Literal(json!(u64::MAX))
+        )
+    );
+    assert_eq!(
+        t[1],
+        Expr::Compare(Operand::Path(path(&["b"], 63)), CmpOp::Eq, Operand::Literal(json!(1000.0)))
+    );
+    assert_eq!(
+        t[2],
+        Expr::Compare(Operand::Path(path(&["c"], 75)), CmpOp::Eq, Operand::Literal(json!(-0.5)))
+    );
+    assert!(
+        fails("SELECT * FROM DIGITALTWINS WHERE a = 1e999")
+            .contains("is not a number a query can use")
+    );
 }

@@ -23,7 +23,9 @@
 //! *` with JOIN, JOIN or MATCH on `RELATIONSHIPS`, a relationship variable on more than one hop,
 //! hop ranges that match nothing, at most 5 JOINs and 10 hops, one MATCH, `TOP` with `COUNT()`.
 
-use super::ast::{self, CmpOp, Collection, Direction, Expr, Function, Hops, Operand, Query, Select};
+use super::ast::{
+    self, CmpOp, Collection, Direction, Expr, Function, Hops, Operand, Query, Select,
+};
 use super::lexer::Pos;
 use crate::err;
 use crate::error::{Error, Result};
@@ -213,7 +215,9 @@ struct Planner<'a> {
 /// Plans a parsed query. The store is read for the model catalogue (IS_OF_MODEL).
 pub fn plan(store: &Store, q: &Query) -> Result<Plan> {
     let mut p = Planner { store, slots: Vec::new(), default: None, links: Vec::new() };
-    if q.from.collection == Collection::Relationships && (!q.joins.is_empty() || q.pattern.is_some()) {
+    if q.from.collection == Collection::Relationships
+        && (!q.joins.is_empty() || q.pattern.is_some())
+    {
         let what = if q.pattern.is_some() { "MATCH" } else { "JOIN" };
         return Err(query_error(
             q.from.alias.as_ref().map(|a| a.pos).unwrap_or_default(),
@@ -285,7 +289,10 @@ impl Planner<'_> {
         if let Some(i) = self.find(&name.text) {
             return Err(query_error(
                 name.pos,
-                format!("the name '{}' is already used for '{}' in this query", name.text, self.slots[i].name),
+                format!(
+                    "the name '{}' is already used for '{}' in this query",
+                    name.text, self.slots[i].name
+                ),
             ));
         }
         self.slots.push(Slot { name: name.text.clone(), kind });
@@ -293,14 +300,18 @@ impl Planner<'_> {
     }
 
     fn names(&self) -> String {
-        let named: Vec<&str> = self.slots.iter().filter(|s| !s.name.is_empty()).map(|s| s.name.as_str()).collect();
+        let named: Vec<&str> =
+            self.slots.iter().filter(|s| !s.name.is_empty()).map(|s| s.name.as_str()).collect();
         named.join(", ")
     }
 
     fn twin_slot(&self, name: &ast::Name) -> Result<usize> {
         match self.find(&name.text) {
             Some(i) if self.slots[i].kind == SlotKind::Twin => Ok(i),
-            Some(_) => Err(query_error(name.pos, format!("'{}' names relationships, not twins", name.text))),
+            Some(_) => Err(query_error(
+                name.pos,
+                format!("'{}' names relationships, not twins", name.text),
+            )),
             None => Err(query_error(
                 name.pos,
                 format!("unknown collection '{}'; this query names {}", name.text, self.names()),
@@ -347,16 +358,16 @@ impl Planner<'_> {
                 }
             });
         }
-        if let Some(alias) = from_alias {
-            if self.find(&alias.text).is_none() {
-                return Err(query_error(
-                    alias.pos,
-                    format!(
-                        "with MATCH the twins are named in the pattern; '{}' is not one of them (write FROM DIGITALTWINS MATCH ...)",
-                        alias.text
-                    ),
-                ));
-            }
+        if let Some(alias) = from_alias
+            && self.find(&alias.text).is_none()
+        {
+            return Err(query_error(
+                alias.pos,
+                format!(
+                    "with MATCH the twins are named in the pattern; '{}' is not one of them (write FROM DIGITALTWINS MATCH ...)",
+                    alias.text
+                ),
+            ));
         }
         let mut total = 0u64;
         for (i, edge) in pattern.edges.iter().enumerate() {
@@ -454,21 +465,33 @@ impl Planner<'_> {
             Expr::Or(es) => Pred::Or(es.iter().map(|e| self.pred(e)).collect::<Result<_>>()?),
             Expr::Not(e) => Pred::Not(Box::new(self.pred(e)?)),
             Expr::Compare(a, op, b) => Pred::Cmp(self.term(a)?, *op, self.term(b)?),
-            Expr::In { value, list, negated } => Pred::In(self.term(value)?, list.clone(), *negated),
-            Expr::Call(f, args, _) => Pred::Call(*f, args.iter().map(|a| self.term(a)).collect::<Result<_>>()?),
+            Expr::In { value, list, negated } => {
+                Pred::In(self.term(value)?, list.clone(), *negated)
+            }
+            Expr::Call(f, args, _) => {
+                Pred::Call(*f, args.iter().map(|a| self.term(a)).collect::<Result<_>>()?)
+            }
             Expr::Value(o) => Pred::Value(self.term(o)?),
             Expr::IsOfModel { alias, model, exact, pos } => {
                 let slot = match alias {
                     Some(a) => self.twin_slot(a)?,
                     None => match self.default {
                         Some(d) if self.slots[d].kind == SlotKind::Twin => d,
-                        Some(_) => return Err(query_error(*pos, "IS_OF_MODEL applies to twins, not relationships")),
+                        Some(_) => {
+                            return Err(query_error(
+                                *pos,
+                                "IS_OF_MODEL applies to twins, not relationships",
+                            ));
+                        }
                         // One twin collection (FROM DIGITALTWINS T): it is the one tested.
                         None if self.slots.len() == 1 && self.slots[0].kind == SlotKind::Twin => 0,
                         None => {
                             return Err(query_error(
                                 *pos,
-                                format!("name the twins IS_OF_MODEL tests, e.g. IS_OF_MODEL(X, '{model}'); this query names {}", self.names()),
+                                format!(
+                                    "name the twins IS_OF_MODEL tests, e.g. IS_OF_MODEL(X, '{model}'); this query names {}",
+                                    self.names()
+                                ),
                             ));
                         }
                     },
@@ -496,7 +519,10 @@ impl Planner<'_> {
             }
             Select::Count => {
                 if q.top.is_some() {
-                    return Err(err!(InvalidArgument, "query error: TOP and COUNT() cannot be combined"));
+                    return Err(err!(
+                        InvalidArgument,
+                        "query error: TOP and COUNT() cannot be combined"
+                    ));
                 }
                 Output::Count
             }
@@ -538,10 +564,15 @@ impl Planner<'_> {
         let mut steps = Vec::new();
         let mut used = vec![false; self.links.len()];
         loop {
-            let next = self.links.iter().enumerate().find(|(i, l)| !used[*i] && (bound[l.a] || bound[l.b]));
+            let next = self
+                .links
+                .iter()
+                .enumerate()
+                .find(|(i, l)| !used[*i] && (bound[l.a] || bound[l.b]));
             let Some((i, l)) = next else { break };
             used[i] = true;
-            let (from, to, dir) = if bound[l.a] { (l.a, l.b, l.dir) } else { (l.b, l.a, flip(l.dir)) };
+            let (from, to, dir) =
+                if bound[l.a] { (l.a, l.b, l.dir) } else { (l.b, l.a, flip(l.dir)) };
             bound[to] = true;
             if let Some(r) = l.rel {
                 bound[r] = true;
@@ -574,7 +605,18 @@ impl Planner<'_> {
             filters[at.min(steps.len())].push(t);
         }
         let fields = fields_read(self.slots.len(), &filters, &output, &order);
-        Plan { slots: self.slots, anchor, access, steps, filters, output, order, top, distinct_twins, fields }
+        Plan {
+            slots: self.slots,
+            anchor,
+            access,
+            steps,
+            filters,
+            output,
+            order,
+            top,
+            distinct_twins,
+            fields,
+        }
     }
 }
 
@@ -714,7 +756,9 @@ fn choose_access(slots: &[Slot], terms: &mut Vec<Pred>) -> (usize, Access) {
             ("$sourceId", Access::RelSources as fn(Vec<String>) -> Access),
             ("$targetId", Access::RelTargets as fn(Vec<String>) -> Access),
         ] {
-            if let Some(i) = terms.iter().position(|t| pinned(t, field).is_some_and(|(s, _)| s == 0)) {
+            if let Some(i) =
+                terms.iter().position(|t| pinned(t, field).is_some_and(|(s, _)| s == 0))
+            {
                 let (_, values) = pinned(&terms.remove(i), field).unwrap_or_default();
                 return (0, make(dedupe(values)));
             }
@@ -732,12 +776,12 @@ fn choose_access(slots: &[Slot], terms: &mut Vec<Pred>) -> (usize, Access) {
         let (_, ids) = pinned(&terms.remove(i), "$dtId").unwrap_or_default();
         return (slot, Access::TwinIds(dedupe(ids)));
     }
-    if let Some(i) = terms.iter().position(|t| matches!(t, Pred::IsOfModel(..))) {
-        if let Pred::IsOfModel(slot, models) = terms.remove(i) {
-            let mut models: Vec<String> = models.iter().cloned().collect();
-            models.sort();
-            return (slot, Access::TwinModels(models));
-        }
+    if let Some(i) = terms.iter().position(|t| matches!(t, Pred::IsOfModel(..)))
+        && let Pred::IsOfModel(slot, models) = terms.remove(i)
+    {
+        let mut models: Vec<String> = models.iter().cloned().collect();
+        models.sort();
+        return (slot, Access::TwinModels(models));
     }
     let first_twin = slots.iter().position(|s| s.kind == SlotKind::Twin).unwrap_or(0);
     (first_twin, Access::TwinScan)

@@ -148,14 +148,20 @@ impl LogStore {
 }
 
 /// Reads the visible entries in `range` (missing ones are skipped, as openraft allows).
-fn read_entries(log: &RaftLog, visible_from: u64, range: impl RangeBounds<u64>) -> Result<Vec<typ::Entry>> {
+fn read_entries(
+    log: &RaftLog,
+    visible_from: u64,
+    range: impl RangeBounds<u64>,
+) -> Result<Vec<typ::Entry>> {
     let read = |e: StoreError| sto_err(ErrorSubject::Logs, ErrorVerb::Read, &e);
     let start = match range.start_bound() {
         Bound::Included(&i) => i.max(visible_from),
         Bound::Excluded(&i) => (i + 1).max(visible_from),
         Bound::Unbounded => visible_from,
     };
-    let raw = log.range((Bound::Included(start), range.end_bound().cloned()), usize::MAX).map_err(read)?;
+    let raw = log
+        .range((Bound::Included(start), range.end_bound().cloned()), usize::MAX)
+        .map_err(read)?;
     let mut entries = Vec::with_capacity(raw.len());
     for (index, bytes) in raw {
         let entry: typ::Entry = decode(&bytes).map_err(read)?;
@@ -250,7 +256,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // (removed at the next open), never a log that seems to start later than it does.
         self.write_value(PURGED, &log_id, ErrorSubject::Logs)?;
         self.visible_from.fetch_max(log_id.index + 1, Ordering::SeqCst);
-        let floor = self.retention.load(Ordering::SeqCst).max(log_id.index.saturating_sub(MAX_RETAINED));
+        let floor =
+            self.retention.load(Ordering::SeqCst).max(log_id.index.saturating_sub(MAX_RETAINED));
         self.log
             .purge_up_to(log_id.index.min(floor))
             .map_err(|e| sto_err(ErrorSubject::Logs, ErrorVerb::Delete, &e))?;

@@ -14,7 +14,9 @@ use super::{NodeInfo, TypeConfig};
 use crate::pb;
 use crate::pb::raft_service_client::RaftServiceClient;
 use crate::storage::codec;
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -105,7 +107,8 @@ impl Connection {
     {
         let data = encode(req).map_err(|e| RPCError::Network(NetworkError::new(&Text(e))))?;
         if self.client.is_none() {
-            let ch = channel(&self.addr, self.local).map_err(|e| RPCError::Unreachable(Unreachable::new(&Text(e))))?;
+            let ch = channel(&self.addr, self.local)
+                .map_err(|e| RPCError::Unreachable(Unreachable::new(&Text(e))))?;
             self.client = Some(client(ch));
         }
         let client = self.client.as_mut().expect("connected above");
@@ -119,7 +122,12 @@ impl Connection {
         let reply = match result {
             Ok(r) => r.into_inner(),
             Err(status) => {
-                let e = Text(format!("{} to node {} at {}: {status}", method.name(), self.target, self.addr));
+                let e = Text(format!(
+                    "{} to node {} at {}: {status}",
+                    method.name(),
+                    self.target,
+                    self.addr
+                ));
                 return Err(match status.code() {
                     tonic::Code::Unavailable => RPCError::Unreachable(Unreachable::new(&e)),
                     _ => RPCError::Network(NetworkError::new(&e)),
@@ -155,7 +163,10 @@ impl RaftNetwork<TypeConfig> for Connection {
         &mut self,
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64, InstallSnapshotError>>> {
+    ) -> Result<
+        InstallSnapshotResponse<u64>,
+        RPCError<u64, NodeInfo, RaftError<u64, InstallSnapshotError>>,
+    > {
         self.call(Method::Snapshot, &rpc, option.hard_ttl()).await
     }
 

@@ -24,7 +24,12 @@ pub struct Run {
 
 /// Reads the log from `from` up to `to` (inclusive), at most `max` entries and about
 /// [`MAX_BATCH_BYTES`]. `None` when the entry at `from` is not in the log.
-pub fn read_run(log: &RaftLog, from: u64, to: u64, max: usize) -> Result<Option<Run>, StorageError> {
+pub fn read_run(
+    log: &RaftLog,
+    from: u64,
+    to: u64,
+    max: usize,
+) -> Result<Option<Run>, StorageError> {
     let mut entries = Vec::new();
     let mut last = None;
     let mut bytes = 0;

@@ -12,8 +12,9 @@
 //! Snapshots are the store's consistent copies ([`Store::snapshot_with_meta`]), taken with apply
 //! held off; the raft metas are read in that same cut, and they are also *inside* the data (they
 //! live in the state machine's tree), so installing a snapshot restores them with the graph. The
-//! current snapshot (meta and data) is kept in the raft metadata tree, flushed, so it survives a
-//! restart; it is only ever replaced by a snapshot at least as recent.
+//! current snapshot survives a restart: its bytes in a file beside the database (sled copes badly
+//! with values of hundreds of megabytes), its meta in the raft metadata tree, written after the
+//! file is durable; it is only ever replaced by a snapshot at least as recent.
 
 // openraft's storage traits return its `StorageError` (over 200 bytes) by value; the helpers
 // here return what the traits return.
@@ -37,8 +38,6 @@ pub(crate) const RAFT_APPLIED: &str = "raft_applied";
 pub(crate) const RAFT_MEMBERSHIP: &str = "raft_membership";
 /// The raft metadata value holding the current snapshot's meta (`CurrentSnapshot`).
 const SNAPSHOT_META: &str = "snapshot_meta";
-/// The raft metadata value holding the current snapshot's data.
-const SNAPSHOT_DATA: &str = "snapshot_data";
 
 type Result<T> = std::result::Result<T, typ::StorageError>;
 
@@ -58,6 +57,8 @@ pub struct SnapshotBuilder {
 #[derive(Clone)]
 struct Snapshots {
     log: RaftLog,
+    /// Keeps the snapshot bytes (in files beside the database).
+    store: Arc<Store>,
     /// Serializes "compare with the current snapshot, then replace it".
     lock: Arc<Mutex<()>>,
     /// The last snapshot sequence number used (persisted with each snapshot).
@@ -79,8 +80,12 @@ impl StateMachine {
             Some(bytes) => decode::<CurrentSnapshot>(&bytes)?.seq,
             None => 0,
         };
-        let snapshots =
-            Snapshots { log, lock: Arc::new(Mutex::new(())), seq: Arc::new(AtomicU64::new(seq)) };
+        let snapshots = Snapshots {
+            log,
+            store: store.clone(),
+            lock: Arc::new(Mutex::new(())),
+            seq: Arc::new(AtomicU64::new(seq)),
+        };
         Ok(StateMachine { store, snapshots })
     }
 
@@ -149,11 +154,14 @@ impl Snapshots {
                     return Ok(());
                 }
             }
-            self.log
-                .set_values(&[(SNAPSHOT_META, &stored), (SNAPSHOT_DATA, data)])
-                .map_err(write)?;
+            // The bytes first (durable, under their own sequence number), then the meta that
+            // names them: a crash in between leaves the old snapshot current.
+            self.store.write_snapshot_file(seq, data).map_err(write)?;
+            self.log.set_values(&[(SNAPSHOT_META, &stored)]).map_err(write)?;
         }
-        self.log.flush_async().await.map_err(write)
+        self.log.flush_async().await.map_err(write)?;
+        self.store.remove_snapshot_files_except(seq);
+        Ok(())
     }
 
     /// The current snapshot, if any.
@@ -162,8 +170,11 @@ impl Snapshots {
         let _current = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let Some(meta) = self.log.value(SNAPSHOT_META).map_err(read)? else { return Ok(None) };
         let meta: CurrentSnapshot = decode(&meta).map_err(read)?;
-        let data = self.log.value(SNAPSHOT_DATA).map_err(read)?.ok_or_else(|| {
-            read(StoreError::Corrupt("the current snapshot has a meta but no data".into()))
+        let data = self.store.read_snapshot_file(meta.seq).map_err(read)?.ok_or_else(|| {
+            read(StoreError::Corrupt(format!(
+                "the current snapshot's file (number {}) is missing",
+                meta.seq
+            )))
         })?;
         Ok(Some(typ::Snapshot { meta: meta.meta, snapshot: Box::new(Cursor::new(data)) }))
     }

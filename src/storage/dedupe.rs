@@ -48,7 +48,11 @@ fn count_key() -> Vec<u8> {
 
 impl Store {
     /// The remembered outcome of a request, if any.
-    pub(super) fn dedupe_get(&self, w: &Writes, req: &RequestId) -> Result<Option<Outcome>, StorageError> {
+    pub(super) fn dedupe_get(
+        &self,
+        w: &Writes,
+        req: &RequestId,
+    ) -> Result<Option<Outcome>, StorageError> {
         match w.get(record_key(req))? {
             Some(v) => Ok(Some(codec::decode::<DedupeRecord>(&v)?.outcome)),
             None => Ok(None),

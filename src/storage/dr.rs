@@ -53,7 +53,9 @@ pub struct PeerRegion {
 }
 
 /// A position in the history: the epoch and the index in that epoch's primary's log.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Position {
     /// The DR epoch.
     pub epoch: u64,
@@ -167,7 +169,9 @@ impl Store {
         let mut out = Vec::new();
         for kv in self.graph.scan_prefix([Space::Divergent as u8]) {
             let (k, v) = kv?;
-            let index = Reader::new(&k, Space::Divergent).and_then(|mut r| r.u()).ok_or_else(|| corrupt("divergent key"))?;
+            let index = Reader::new(&k, Space::Divergent)
+                .and_then(|mut r| r.u())
+                .ok_or_else(|| corrupt("divergent key"))?;
             out.push((index, codec::decode(&v)?));
         }
         Ok(out)
@@ -184,7 +188,12 @@ impl Store {
                 Some(p) => format!("region '{}' at {}", p.name, p.endpoints.join(",")),
                 None => "the primary region".to_string(),
             };
-            return Err(err!(ReadOnlyRegion, "this region is a standby (epoch {}) and takes no writes; send writes to {primary}", dr.epoch).into());
+            return Err(err!(
+                ReadOnlyRegion,
+                "this region is a standby (epoch {}) and takes no writes; send writes to {primary}",
+                dr.epoch
+            )
+            .into());
         }
         if cmd.epoch != dr.epoch {
             return Err(err!(
@@ -204,7 +213,12 @@ impl Store {
         match op {
             Op::DrInit { role, epoch, peer } => {
                 if self.graph.get(dr_key())?.is_none() {
-                    dr = DrState { epoch: *epoch, role: *role, peer: peer.clone(), ..DrState::default() };
+                    dr = DrState {
+                        epoch: *epoch,
+                        role: *role,
+                        peer: peer.clone(),
+                        ..DrState::default()
+                    };
                     self.set_dr(w, &dr)?;
                 }
                 Ok(Reply::Done)
@@ -215,14 +229,22 @@ impl Store {
                     return Ok(Reply::Fenced { at: dr.fenced_at.unwrap_or_default() });
                 }
                 if *epoch < dr.epoch {
-                    return Err(err!(InvalidArgument, "cannot fence at epoch {epoch}: the region is already at epoch {}", dr.epoch).into());
+                    return Err(err!(
+                        InvalidArgument,
+                        "cannot fence at epoch {epoch}: the region is already at epoch {}",
+                        dr.epoch
+                    )
+                    .into());
                 }
                 if dr.role == Role::Primary {
                     // A fenced primary follows nobody until it is told where to start (a planned
                     // failover's `SetUpstream`) or reseeded (`reprotect`).
                     dr.upstream = Position::default();
                     let last = self.applied()?.origin;
-                    dr.fenced_at = Some(Position { epoch: dr.epoch, index: last.index.max(dr.promoted_at.map(|p| p.index).unwrap_or(0)) });
+                    dr.fenced_at = Some(Position {
+                        epoch: dr.epoch,
+                        index: last.index.max(dr.promoted_at.map(|p| p.index).unwrap_or(0)),
+                    });
                 }
                 dr.epoch = *epoch;
                 dr.role = Role::Standby;
@@ -234,12 +256,23 @@ impl Store {
             }
             Op::Promote { epoch, peer } => {
                 if dr.role == Role::Primary && dr.epoch >= *epoch {
-                    return Err(err!(OperationNotAllowed, "the region is already the primary at epoch {}", dr.epoch).into());
+                    return Err(err!(
+                        OperationNotAllowed,
+                        "the region is already the primary at epoch {}",
+                        dr.epoch
+                    )
+                    .into());
                 }
                 if *epoch <= dr.epoch {
-                    return Err(err!(InvalidArgument, "a promotion needs an epoch above {}", dr.epoch).into());
+                    return Err(err!(
+                        InvalidArgument,
+                        "a promotion needs an epoch above {}",
+                        dr.epoch
+                    )
+                    .into());
                 }
-                let reply = Reply::Promoted { at: dr.upstream, replicated_time: dr.replicated_time, index };
+                let reply =
+                    Reply::Promoted { at: dr.upstream, replicated_time: dr.replicated_time, index };
                 dr.epoch = *epoch;
                 dr.role = Role::Primary;
                 dr.promoted_at = Some(Position { epoch: *epoch, index });
@@ -252,7 +285,11 @@ impl Store {
             }
             Op::SetUpstream { epoch, index: from, peer } => {
                 if dr.role != Role::Standby {
-                    return Err(err!(OperationNotAllowed, "only a standby follows an upstream log").into());
+                    return Err(err!(
+                        OperationNotAllowed,
+                        "only a standby follows an upstream log"
+                    )
+                    .into());
                 }
                 dr.epoch = dr.epoch.max(*epoch);
                 dr.upstream = Position { epoch: *epoch, index: *from };
@@ -264,7 +301,11 @@ impl Store {
             }
             Op::Reseed { position, time, data } => {
                 if dr.role != Role::Standby {
-                    return Err(err!(OperationNotAllowed, "only a standby can be reseeded; fence it first").into());
+                    return Err(err!(
+                        OperationNotAllowed,
+                        "only a standby can be reseeded; fence it first"
+                    )
+                    .into());
                 }
                 self.replace_data(w, data)?;
                 dr.epoch = dr.epoch.max(position.epoch);
@@ -290,7 +331,11 @@ impl Store {
 
     fn replicate(&self, w: &mut Writes, dr: &mut DrState, b: &ShipBatch) -> Step<Reply> {
         if dr.role != Role::Standby {
-            return Err(err!(OperationNotAllowed, "this region is a primary; it does not apply another region's log").into());
+            return Err(err!(
+                OperationNotAllowed,
+                "this region is a primary; it does not apply another region's log"
+            )
+            .into());
         }
         let fresh = dr.upstream == Position::default();
         if !fresh && b.source_epoch != dr.upstream.epoch {
@@ -315,7 +360,8 @@ impl Store {
             for (i, cmd) in &b.entries {
                 // The primary refused writes under another epoch before applying them; so must
                 // we. Entries already applied (a re-sent batch) are skipped.
-                if *i < next || *i > b.to || cmd.epoch != b.source_epoch || !is_data_write(&cmd.op) {
+                if *i < next || *i > b.to || cmd.epoch != b.source_epoch || !is_data_write(&cmd.op)
+                {
                     continue;
                 }
                 let mut c = cmd.clone();

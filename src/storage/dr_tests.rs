@@ -36,7 +36,14 @@ impl Region {
 
     fn ship(&mut self, from: u64, to: u64, source: &Region, caught_up: bool) -> Outcome {
         let entries = source.log.iter().filter(|(i, _)| *i >= from && *i <= to).cloned().collect();
-        let batch = ShipBatch { source_epoch: 1, from, to, entries, source_time: Timestamp(source.h.time), caught_up };
+        let batch = ShipBatch {
+            source_epoch: 1,
+            from,
+            to,
+            entries,
+            source_time: Timestamp(source.h.time),
+            caught_up,
+        };
         self.run(Op::Replicate(batch), None, 1)
     }
 
@@ -48,7 +55,8 @@ impl Region {
 fn twin(n: i64) -> Op {
     Op::PutTwin {
         id: format!("s{n}"),
-        json: json!({"$metadata": {"$model": "dtmi:test:Sensor;1"}, "kind": format!("k{n}")}).to_string(),
+        json: json!({"$metadata": {"$model": "dtmi:test:Sensor;1"}, "kind": format!("k{n}")})
+            .to_string(),
         pre: Precondition::default(),
     }
 }
@@ -63,7 +71,10 @@ fn a_standby_applying_the_shipped_log_is_identical_to_the_primary() {
     // A retry (deduped), a failed precondition, and a write under a stale epoch (refused).
     let _ = p.run(twin(100), Some(req.clone()), 1);
     let _ = p.run(twin(100), Some(req), 1);
-    let bad = Op::DeleteTwin { id: "s1".into(), pre: Precondition { if_match: Some("W/\"x\"".into()), if_none_match: false } };
+    let bad = Op::DeleteTwin {
+        id: "s1".into(),
+        pre: Precondition { if_match: Some("W/\"x\"".into()), if_none_match: false },
+    };
     assert_eq!(p.run(bad, None, 1).unwrap_err().code, ErrorCode::PreconditionFailed);
     assert_eq!(p.run(twin(200), None, 0).unwrap_err().code, ErrorCode::ReadOnlyRegion);
     let last = p.h.index;
@@ -116,12 +127,22 @@ fn fence_promote_and_follow_again() {
     s.run(twin(3), None, 2).unwrap();
     assert_eq!(s.h.store.dr().unwrap().role, Role::Primary);
     // A promoted region refuses another promotion at its epoch and shipped batches.
-    assert_eq!(s.run(Op::Promote { epoch: 2, peer: None }, None, 2).unwrap_err().code, ErrorCode::OperationNotAllowed);
+    assert_eq!(
+        s.run(Op::Promote { epoch: 2, peer: None }, None, 2).unwrap_err().code,
+        ErrorCode::OperationNotAllowed
+    );
 
     // The old primary follows the new one from after the promotion.
     p.run(Op::SetUpstream { epoch: 2, index, peer: None }, None, 2).unwrap();
     let entries: Vec<_> = s.log.iter().filter(|(i, _)| *i > index).cloned().collect();
-    let batch = ShipBatch { source_epoch: 2, from: index + 1, to: s.h.index, entries, source_time: Timestamp(s.h.time), caught_up: true };
+    let batch = ShipBatch {
+        source_epoch: 2,
+        from: index + 1,
+        to: s.h.index,
+        entries,
+        source_time: Timestamp(s.h.time),
+        caught_up: true,
+    };
     p.run(Op::Replicate(batch), None, 2).unwrap();
     assert_eq!(p.fp(), s.fp());
     assert_eq!(p.h.twin("s3").unwrap()["$etag"], s.h.twin("s3").unwrap()["$etag"]);
@@ -147,5 +168,8 @@ fn reseed_replaces_the_data_and_keeps_the_region_own_state() {
     assert_eq!(s.fp(), p.fp());
     // A primary cannot be reseeded.
     let (_, data) = s.h.store.snapshot().unwrap();
-    assert_eq!(p.run(Op::Reseed { position, time: Timestamp(0), data }, None, 1).unwrap_err().code, ErrorCode::OperationNotAllowed);
+    assert_eq!(
+        p.run(Op::Reseed { position, time: Timestamp(0), data }, None, 1).unwrap_err().code,
+        ErrorCode::OperationNotAllowed
+    );
 }

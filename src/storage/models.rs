@@ -95,7 +95,11 @@ impl Store {
     }
 
     /// A stored model's parsed Interface (cached), seen through `w` when given.
-    fn interface(&self, w: Option<&Writes>, id: &str) -> Result<Option<Arc<Interface>>, StorageError> {
+    fn interface(
+        &self,
+        w: Option<&Writes>,
+        id: &str,
+    ) -> Result<Option<Arc<Interface>>, StorageError> {
         if let Some(i) = self.models.interfaces.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
             return Ok(Some(i.clone()));
         }
@@ -259,7 +263,8 @@ impl Store {
             })?;
             let mut items = Vec::with_capacity(page.items.len());
             for record in page.items {
-                let iface = self.interface(None, &record.id)?.ok_or_else(|| corrupt("model vanished"))?;
+                let iface =
+                    self.interface(None, &record.id)?.ok_or_else(|| corrupt("model vanished"))?;
                 items.push(model_data(&record, &iface, include_definition).to_string());
             }
             return Ok(Page { items, next: page.next });

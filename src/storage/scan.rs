@@ -59,7 +59,10 @@ impl Store {
     }
 
     /// The incoming edges of `target` (source, id, name), in source then id order.
-    pub fn in_edges(&self, target: &str) -> impl Iterator<Item = Result<InEdge, StorageError>> + '_ {
+    pub fn in_edges(
+        &self,
+        target: &str,
+    ) -> impl Iterator<Item = Result<InEdge, StorageError>> + '_ {
         let prefix = Key::new(Space::In).s(target).into_bytes();
         self.graph.scan_prefix(prefix).map(|kv| {
             let (k, v) = kv?;
@@ -83,7 +86,9 @@ impl Store {
     pub fn model_ids(&self) -> impl Iterator<Item = Result<String, StorageError>> + '_ {
         self.graph.scan_prefix([Space::Model as u8]).map(|kv| {
             let (k, _) = kv?;
-            Reader::new(&k, Space::Model).and_then(|mut r| r.s()).ok_or_else(|| corrupt("model key"))
+            Reader::new(&k, Space::Model)
+                .and_then(|mut r| r.s())
+                .ok_or_else(|| corrupt("model key"))
         })
     }
 }

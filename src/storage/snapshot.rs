@@ -55,6 +55,62 @@ impl Store {
         Ok(applied)
     }
 
+    /// Keeps snapshot `seq`'s bytes durably: in a file beside the database (written to a
+    /// temporary name, synced, then renamed, so a crash leaves the whole file or none), not in
+    /// sled, whose log copes badly with values of hundreds of megabytes.
+    pub fn write_snapshot_file(&self, seq: u64, data: &[u8]) -> Result<(), StorageError> {
+        let Some(dir) = &self.snapshot_dir else {
+            self.snapshot_mem.lock().unwrap_or_else(|e| e.into_inner()).insert(seq, data.to_vec());
+            return Ok(());
+        };
+        let io = |e: std::io::Error| StorageError::Corrupt(format!("writing snapshot {seq}: {e}"));
+        let tmp = dir.join(format!("snapshot-{seq}.tmp"));
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp).map_err(io)?;
+            f.write_all(data).map_err(io)?;
+            f.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&tmp, dir.join(format!("snapshot-{seq}.bin"))).map_err(io)?;
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        Ok(())
+    }
+
+    /// Snapshot `seq`'s bytes, if kept.
+    pub fn read_snapshot_file(&self, seq: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        let Some(dir) = &self.snapshot_dir else {
+            return Ok(self
+                .snapshot_mem
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&seq)
+                .cloned());
+        };
+        match std::fs::read(dir.join(format!("snapshot-{seq}.bin"))) {
+            Ok(data) => Ok(Some(data)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StorageError::Corrupt(format!("reading snapshot {seq}: {e}"))),
+        }
+    }
+
+    /// Deletes every kept snapshot but `seq` (best effort: a leftover file only wastes space).
+    pub fn remove_snapshot_files_except(&self, seq: u64) {
+        let Some(dir) = &self.snapshot_dir else {
+            self.snapshot_mem.lock().unwrap_or_else(|e| e.into_inner()).retain(|s, _| *s == seq);
+            return;
+        };
+        let keep = format!("snapshot-{seq}.bin");
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with("snapshot-") && name != keep.as_str() {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+
     /// A metadata entry kept with the state (see [`Store::apply_entry`]).
     pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self.graph.get(Key::new(Space::Meta).s(name))?.map(|v| v.to_vec()))
@@ -76,7 +132,8 @@ impl Store {
         };
         for kv in self.graph.iter() {
             let (k, v) = kv?;
-            if matches!(k.first(), Some(&t) if t == Space::Meta as u8 || t == Space::Divergent as u8) {
+            if matches!(k.first(), Some(&t) if t == Space::Meta as u8 || t == Space::Divergent as u8)
+            {
                 continue;
             }
             eat(&k);

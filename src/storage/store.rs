@@ -36,6 +36,10 @@ pub struct Store {
     /// Held while a command is applied and while a snapshot is copied, so a snapshot is a
     /// consistent cut (sled has no point-in-time reads).
     pub(super) apply_lock: Mutex<()>,
+    /// Where snapshot files go (beside the database); `None` for a temporary store, which keeps
+    /// them in memory.
+    pub(super) snapshot_dir: Option<std::path::PathBuf>,
+    pub(super) snapshot_mem: Mutex<std::collections::HashMap<u64, Vec<u8>>>,
 }
 
 impl Store {
@@ -46,15 +50,24 @@ impl Store {
             .cache_capacity(cache_capacity)
             .mode(sled::Mode::HighThroughput)
             .open()?;
-        Self::from_db(db)
+        let name =
+            format!("{}.snapshots", dir.file_name().and_then(|n| n.to_str()).unwrap_or("db"));
+        let snapshots = dir.with_file_name(name);
+        std::fs::create_dir_all(&snapshots).map_err(|e| {
+            StorageError::Corrupt(format!("cannot create {}: {e}", snapshots.display()))
+        })?;
+        Self::from_db(db, Some(snapshots))
     }
 
     /// A store in a temporary directory, deleted on drop (tests, benches).
     pub fn temporary() -> Result<Store, StorageError> {
-        Self::from_db(sled::Config::new().temporary(true).cache_capacity(16 << 20).open()?)
+        Self::from_db(sled::Config::new().temporary(true).cache_capacity(16 << 20).open()?, None)
     }
 
-    fn from_db(db: sled::Db) -> Result<Store, StorageError> {
+    fn from_db(
+        db: sled::Db,
+        snapshot_dir: Option<std::path::PathBuf>,
+    ) -> Result<Store, StorageError> {
         let graph = db.open_tree("graph")?;
         let store = Store {
             db,
@@ -62,6 +75,8 @@ impl Store {
             models: ModelCache::default(),
             applied_index: AtomicU64::new(0),
             apply_lock: Mutex::new(()),
+            snapshot_dir,
+            snapshot_mem: Mutex::new(std::collections::HashMap::new()),
         };
         store.applied_index.store(store.applied()?.index, Ordering::SeqCst);
         Ok(store)
