@@ -7,6 +7,7 @@
 //!   Pure functions, no I/O.
 //! - [`storage`]: the sled keyspace and the deterministic `apply` of a write command.
 //! - [`pb`]: the generated gRPC code of the public API.
+//! - [`health`]: node and region health, the incident history, metrics and the status page.
 //! - [`api`]: the tonic services and node start-up.
 //! - [`client`]: the Rust client library (generated proto only).
 //! - [`cli`]: the `twinstore` command.
@@ -16,10 +17,12 @@
 #![warn(clippy::all)]
 
 pub mod api;
+pub mod chaos;
 pub mod cli;
 pub mod client;
 pub mod error;
 pub mod georep;
+pub mod health;
 pub mod model;
 pub mod pb;
 pub mod query;

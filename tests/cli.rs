@@ -5,9 +5,7 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn tempdir() -> tempfile::TempDir {
@@ -287,80 +285,14 @@ fn twins_survive_kill_9_with_the_same_etags() {
     assert!(status.success(), "{status:?}");
 }
 
-/// Runs `twinstore up` (a 3-node region on 127.0.1.1-3), waits for its `endpoint:` line, and
-/// returns the child, the endpoints, the nodes' pids and the lines read so far.
-fn start_up(
-    data: &std::path::Path,
-    port: u16,
-) -> (std::process::Child, String, Vec<u32>, Vec<String>) {
-    let mut child = Command::new(bin())
-        .args(["up", "--data"])
-        .arg(data)
-        .args(["--base-port", &port.to_string()])
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            match line {
-                Ok(l) => {
-                    if tx.send(l).is_err() {
-                        break;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-    });
-    let deadline = Instant::now() + START_TIMEOUT;
-    let mut lines = Vec::new();
-    // The banner ends with "Press Ctrl-C to stop."; the endpoint line comes before it.
-    let mut endpoint = None;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                if let Some(e) = line.strip_prefix("endpoint: ") {
-                    endpoint = Some(e.to_string());
-                }
-                let done = line.starts_with("Press Ctrl-C");
-                lines.push(line);
-                if done {
-                    break;
-                }
-            }
-            Err(e) => {
-                let _ = child.kill();
-                panic!("`twinstore up` did not finish starting ({e}); output so far: {lines:#?}");
-            }
-        }
-    }
-    let endpoint = endpoint.unwrap_or_else(|| panic!("no endpoint line in {lines:#?}"));
-    let pids: Vec<u32> = lines
-        .iter()
-        .filter(|l| l.trim_start().starts_with("primary/node"))
-        .filter_map(|l| l.split(" pid ").nth(1))
-        .filter_map(|l| l.split_whitespace().next())
-        .filter_map(|p| p.parse().ok())
-        .collect();
-    assert_eq!(pids.len(), 3, "three node pids expected in {lines:#?}");
-    // Keep draining stdout so `up` never blocks on a full pipe.
-    std::thread::spawn(move || for _ in rx {});
-    (child, endpoint, pids, lines)
-}
-
 #[test]
-fn up_starts_a_region_loads_the_sample_graph_and_stops_on_signals() {
+fn up_without_standby_starts_a_region_loads_the_sample_graph_and_stops_on_signals() {
     let dir = tempdir();
     let data = dir.path().join("data");
     let port = free_port_on(&region_ips(3));
 
-    let (mut up, eps, pids, lines) = start_up(&data, port);
+    let (mut up, eps, pids, lines) = start_up(&data, port, &["--no-standby"]);
+    assert_eq!(pids.len(), 3, "three node pids expected in {lines:#?}");
     let expected: Vec<String> = (1..=3).map(|n| format!("http://127.0.1.{n}:{port}")).collect();
     assert_eq!(eps, expected.join(","));
     assert!(lines.iter().any(|l| l.contains("5 models (5 new), 11 twins, 10 relationships")));
@@ -396,7 +328,8 @@ fn up_starts_a_region_loads_the_sample_graph_and_stops_on_signals() {
     }
 
     // Again on the same data: models are skipped, twins and relationships put again.
-    let (mut up, eps, pids, lines) = start_up(&data, port);
+    let (mut up, eps, pids, lines) = start_up(&data, port, &["--no-standby"]);
+    assert_eq!(pids.len(), 3, "three node pids expected in {lines:#?}");
     assert!(lines.iter().any(|l| l.contains("5 models (0 new)")), "{lines:#?}");
     // The twins are put again (back to the sample's values), on every node.
     let sample_room = sample("twins.json")

@@ -25,6 +25,8 @@ pub struct GeoApi {
     pub shared: Shared,
     /// Its DR machinery.
     pub geo: Geo,
+    /// Its health machinery (failovers and reprotects are recorded as incidents).
+    pub health: crate::health::Health,
 }
 
 type StreamOf<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -189,12 +191,14 @@ impl GeoService for GeoApi {
         if let Some(mut leader) = self.leader().await? {
             return leader.failover(r).await;
         }
+        let incident = self.health.failover_started(r.planned).await;
         let report = if r.planned {
             failover::planned(&self.geo).await
         } else {
             failover::forced(&self.geo).await
-        }
-        .status()?;
+        };
+        self.health.failover_finished(incident, r.planned, report.as_ref()).await;
+        let report = report.status()?;
         Ok(Response::new(pb::FailoverResponse {
             epoch: report.epoch,
             region: self.geo.region.clone(),
@@ -251,7 +255,10 @@ impl GeoService for GeoApi {
         if let Some(mut leader) = self.leader().await? {
             return leader.reprotect(req.into_inner()).await;
         }
-        let (kept, at): (u64, Position) = failover::reprotect(&self.geo).await.status()?;
+        let incident = self.health.reprotect_started().await;
+        let outcome = failover::reprotect(&self.geo).await;
+        self.health.reprotect_finished(incident, outcome.as_ref().map(|o| *o)).await;
+        let (kept, at): (u64, Position) = outcome.status()?;
         Ok(Response::new(pb::ReprotectResponse {
             divergent_writes: kept,
             reseeded_epoch: at.epoch,

@@ -10,22 +10,30 @@
 //! leader). With neither `peers` nor `join`, the node forms a group of itself alone. With `join`,
 //! it asks a member of an existing group to add it (learner first, voter once caught up).
 //!
+//! Health: the node's health monitor runs beside the DR monitor, `HealthService` is served with
+//! the rest, `grpc.health.v1` follows the node's real state (NOT_SERVING when fenced or without
+//! quorum), every call is counted for `/metrics`, and with `http` set the node serves `/metrics`
+//! and its status page there.
+//!
 //! Shutdown runs in the safe order: stop accepting requests (health says NOT_SERVING first), let
 //! in-flight ones finish, stop raft, flush storage.
 
 use super::cluster::ClusterApi;
 use super::geo::GeoApi;
+use super::health::HealthApi;
 use super::models::ModelApi;
 use super::raft_service::RaftApi;
 use super::relationships::RelationshipApi;
 use super::service::Shared;
 use super::twins::TwinApi;
 use crate::georep::{self, Geo};
+use crate::health::{self, Health, Thresholds};
 use crate::model::limits;
 use crate::pb;
 use crate::pb::cluster_service_client::ClusterServiceClient;
 use crate::pb::cluster_service_server::ClusterServiceServer;
 use crate::pb::geo_service_server::GeoServiceServer;
+use crate::pb::health_service_server::HealthServiceServer;
 use crate::pb::model_service_server::ModelServiceServer;
 use crate::pb::raft_service_server::RaftServiceServer;
 use crate::pb::relationship_service_server::RelationshipServiceServer;
@@ -74,6 +82,11 @@ pub struct NodeConfig {
     /// The other region of the DR pair: for a standby, the primary it follows; for a primary, its
     /// standby (used for fencing and to tell clients where to go). `None`: no DR pair.
     pub peer: Option<PeerRegion>,
+    /// Where to serve `/metrics` and the status page over HTTP (port 0 picks a free port).
+    /// `None`: no HTTP port.
+    pub http: Option<SocketAddr>,
+    /// The thresholds of health detection (the defaults suit production).
+    pub health: Thresholds,
 }
 
 impl NodeConfig {
@@ -92,6 +105,8 @@ impl NodeConfig {
             snapshot_logs: raft::DEFAULT_SNAPSHOT_LOGS,
             role: Role::Primary,
             peer: None,
+            http: None,
+            health: Thresholds::default(),
         }
     }
 }
@@ -99,8 +114,14 @@ impl NodeConfig {
 /// A running node.
 pub struct Node {
     addr: SocketAddr,
+    /// Background tasks (DR shipper and monitor, health monitor): they hold the store, so
+    /// shutdown ends them before returning, and the data directory is free to reopen.
+    tasks: Vec<JoinHandle<()>>,
+    faults: raft::network::Faults,
     store: Arc<Store>,
     raft: Raft,
+    health: Health,
+    http: Option<(SocketAddr, JoinHandle<()>)>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }
@@ -129,7 +150,8 @@ impl Node {
 
         let (log_store, state_machine) = raft::open(store.clone())?;
         let retention = log_store.retention();
-        let network = raft::network::Network { local: local_ip };
+        let faults = raft::network::Faults::default();
+        let network = raft::network::Network { local: local_ip, faults: faults.clone() };
         let raft = Raft::new(
             config.id,
             Arc::new(raft::config(config.snapshot_logs)?),
@@ -138,8 +160,16 @@ impl Node {
             state_machine,
         )
         .await?;
-        let geo =
-            Geo::new(store.clone(), raft.clone(), config.id, config.region.clone(), retention)?;
+        let geo = Geo::new(
+            store.clone(),
+            raft.clone(),
+            config.id,
+            config.region.clone(),
+            retention,
+            faults.clone(),
+        )?;
+        let node_health =
+            Health::new(geo.clone(), advertise.clone(), local_ip, config.health.clone());
         let shared = Shared::new(
             store.clone(),
             raft.clone(),
@@ -148,6 +178,7 @@ impl Node {
             advertise.clone(),
             local_ip,
             config.role == Role::Standby,
+            faults.clone(),
         );
 
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -158,6 +189,7 @@ impl Node {
             .set_serving::<pb::query_service_server::QueryServiceServer<super::query::QueryApi>>()
             .await;
         health.set_serving::<ClusterServiceServer<ClusterApi>>().await;
+        health.set_serving::<HealthServiceServer<HealthApi>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -167,6 +199,7 @@ impl Node {
         let raft_max = raft::network::MAX_MESSAGE_BYTES;
         let router = tonic::transport::Server::builder()
             .tcp_nodelay(true)
+            .layer(super::rpc_metrics::RpcMetricsLayer(node_health.rpc()))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(
@@ -186,10 +219,15 @@ impl Node {
                 .max_decoding_message_size(max),
             )
             .add_service(ClusterServiceServer::new(ClusterApi(shared.clone())))
+            .add_service(HealthServiceServer::new(HealthApi(node_health.clone())))
             .add_service(
-                GeoServiceServer::new(GeoApi { shared: shared.clone(), geo: geo.clone() })
-                    .max_decoding_message_size(raft_max)
-                    .max_encoding_message_size(raft_max),
+                GeoServiceServer::new(GeoApi {
+                    shared: shared.clone(),
+                    geo: geo.clone(),
+                    health: node_health.clone(),
+                })
+                .max_decoding_message_size(raft_max)
+                .max_encoding_message_size(raft_max),
             )
             .add_service(
                 RaftServiceServer::new(RaftApi(shared.clone()))
@@ -210,6 +248,20 @@ impl Node {
                 conn
             },
         );
+        let mut tasks = vec![tokio::spawn(super::health::follow_serving(
+            health.clone(),
+            node_health.subscribe(),
+        ))];
+        let http = match config.http {
+            Some(http_addr) => {
+                let listener = super::http::bind(http_addr)
+                    .await
+                    .map_err(|e| format!("cannot listen for HTTP on {http_addr}: {e}"))?;
+                let bound = listener.local_addr()?;
+                Some((bound, super::http::serve(listener, node_health.clone())))
+            }
+            None => None,
+        };
         let server = tokio::spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;
@@ -229,10 +281,21 @@ impl Node {
             epoch: 1,
             peer: config.peer.clone(),
         });
-        tokio::spawn(georep::monitor::run(geo.clone(), init));
-        tokio::spawn(georep::shipper::run(geo));
-        tracing::info!(%addr, id = config.id, region = %config.region, data = %config.data_dir.display(), "node started");
-        Ok(Node { addr, store, raft, stop: Some(stop), server: Some(server) })
+        tasks.push(tokio::spawn(georep::monitor::run(geo.clone(), init)));
+        tasks.push(tokio::spawn(georep::shipper::run(geo)));
+        tasks.push(tokio::spawn(health::monitor::run(node_health.clone())));
+        tracing::info!(%addr, id = config.id, region = %config.region, data = %config.data_dir.display(), http = ?http.as_ref().map(|h| h.0), "node started");
+        Ok(Node {
+            addr,
+            tasks,
+            faults,
+            store,
+            raft,
+            health: node_health,
+            http,
+            stop: Some(stop),
+            server: Some(server),
+        })
     }
 
     /// The address the API is served on.
@@ -245,9 +308,24 @@ impl Node {
         &self.store
     }
 
+    /// The node's fault-injection switches: cut its outgoing links to chosen peers (tests).
+    pub fn faults(&self) -> &raft::network::Faults {
+        &self.faults
+    }
+
     /// The node's raft member (for tests and tools).
     pub fn raft(&self) -> &Raft {
         &self.raft
+    }
+
+    /// The node's health machinery (for tests and tools).
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// The address `/metrics` and the status page are served on, when `http` was set.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|h| h.0)
     }
 
     /// Stops serving, lets in-flight requests finish, stops raft and flushes storage.
@@ -259,12 +337,19 @@ impl Node {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        if let Some((_, http)) = self.http.take() {
+            http.abort();
+        }
         if let Some(server) = self.server.take() {
             // In-flight requests get a moment; a stuck one must not hold the node forever.
             let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
         }
         if let Err(e) = self.raft.shutdown().await {
             tracing::error!("stopping raft: {e}");
+        }
+        for task in self.tasks.drain(..) {
+            task.abort();
+            let _ = task.await;
         }
         if let Err(e) = self.store.flush() {
             tracing::error!("flushing at shutdown: {e}");

@@ -76,6 +76,8 @@ struct Inner {
     local_ip: Option<IpAddr>,
     /// Whether the node was started as part of a standby region.
     configured_standby: bool,
+    /// Links cut for tests.
+    faults: network::Faults,
 }
 
 /// Who leads, from this node's point of view.
@@ -94,6 +96,7 @@ impl Shared {
         addr: String,
         local_ip: Option<IpAddr>,
         configured_standby: bool,
+        faults: network::Faults,
     ) -> Self {
         let nanos = Timestamp::now().0;
         let inner = Inner {
@@ -102,6 +105,7 @@ impl Shared {
             peers: Mutex::new(HashMap::new()),
             local_ip,
             configured_standby,
+            faults,
         };
         Shared { store, raft, id, region, addr, inner: Arc::new(inner) }
     }
@@ -230,6 +234,9 @@ impl Shared {
 
     /// A client for a peer's `RaftService`, over one cached channel per peer.
     pub fn peer(&self, addr: &str) -> Result<RaftServiceClient<Channel>> {
+        if self.inner.faults.blocked(addr) {
+            return Err(err!(Unavailable, "the link to {addr} is cut (fault injection)"));
+        }
         let mut peers = self.inner.peers.lock().unwrap_or_else(|e| e.into_inner());
         let channel = match peers.get(addr) {
             Some(c) => c.clone(),

@@ -5,7 +5,8 @@
 //! role, term, last log and applied index, the leader it follows, and health (reachable, and on the
 //! leader's word how far behind it is). A node that cannot be reached is a row too, not a failure:
 //! the command fails only when no node answers at all. The leader is the node that says it leads
-//! with the highest term, marked `*`.
+//! with the highest term, marked `*`. Endpoints of two regions (a DR pair) give one table per
+//! region: each region is its own raft group, with its own leader and terms.
 //!
 //! `add-node ID ADDR` and `remove-node ID` go to the leader (the client finds it) and print the
 //! members after the change.
@@ -108,6 +109,8 @@ pub(crate) struct NodeView {
     pub(crate) status: Result<pb::ClusterStatusResponse, String>,
     /// Its id according to another node's member list (for nodes that did not answer).
     pub(crate) member_id: Option<u64>,
+    /// Its region: from its answer, or from the node whose member list named it.
+    pub(crate) region: Option<String>,
 }
 
 impl NodeView {
@@ -128,6 +131,7 @@ pub(crate) async fn collect(client: &Client, seeds: &[String]) -> ClusterView {
     let mut asked: BTreeSet<String> = BTreeSet::new();
     let mut views: Vec<NodeView> = Vec::new();
     let mut member_ids: BTreeMap<String, u64> = BTreeMap::new();
+    let mut member_regions: BTreeMap<String, String> = BTreeMap::new();
     let mut wave: Vec<String> = seeds.iter().map(|s| normalize_url(s)).collect();
     while !wave.is_empty() && asked.len() < MAX_NODES {
         let mut set = tokio::task::JoinSet::new();
@@ -147,6 +151,7 @@ pub(crate) async fn collect(client: &Client, seeds: &[String]) -> ClusterView {
                 for m in &s.members {
                     let addr = normalize_url(&m.addr);
                     member_ids.insert(addr.clone(), m.id);
+                    member_regions.insert(addr.clone(), s.region.clone());
                     if !asked.contains(&addr) && !wave.contains(&addr) {
                         wave.push(addr);
                     }
@@ -156,28 +161,53 @@ pub(crate) async fn collect(client: &Client, seeds: &[String]) -> ClusterView {
                     asked.insert(normalize_url(&s.addr));
                 }
             }
-            views.push(NodeView { url, status, member_id: None });
+            views.push(NodeView { url, status, member_id: None, region: None });
         }
     }
     for v in &mut views {
         v.member_id = member_ids.get(&v.url).copied();
+        v.region = match &v.status {
+            Ok(s) => Some(s.region.clone()),
+            Err(_) => member_regions.get(&v.url).cloned(),
+        };
     }
     // One row per node: a node that answered at one URL hides failures at another URL of it.
     let answered: BTreeSet<(String, u64)> = views
         .iter()
         .filter_map(|v| v.status.as_ref().ok().map(|s| (s.region.clone(), s.id)))
         .collect();
-    let answered_ids: BTreeSet<u64> = answered.iter().map(|(_, id)| *id).collect();
     let mut seen: BTreeSet<(String, u64)> = BTreeSet::new();
     views.retain(|v| match &v.status {
         Ok(s) => seen.insert((s.region.clone(), s.id)),
-        Err(_) => !v.member_id.is_some_and(|id| answered_ids.contains(&id)),
+        Err(_) => !v.member_id.is_some_and(|id| {
+            answered.iter().any(|(r, i)| *i == id && v.region.as_ref().is_none_or(|vr| vr == r))
+        }),
     });
-    views.sort_by_key(|v| (v.id().is_none(), v.id().unwrap_or(0), v.url.clone()));
+    views.sort_by_key(|v| {
+        (v.region.is_none(), v.region.clone(), v.id().is_none(), v.id().unwrap_or(0), v.url.clone())
+    });
     ClusterView { nodes: views }
 }
 
 impl ClusterView {
+    /// One view per region (a node of no known region joins the first), in name order.
+    pub(crate) fn by_region(&self) -> Vec<ClusterView> {
+        let mut regions: BTreeMap<String, ClusterView> = BTreeMap::new();
+        let mut unknown = Vec::new();
+        for n in &self.nodes {
+            match &n.region {
+                Some(r) => regions.entry(r.clone()).or_default().nodes.push(n.clone()),
+                None => unknown.push(n.clone()),
+            }
+        }
+        let mut views: Vec<ClusterView> = regions.into_values().collect();
+        match views.first_mut() {
+            Some(first) => first.nodes.extend(unknown),
+            None => views.push(ClusterView { nodes: unknown }),
+        }
+        views
+    }
+
     /// How many nodes answered.
     pub(crate) fn reachable(&self) -> usize {
         self.nodes.iter().filter(|n| n.status.is_ok()).count()
@@ -192,8 +222,17 @@ impl ClusterView {
             .max_by_key(|(s, _)| s.term)
     }
 
-    /// True when a leader is elected and every node that answered follows it in its term.
+    /// True when, in every region, a leader is elected and every node that answered follows it in
+    /// its term.
     pub(crate) fn settled(&self) -> bool {
+        let regions = self.by_region();
+        if regions.len() > 1 {
+            return regions.iter().all(|r| r.settled_region());
+        }
+        self.settled_region()
+    }
+
+    fn settled_region(&self) -> bool {
         let Some((leader, _)) = self.leader() else { return false };
         self.nodes
             .iter()
@@ -201,8 +240,27 @@ impl ClusterView {
             .all(|s| s.leader_id == leader.id && s.term == leader.term)
     }
 
-    /// The JSON form (`--output json`).
+    /// The JSON form (`--output json`): one region's, or with several regions the overall
+    /// `settled` and `reachable` and each region's under `regions`.
     pub(crate) fn to_json(&self) -> Value {
+        let regions = self.by_region();
+        if regions.len() > 1 {
+            let each: Vec<Value> = regions.iter().map(|r| r.region_json()).collect();
+            let nodes: Vec<Value> = each
+                .iter()
+                .flat_map(|r| r["nodes"].as_array().cloned().unwrap_or_default())
+                .collect();
+            return json!({
+                "settled": self.settled(),
+                "reachable": self.reachable(),
+                "regions": each,
+                "nodes": nodes,
+            });
+        }
+        self.region_json()
+    }
+
+    fn region_json(&self) -> Value {
         let leader = self.leader();
         let leader_members: BTreeMap<u64, &pb::Member> =
             leader.map(|(s, _)| s.members.iter().map(|m| (m.id, m)).collect()).unwrap_or_default();
@@ -254,8 +312,23 @@ impl ClusterView {
         })
     }
 
-    /// The text form: a summary line and a table.
+    /// The text form: a summary line and a table, per region (a blank line between regions).
     pub(crate) fn table(&self) -> Vec<String> {
+        let regions = self.by_region();
+        if regions.len() > 1 {
+            let mut lines = Vec::new();
+            for (i, r) in regions.iter().enumerate() {
+                if i > 0 {
+                    lines.push(String::new());
+                }
+                lines.extend(r.region_table());
+            }
+            return lines;
+        }
+        self.region_table()
+    }
+
+    fn region_table(&self) -> Vec<String> {
         let mut lines = Vec::new();
         let leader = self.leader();
         let total = self.nodes.len();
@@ -276,7 +349,12 @@ impl ClusterView {
                 ));
             }
             None => lines.push(format!(
-                "no leader: {}/{} node(s) reachable, none says it leads (an election may be under way)",
+                "{}no leader: {}/{} node(s) reachable, none says it leads (an election may be under way)",
+                self.nodes
+                    .iter()
+                    .find_map(|n| n.region.as_ref())
+                    .map(|r| format!("region {r}: "))
+                    .unwrap_or_default(),
                 self.reachable(),
                 total
             )),
@@ -390,16 +468,19 @@ mod tests {
                     url: "http://127.0.1.1:7001".into(),
                     status: Ok(status(1, "Follower", 3, 2)),
                     member_id: Some(1),
+                    region: Some("primary".into()),
                 },
                 NodeView {
                     url: "http://127.0.1.2:7001".into(),
                     status: Ok(status(2, "Leader", 3, 2)),
                     member_id: Some(2),
+                    region: Some("primary".into()),
                 },
                 NodeView {
                     url: "http://127.0.1.3:7001".into(),
                     status: Err("Unavailable: cannot reach http://127.0.1.3:7001".into()),
                     member_id: Some(3),
+                    region: Some("primary".into()),
                 },
             ],
         }
@@ -422,6 +503,34 @@ mod tests {
         assert!(t[3].starts_with("*") && t[3].contains("Leader"), "{t:#?}");
         assert!(t[2].contains("ok, 0 behind"), "{t:#?}");
         assert!(t[4].contains("unreachable: Unavailable"), "{t:#?}");
+    }
+
+    #[test]
+    fn two_regions_are_two_groups() {
+        let mut v = view();
+        // The standby region: its own leader (node 1) in its own, lower term.
+        for id in 1..=2u64 {
+            let mut s = status(id, if id == 1 { "Leader" } else { "Follower" }, 1, 1);
+            s.region = "standby".into();
+            s.addr = format!("http://127.0.2.{id}:7001");
+            v.nodes.push(NodeView {
+                url: s.addr.clone(),
+                status: Ok(s),
+                member_id: Some(id),
+                region: Some("standby".into()),
+            });
+        }
+        let regions = v.by_region();
+        assert_eq!(regions.len(), 2);
+        assert_eq!(regions[1].leader().unwrap().0.region, "standby");
+        assert!(v.settled());
+        let j = v.to_json();
+        assert_eq!(j["regions"][0]["leader_id"], 2, "{j}");
+        assert_eq!(j["regions"][1]["leader_id"], 1, "{j}");
+        assert_eq!(j["reachable"], 4);
+        let t = v.table();
+        assert!(t.iter().any(|l| l.starts_with("region primary: leader 2")), "{t:#?}");
+        assert!(t.iter().any(|l| l.starts_with("region standby: leader 1")), "{t:#?}");
     }
 
     #[test]

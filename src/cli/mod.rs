@@ -2,7 +2,7 @@
 //!
 //! One binary runs a node (`twinstore node`), starts a local deployment with a sample graph
 //! (`twinstore up`), talks to a deployment as a client (`twin`, `rel`, `model`, `telemetry`,
-//! `cluster`), and loads it (`bench`).
+//! `cluster`, `dr`), and loads it (`bench`).
 //! The client commands are thin: they read their arguments, make one [`crate::client::Client`]
 //! call (or follow a list's pages), and print the answer with [`output::Printer`]. Keeping them
 //! thin keeps the CLI's behaviour identical to the client library's, which is what scripts and
@@ -13,6 +13,8 @@
 
 mod bench;
 mod cluster;
+mod dr;
+mod health;
 mod input;
 mod model;
 mod node;
@@ -49,7 +51,8 @@ struct Cli {
 /// Flags every client command takes.
 #[derive(Debug, Args)]
 pub(crate) struct GlobalArgs {
-    /// The node(s) to talk to, comma-separated; a failed call moves on to the next one.
+    /// The node(s) to talk to, comma-separated: give both regions' nodes and writes go to the
+    /// primary region, wherever it is after a failover; a failed call moves on to the next one.
     #[arg(
         long,
         global = true,
@@ -84,6 +87,11 @@ enum Command {
     /// A region's raft group: status of every member, add and remove nodes.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// Cross-region disaster recovery: status of both regions, failover, reprotect.
+    #[command(subcommand)]
+    Dr(dr::DrCommand),
+    /// Service health: both regions and their nodes, the incident history, one incident.
+    Health(health::HealthArgs),
     /// Load generator: put / patch / get twins, closed or open loop, latency percentiles.
     Bench(bench::BenchArgs),
     /// Run a query (ADT's query language) and print its rows as JSON.
@@ -139,6 +147,8 @@ fn run(cli: Cli) -> CliResult<ExitCode> {
             client_command(&cli.global, printer, |ctx| telemetry::run(ctx, cmd))
         }
         Command::Cluster(cmd) => client_command(&cli.global, printer, |ctx| cluster::run(ctx, cmd)),
+        Command::Dr(cmd) => client_command(&cli.global, printer, |ctx| dr::run(ctx, cmd)),
+        Command::Health(args) => client_command(&cli.global, printer, |ctx| health::run(ctx, args)),
         Command::Bench(args) => bench::run(&cli.global, args),
         Command::Query(args) => client_command(&cli.global, printer, |ctx| query::run(ctx, args)),
     }

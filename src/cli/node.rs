@@ -9,7 +9,10 @@
 //!
 //! A node is one member of a region's raft group: `--id` and `--region` name it, `--peers` lists
 //! the initial members of a new region (the same list on every member), `--join` joins a running
-//! one; with neither, the node is a region of its own. Settings can also come from `--config FILE`
+//! one; with neither, the node is a region of its own. For cross-region DR, a standby region's
+//! nodes are started with `--standby-of <the primary's URLs>` and a primary region's nodes with
+//! `--standby <the standby's URLs>`; `--peer-region` names the other region (by default
+//! "primary" for a standby and "standby" for a primary). Settings can also come from `--config FILE`
 //! (see `node_config.rs`); they are all checked before anything starts, so a mistake ends with one
 //! `InvalidArgument: ...` line and exit code 1.
 
@@ -33,7 +36,7 @@ pub(crate) struct NodeArgs {
     /// The node's id in its region (1, 2, ...; unique in the region, never reused) [default: 1].
     #[arg(long, value_name = "N")]
     id: Option<u64>,
-    /// The region the node belongs to [default: primary].
+    /// The region the node belongs to [default: primary; standby with --standby-of].
     #[arg(long, value_name = "NAME")]
     region: Option<String>,
     /// The node's data directory (created if missing).
@@ -56,6 +59,17 @@ pub(crate) struct NodeArgs {
     /// The storage page cache size in MiB [default: 64].
     #[arg(long, value_name = "N")]
     cache_mb: Option<u64>,
+    /// DR: this node's region is the standby of the primary region at these URLs (its nodes): it
+    /// pulls the primary's log, serves reads and refuses writes until it is promoted.
+    #[arg(long, value_name = "URL,..")]
+    standby_of: Option<String>,
+    /// DR, on a primary region's nodes: the URLs of its standby region (its geo-pair), used to
+    /// fence it and to tell clients where to go.
+    #[arg(long, value_name = "URL,..")]
+    standby: Option<String>,
+    /// DR: the other region's name [default: primary with --standby-of, standby with --standby].
+    #[arg(long, value_name = "NAME")]
+    peer_region: Option<String>,
 }
 
 impl NodeArgs {
@@ -70,6 +84,9 @@ impl NodeArgs {
             peers: self.peers.clone(),
             join: self.join.clone(),
             cache_mb: self.cache_mb,
+            standby_of: self.standby_of.clone(),
+            standby: self.standby.clone(),
+            peer_region: self.peer_region.clone(),
         };
         let file = match &self.config {
             Some(path) => node_config::read_file(path)?,
@@ -106,6 +123,8 @@ async fn serve(s: Settings) -> CliResult {
     config.advertise = s.advertise.clone();
     config.peers = s.peers.clone();
     config.join = s.join.clone();
+    config.role = s.role;
+    config.peer = s.peer.clone();
     if let Some(mb) = s.cache_mb {
         config.cache_capacity = mb.saturating_mul(1 << 20);
     }

@@ -13,7 +13,19 @@
 //! peers = ["1=http://127.0.1.1:7001", "2=http://127.0.1.2:7001", "3=http://127.0.1.3:7001"]
 //! # join = "http://127.0.1.1:7001"  # instead of peers: join an existing region
 //! cache_mb = 64
+//! # DR: this region's geo-pair, the standby region (on the primary's nodes) ...
+//! standby = ["http://127.0.2.1:7001", "http://127.0.2.2:7001", "http://127.0.2.3:7001"]
+//! # ... or, on the standby's nodes, the primary region they follow:
+//! # standby_of = ["http://127.0.1.1:7001", "http://127.0.1.2:7001", "http://127.0.1.3:7001"]
+//! # peer_region = "standby"         # the other region's name [standby / primary]
 //! ```
+//!
+//! DR settings: `standby_of` makes this node's region the standby of the primary region at those
+//! URLs (it pulls the primary's log and refuses writes until promoted); `standby` gives a primary
+//! region's nodes their geo-pair (to fence it and to tell clients where to go). Both name the
+//! other region's nodes, so they cannot be given together. The role is recorded in the region's
+//! replicated state when the region first forms; afterwards failovers and reprotects change it,
+//! and these settings only say where the other region is.
 //!
 //! Values are strings (quoted, or bare words), integers, or for `peers` an array of strings or one
 //! comma-separated string. Keys may be spelled with `-` or `_`. Unknown keys and malformed lines
@@ -22,6 +34,7 @@
 use super::output::{CliError, CliResult};
 use crate::client::normalize_url;
 use crate::error::ErrorCode;
+use crate::storage::dr::{PeerRegion, Role};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -29,6 +42,9 @@ use std::path::{Path, PathBuf};
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:7000";
 /// The region when none is given.
 pub(crate) const DEFAULT_REGION: &str = "primary";
+/// The peer region's name by default: of a standby's primary, and of a primary's standby.
+pub(crate) const DEFAULT_PRIMARY_PEER: &str = "primary";
+pub(crate) const DEFAULT_STANDBY_PEER: &str = "standby";
 
 /// The settings as given (flags or file), before defaults and checks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -41,6 +57,9 @@ pub(crate) struct RawSettings {
     pub(crate) peers: Option<String>,
     pub(crate) join: Option<String>,
     pub(crate) cache_mb: Option<u64>,
+    pub(crate) standby_of: Option<String>,
+    pub(crate) standby: Option<String>,
+    pub(crate) peer_region: Option<String>,
 }
 
 impl RawSettings {
@@ -55,6 +74,9 @@ impl RawSettings {
             peers: self.peers.or(file.peers),
             join: self.join.or(file.join),
             cache_mb: self.cache_mb.or(file.cache_mb),
+            standby_of: self.standby_of.or(file.standby_of),
+            standby: self.standby.or(file.standby),
+            peer_region: self.peer_region.or(file.peer_region),
         }
     }
 }
@@ -70,6 +92,10 @@ pub(crate) struct Settings {
     pub(crate) peers: Vec<(u64, String)>,
     pub(crate) join: Option<String>,
     pub(crate) cache_mb: Option<u64>,
+    /// The region's DR role when it first forms.
+    pub(crate) role: Role,
+    /// The other region of the DR pair.
+    pub(crate) peer: Option<PeerRegion>,
 }
 
 fn invalid(message: impl Into<String>) -> CliError {
@@ -130,6 +156,32 @@ fn check_url(url: &str, what: &str) -> CliResult<String> {
     Ok(url)
 }
 
+/// Parses a list of URLs (`--standby-of`, `--standby`): separated by commas (or whitespace), each
+/// checked, duplicates dropped.
+pub(crate) fn parse_urls(text: &str, what: &str) -> CliResult<Vec<String>> {
+    let mut urls: Vec<String> = Vec::new();
+    for entry in text.split([',', ' ', '\n', '\t']).map(str::trim).filter(|e| !e.is_empty()) {
+        let url = check_url(entry, what)?;
+        if !urls.contains(&url) {
+            urls.push(url);
+        }
+    }
+    if urls.is_empty() {
+        return Err(invalid(format!(
+            "{what} needs at least one URL of the other region (e.g. http://127.0.1.1:7001)"
+        )));
+    }
+    Ok(urls)
+}
+
+/// Checks a region name.
+fn check_region(name: &str, what: &str) -> CliResult<()> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(invalid(format!("{what} '{name}': use letters, digits, '-' and '_' only")));
+    }
+    Ok(())
+}
+
 impl RawSettings {
     /// Applies defaults and checks the settings together.
     pub(crate) fn check(self) -> CliResult<Settings> {
@@ -137,14 +189,11 @@ impl RawSettings {
         if id == 0 {
             return Err(invalid("--id: node ids start at 1"));
         }
-        let region = self.region.unwrap_or_else(|| DEFAULT_REGION.into());
-        if region.is_empty()
-            || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(invalid(format!(
-                "--region '{region}': use letters, digits, '-' and '_' only"
-            )));
-        }
+        // A standby's region is called "standby" unless named.
+        let region = self.region.unwrap_or_else(|| {
+            if self.standby_of.is_some() { DEFAULT_STANDBY_PEER } else { DEFAULT_REGION }.into()
+        });
+        check_region(&region, "--region")?;
         let data = self.data.ok_or_else(|| {
             invalid("a data directory is required: --data DIR (or `data = \"DIR\"` in --config)")
         })?;
@@ -199,8 +248,75 @@ impl RawSettings {
                 "--listen {listen} is not an address other nodes can dial: give --advertise URL"
             )));
         }
-        Ok(Settings { id, region, data, listen, advertise, peers, join, cache_mb: self.cache_mb })
+        let (role, peer) = dr_pair(
+            &region,
+            self.standby_of.as_deref(),
+            self.standby.as_deref(),
+            self.peer_region,
+        )?;
+        if let Some(p) = &peer {
+            let own: Vec<&String> =
+                peers.iter().map(|(_, u)| u).chain(advertise.as_ref()).collect();
+            if let Some(u) = p.endpoints.iter().find(|u| own.contains(u)) {
+                return Err(invalid(format!(
+                    "{u} is a member of this region (--peers / --advertise), so it cannot be in \
+                     the other region's list ({})",
+                    if role == Role::Standby { "--standby-of" } else { "--standby" }
+                )));
+            }
+        }
+        Ok(Settings {
+            id,
+            region,
+            data,
+            listen,
+            advertise,
+            peers,
+            join,
+            cache_mb: self.cache_mb,
+            role,
+            peer,
+        })
     }
+}
+
+/// The DR role and peer region from `--standby-of`, `--standby` and `--peer-region`.
+fn dr_pair(
+    region: &str,
+    standby_of: Option<&str>,
+    standby: Option<&str>,
+    peer_region: Option<String>,
+) -> CliResult<(Role, Option<PeerRegion>)> {
+    let (role, urls, default_peer) = match (standby_of, standby) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "give --standby-of URL,.. (this region is the standby of that primary) or \
+                 --standby URL,.. (this primary region's standby), not both",
+            ));
+        }
+        (Some(urls), None) => {
+            (Role::Standby, parse_urls(urls, "--standby-of")?, DEFAULT_PRIMARY_PEER)
+        }
+        (None, Some(urls)) => (Role::Primary, parse_urls(urls, "--standby")?, DEFAULT_STANDBY_PEER),
+        (None, None) => {
+            if let Some(name) = peer_region {
+                return Err(invalid(format!(
+                    "--peer-region {name} names the other region of a DR pair: give it with \
+                     --standby-of URL,.. or --standby URL,.."
+                )));
+            }
+            return Ok((Role::Primary, None));
+        }
+    };
+    let name = peer_region.unwrap_or_else(|| default_peer.to_string());
+    check_region(&name, "--peer-region")?;
+    if name == region {
+        return Err(invalid(format!(
+            "--peer-region {name} is this node's own region: the two regions of a DR pair need \
+             different names (set --region or --peer-region)"
+        )));
+    }
+    Ok((role, Some(PeerRegion { name, endpoints: urls })))
 }
 
 /// Reads a config file.
@@ -259,18 +375,24 @@ pub(crate) fn parse(text: &str) -> Result<RawSettings, (usize, String)> {
             "advertise" => raw.advertise = Some(text(value)?),
             "join" => raw.join = Some(text(value)?),
             "cache_mb" => raw.cache_mb = Some(number(value)?),
-            "peers" => {
-                raw.peers = Some(match value {
+            "peer_region" => raw.peer_region = Some(text(value)?),
+            "peers" | "standby_of" | "standby" => {
+                let joined = match value {
                     Value::Text(s) => s,
                     Value::List(items) => items.join(","),
-                })
+                };
+                match key.as_str() {
+                    "peers" => raw.peers = Some(joined),
+                    "standby_of" => raw.standby_of = Some(joined),
+                    _ => raw.standby = Some(joined),
+                }
             }
             other => {
                 return Err((
                     n,
                     format!(
                         "unknown key '{other}' (known: id, region, data, listen, advertise, \
-                         peers, join, cache_mb)"
+                         peers, join, cache_mb, standby_of, standby, peer_region)"
                     ),
                 ));
             }
@@ -405,6 +527,77 @@ mod tests {
         let mut id0 = raw("d");
         id0.id = Some(0);
         assert!(id0.check().is_err());
+    }
+
+    #[test]
+    fn dr_flags_make_a_standby_or_a_primary_with_its_pair() {
+        let primary = "http://127.0.1.1:7001,127.0.1.2:7001";
+        let mut r = raw("d");
+        r.standby_of = Some(primary.into());
+        let s = r.clone().check().unwrap();
+        assert_eq!(s.role, Role::Standby);
+        assert_eq!(s.region, "standby", "a standby's region is named standby by default");
+        let peer = s.peer.unwrap();
+        assert_eq!(peer.name, "primary");
+        assert_eq!(peer.endpoints, vec!["http://127.0.1.1:7001", "http://127.0.1.2:7001"]);
+        r.region = Some("east".into());
+        r.peer_region = Some("west".into());
+        let s = r.clone().check().unwrap();
+        assert_eq!((s.region.as_str(), s.peer.unwrap().name.as_str()), ("east", "west"));
+
+        let mut p = raw("d");
+        p.standby = Some("http://127.0.2.1:7001, http://127.0.2.1:7001".into());
+        let s = p.clone().check().unwrap();
+        assert_eq!(s.role, Role::Primary);
+        assert_eq!(s.region, "primary");
+        let peer = s.peer.unwrap();
+        assert_eq!((peer.name.as_str(), peer.endpoints.len()), ("standby", 1));
+        // No DR flags: a primary with no pair.
+        let s = raw("d").check().unwrap();
+        assert_eq!((s.role, s.peer), (Role::Primary, None));
+
+        let err = |r: RawSettings| r.check().unwrap_err().to_string();
+        let mut both = p.clone();
+        both.standby_of = Some(primary.into());
+        assert!(err(both).contains("not both"));
+        let mut lone = raw("d");
+        lone.peer_region = Some("east".into());
+        assert!(err(lone).contains("--peer-region east names the other region"));
+        let mut same = p.clone();
+        same.peer_region = Some("primary".into());
+        assert!(err(same).contains("own region"));
+        let mut empty = raw("d");
+        empty.standby_of = Some(" , ".into());
+        assert!(err(empty).contains("--standby-of needs at least one URL"));
+        let mut bad = raw("d");
+        bad.standby = Some("http://127.0.2.1".into());
+        assert!(err(bad).contains("--standby: 'http://127.0.2.1' needs a host and a port"));
+        let mut badname = p.clone();
+        badname.peer_region = Some("a b".into());
+        assert!(err(badname).contains("--peer-region 'a b'"));
+        // The other region's list cannot hold this region's own members.
+        let mut own = p;
+        own.id = Some(1);
+        own.listen = Some("127.0.1.1:7001".into());
+        own.peers = Some("1=http://127.0.1.1:7001".into());
+        own.standby = Some("http://127.0.1.1:7001".into());
+        assert!(err(own).contains("is a member of this region"));
+    }
+
+    #[test]
+    fn dr_keys_in_config_files() {
+        let text = r#"
+            standby_of = ["http://127.0.1.1:7001", "http://127.0.1.2:7001"]
+            peer-region = "west"
+        "#;
+        let file = parse(text).unwrap();
+        assert_eq!(file.standby_of.as_deref(), Some("http://127.0.1.1:7001,http://127.0.1.2:7001"));
+        assert_eq!(file.peer_region.as_deref(), Some("west"));
+        let file = parse("standby = \"http://127.0.2.1:7001,http://127.0.2.2:7001\"").unwrap();
+        assert_eq!(file.standby.as_deref(), Some("http://127.0.2.1:7001,http://127.0.2.2:7001"));
+        // A flag wins over the file.
+        let flags = RawSettings { peer_region: Some("east".into()), ..Default::default() };
+        assert_eq!(flags.or(parse(text).unwrap()).peer_region.as_deref(), Some("east"));
     }
 
     #[test]

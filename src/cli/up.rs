@@ -1,29 +1,37 @@
-//! `twinstore up`: a local region with the sample graph, in one command.
+//! `twinstore up`: a local two-region deployment with the sample graph, in one command.
 //!
-//! The point is a first five minutes without reading docs: `twinstore up` starts a three-node
-//! region as child processes of itself (`<this binary> node ...`, so there is nothing else to
-//! install), waits until a leader is elected and the region answers, loads the sample building
-//! graph compiled into the binary, prints the endpoints and the cluster status, and stays in the
-//! foreground. Ctrl-C (SIGINT) or SIGTERM stops every child cleanly (SIGTERM, wait, kill only if
-//! it hangs) and exits 0. Killing one node by hand (`kill -9 <pid>`) is fine: `up` says so and the
-//! region keeps serving with the others.
+//! The point is a first five minutes without reading docs: `twinstore up` starts a primary region
+//! and its standby region (three nodes each by default) as child processes of itself (`<this
+//! binary> node ...`, so there is nothing else to install), waits until each region has elected a
+//! leader and the standby has taken its role, loads the sample building graph compiled into the
+//! binary into the primary, waits (bounded) until the standby has caught up, prints both regions'
+//! endpoints, the DR status and each region's raft status, and stays in the foreground. Ctrl-C
+//! (SIGINT) or SIGTERM stops every child cleanly (SIGTERM, wait, kill only if it hangs) and exits
+//! 0. Killing one node by hand (`kill -9 <pid>`) is fine: `up` says so and the others keep
+//! serving.
 //!
 //! Every node has its own loopback address, as DESIGN.md asks for local deployments: node N of
-//! the primary region listens on `127.0.1.N:<port>` (default port 7001) and keeps its data in
-//! `<data>/primary/nodeN`; all are started with the same `--peers`. Linux answers on all of
-//! 127.0.0.0/8 without setup; elsewhere binding fails, and `up` says which address to add.
+//! region `primary` listens on `127.0.1.N:<port>` and node N of region `standby` on
+//! `127.0.2.N:<port>` (default port 7001), each keeping its data in `<data>/<region>/nodeN`. The
+//! primary's nodes are started with `--standby <the standby's URLs>`, the standby's with
+//! `--standby-of <the primary's URLs>`. Linux answers on all of 127.0.0.0/8 without setup;
+//! elsewhere binding fails, and `up` says which address to add. `--no-standby` starts the primary
+//! region alone; `--nodes` sets the size of each region.
 //!
 //! Loading is idempotent, so `up` can be run again on the same data: models that already exist are
-//! skipped, twins and relationships are simply PUT again.
+//! skipped, twins and relationships are simply PUT again — through a client given both regions'
+//! endpoints, so they go to whichever region is the primary now (after a DR drill it may be the
+//! region named `standby`).
 //!
 //! The deployment is "a list of regions, each a list of nodes" ([`plan`]); everything else loops
-//! over it, so a standby region (127.0.2.N) is one more entry.
+//! over it.
 
 use super::cluster;
+use super::dr;
 use super::node::{LISTENING_PREFIX, bind_hint};
 use super::output::{CliError, CliResult, out};
 use super::sample;
-use crate::client::{Client, Conditions, Consistency, PageRequest, RetryPolicy};
+use crate::client::{Client, Conditions, Consistency, DrOverview, PageRequest, RetryPolicy};
 use crate::error::ErrorCode;
 use clap::Args;
 use serde_json::Value;
@@ -40,19 +48,28 @@ const DEFAULT_DATA_DIR: &str = "./twinstore-data";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a node may take to stop after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the standby may take to catch up with the loaded sample before `up` goes on anyway.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
+/// The regions' names and the third octet of their nodes' loopback addresses.
+const PRIMARY: (&str, u8) = ("primary", 1);
+const STANDBY: (&str, u8) = ("standby", 2);
 
 #[derive(Debug, Args)]
 pub(crate) struct UpArgs {
     /// Where the nodes keep their data: DIR/<region>/node<N> [default: ./twinstore-data].
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
-    /// The port every node listens on, each on its own loopback address (127.0.1.N).
+    /// The port every node listens on, each on its own loopback address (127.0.1.N in region
+    /// primary, 127.0.2.N in region standby).
     #[arg(long, value_name = "PORT", default_value_t = 7001)]
     base_port: u16,
-    /// The number of nodes in the region (3 tolerates one failure, 5 two; 1 none).
+    /// The number of nodes in each region (3 tolerates one failure, 5 two; 1 none).
     #[arg(long, value_name = "N", default_value_t = 3,
           value_parser = clap::value_parser!(u64).range(1..=9))]
     nodes: u64,
+    /// Start the primary region alone, without a standby region.
+    #[arg(long)]
+    no_standby: bool,
     /// Each node's storage page cache in MiB.
     #[arg(long, value_name = "N", default_value_t = 64)]
     cache_mb: u64,
@@ -76,6 +93,8 @@ struct NodeSpec {
     listen: SocketAddr,
     /// The region's `--peers` (the same on every member).
     peers: String,
+    /// The DR flags (`--standby URLs` or `--standby-of URLs`).
+    dr: Vec<String>,
     cache_mb: u64,
 }
 
@@ -98,7 +117,8 @@ pub(crate) fn run(args: UpArgs) -> CliResult<ExitCode> {
     runtime.block_on(up(args))
 }
 
-/// The regions of the deployment: today the primary, on 127.0.1.N.
+/// The regions of the deployment: `primary` on 127.0.1.N and, unless `--no-standby`, `standby`
+/// on 127.0.2.N, each told where the other is.
 fn plan(args: &UpArgs) -> Vec<RegionSpec> {
     let data = match &args.data {
         Some(d) => d.clone(),
@@ -107,7 +127,35 @@ fn plan(args: &UpArgs) -> Vec<RegionSpec> {
             PathBuf::from(DEFAULT_DATA_DIR)
         }
     };
-    vec![region_plan("primary", 1, args.nodes, args.base_port, &data, args.cache_mb)]
+    let region = |(name, octet): (&str, u8)| {
+        region_plan(name, octet, args.nodes, args.base_port, &data, args.cache_mb)
+    };
+    let mut primary = region(PRIMARY);
+    if args.no_standby {
+        return vec![primary];
+    }
+    let mut standby = region(STANDBY);
+    let urls = |r: &RegionSpec| {
+        r.nodes.iter().map(|n| format!("http://{}", n.listen)).collect::<Vec<_>>().join(",")
+    };
+    let (primary_urls, standby_urls) = (urls(&primary), urls(&standby));
+    for n in &mut primary.nodes {
+        n.dr = vec![
+            "--standby".into(),
+            standby_urls.clone(),
+            "--peer-region".into(),
+            STANDBY.0.into(),
+        ];
+    }
+    for n in &mut standby.nodes {
+        n.dr = vec![
+            "--standby-of".into(),
+            primary_urls.clone(),
+            "--peer-region".into(),
+            PRIMARY.0.into(),
+        ];
+    }
+    vec![primary, standby]
 }
 
 /// Region `name` on `127.0.<octet>.N:<port>` for N in 1..=nodes.
@@ -131,6 +179,7 @@ fn region_plan(
             data: data.join(name).join(format!("node{n}")),
             listen: addr(n),
             peers: peers.clone(),
+            dr: Vec::new(),
             cache_mb,
         })
         .collect();
@@ -152,7 +201,7 @@ async fn up(args: UpArgs) -> CliResult<ExitCode> {
             None
         }
     };
-    let (loaded, status) = match started {
+    let (loaded, ready) = match started {
         None => {
             stop_all(&mut nodes).await;
             return Ok(ExitCode::SUCCESS);
@@ -163,7 +212,7 @@ async fn up(args: UpArgs) -> CliResult<ExitCode> {
         }
         Some(Ok(done)) => done,
     };
-    print_banner(&regions, &nodes, &loaded, &status);
+    print_banner(&regions, &nodes, &loaded, &ready);
     loop {
         let outcome = tokio::select! {
             which = &mut signal => Ok(which),
@@ -229,11 +278,23 @@ struct Loaded {
     relationships: usize,
 }
 
+/// What `up` shows once everything is ready.
+struct Ready {
+    /// Each region's raft status.
+    cluster: cluster::ClusterView,
+    /// The DR status of every node (empty with one region).
+    dr: Option<DrOverview>,
+    /// Where the sample went.
+    primary: String,
+    /// Set when the standby did not catch up in time: what it showed last.
+    lagging: Option<String>,
+}
+
 async fn start_and_load(
     regions: &[RegionSpec],
     nodes: &mut Vec<ChildNode>,
-) -> CliResult<(Loaded, cluster::ClusterView)> {
-    // Start every node, then wait for each: the region can only elect once a majority is up.
+) -> CliResult<(Loaded, Ready)> {
+    // Start every node, then wait for each: a region can only elect once a majority is up.
     let mut pending = Vec::new();
     for spec in regions.iter().flat_map(|r| &r.nodes) {
         pending.push(spawn_node(spec)?);
@@ -242,11 +303,29 @@ async fn start_and_load(
         nodes.push(await_listening(spec, child, lines).await?);
     }
     let endpoints: Vec<String> = nodes.iter().map(|n| n.endpoint.clone()).collect();
-    let status = wait_until_ready(&endpoints).await?;
+    for region in regions {
+        let members: Vec<String> = nodes
+            .iter()
+            .filter(|n| n.spec.region == region.name)
+            .map(|n| n.endpoint.clone())
+            .collect();
+        wait_until_elected(&region.name, &members).await?;
+    }
+    let two_regions = regions.len() > 1;
+    if two_regions {
+        wait_for_roles(&endpoints).await?;
+    }
     let client = Client::new(&endpoints)?;
+    wait_until_writable(&client).await?;
     let loaded = load_sample(&client).await?;
-    let after = cluster::collect(&client, &endpoints).await;
-    Ok((loaded, if after.reachable() > 0 { after } else { status }))
+    let (primary, lagging, dr) = if two_regions {
+        let (primary, lagging, overview) = wait_for_standby(&client).await;
+        (primary, lagging, Some(overview))
+    } else {
+        (regions[0].name.clone(), None, None)
+    };
+    let cluster = cluster::collect(&client, &endpoints).await;
+    Ok((loaded, Ready { cluster, dr, primary, lagging }))
 }
 
 type NodeLines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
@@ -274,6 +353,7 @@ fn spawn_node(spec: &NodeSpec) -> CliResult<(NodeSpec, tokio::process::Child, No
     if !spec.peers.is_empty() {
         command.args(["--peers", &spec.peers]);
     }
+    command.args(&spec.dr);
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -322,40 +402,116 @@ async fn await_listening(
     Ok(ChildNode { spec, child, pid, endpoint: format!("http://{addr}"), exited: false })
 }
 
-/// Waits (bounded) until every node answers and follows one leader, then until a linearizable
-/// read succeeds. Servers without `ClusterService` skip the first part.
-async fn wait_until_ready(endpoints: &[String]) -> CliResult<cluster::ClusterView> {
+/// Waits (bounded) until every node of a region answers and follows one leader. Servers without
+/// `ClusterService` skip this.
+async fn wait_until_elected(region: &str, endpoints: &[String]) -> CliResult {
     let policy = RetryPolicy { attempt_timeout: Duration::from_secs(2), ..RetryPolicy::no_retry() };
     let probe = Client::with_policy(endpoints, policy)?;
     let start = Instant::now();
-    let mut view;
     loop {
-        view = cluster::collect(&probe, endpoints).await;
+        let view = cluster::collect(&probe, endpoints).await;
         let unimplemented = view
             .nodes
             .iter()
             .all(|n| n.status.as_ref().err().is_some_and(|e| e.starts_with("Unimplemented")));
         if unimplemented || (view.settled() && view.reachable() >= endpoints.len()) {
-            break;
+            return Ok(());
         }
         if start.elapsed() > START_TIMEOUT {
             let lines = view.table().join("\n");
             return Err(CliError::new(
                 ErrorCode::Unavailable,
-                format!("the region elected no leader within {START_TIMEOUT:?}:\n{lines}"),
+                format!("region {region} elected no leader within {START_TIMEOUT:?}:\n{lines}"),
             ));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Waits (bounded) until one region says it is the primary and every other region's leader says
+/// it is a standby (a new standby region records its role once it has a leader).
+async fn wait_for_roles(endpoints: &[String]) -> CliResult {
+    let probe = Client::with_policy(endpoints, RetryPolicy::no_retry())?;
+    let start = Instant::now();
+    loop {
+        let overview = probe.dr_overview().await;
+        if let Some((primary, _)) = overview.primary() {
+            let others_standby = overview.regions().iter().filter(|r| **r != primary).all(|r| {
+                overview.region_view(r).is_some_and(|(_, s)| s.leader && s.role == "standby")
+            });
+            if others_standby && overview.regions().len() > 1 {
+                return Ok(());
+            }
+        }
+        if start.elapsed() > START_TIMEOUT {
+            return Err(CliError::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "the regions did not take their DR roles within {START_TIMEOUT:?}: {}",
+                    overview.describe()
+                ),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits (bounded) until a linearizable read succeeds on the primary.
+async fn wait_until_writable(client: &Client) -> CliResult {
+    let start = Instant::now();
     let page = PageRequest { page_size: 1, ..PageRequest::first(Consistency::Linearizable) };
     loop {
-        match probe.list_models(&[], false, &page).await {
-            Ok(_) => return Ok(view),
+        match client.list_models(&[], false, &page).await {
+            Ok(_) => return Ok(()),
             Err(e) if e.is_retryable() && start.elapsed() < START_TIMEOUT => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            Err(e) => return Err(CliError::from(e).context("the region does not answer")),
+            Err(e) => return Err(CliError::from(e).context("the primary region does not answer")),
         }
+    }
+}
+
+/// Waits (bounded) until the standby holds everything the primary had once the sample was
+/// loaded: the primary region, and what the standby showed last if it did not catch up in time.
+async fn wait_for_standby(client: &Client) -> (String, Option<String>, DrOverview) {
+    let start = Instant::now();
+    let mut target = None;
+    loop {
+        let overview = client.dr_overview().await;
+        let primary = overview.primary().map(|(r, _)| r).unwrap_or_default();
+        if target.is_none() {
+            target = overview.region_view(&primary).map(|(_, s)| s.applied_index);
+        }
+        let standby = overview.standby_region().ok();
+        let view = standby.as_deref().and_then(|r| overview.region_view(r)).map(|(_, s)| s.clone());
+        let caught_up = view.as_ref().is_some_and(|s| {
+            s.leader
+                && s.shipping
+                && s.lag_entries == 0
+                && target.is_some_and(|t| s.replicated_index >= t)
+        });
+        if caught_up {
+            return (primary, None, overview);
+        }
+        if start.elapsed() > CATCH_UP_TIMEOUT {
+            let last = match view {
+                Some(s) => format!(
+                    "region {} is at {}:{} ({} entries behind{})",
+                    s.region,
+                    s.replicated_epoch,
+                    s.replicated_index,
+                    s.lag_entries,
+                    if s.shipping_error.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {}", s.shipping_error)
+                    }
+                ),
+                None => format!("no standby answers ({})", overview.describe()),
+            };
+            return (primary, Some(last), overview);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -431,21 +587,46 @@ fn take_string(doc: &mut Value, key: &str, file: &str) -> CliResult<String> {
     }
 }
 
-fn print_banner(
-    regions: &[RegionSpec],
-    nodes: &[ChildNode],
-    loaded: &Loaded,
-    status: &cluster::ClusterView,
-) {
+fn print_banner(regions: &[RegionSpec], nodes: &[ChildNode], loaded: &Loaded, ready: &Ready) {
     out(&format!(
-        "sample graph loaded: {} models ({} new), {} twins, {} relationships",
-        loaded.models, loaded.new_models, loaded.twins, loaded.relationships
+        "sample graph loaded into region {}: {} models ({} new), {} twins, {} relationships",
+        ready.primary, loaded.models, loaded.new_models, loaded.twins, loaded.relationships
     ));
+    if let Some(overview) = &ready.dr {
+        match &ready.lagging {
+            None => {
+                let standby = overview.standby_region().unwrap_or_default();
+                let at = overview
+                    .region_view(&standby)
+                    .map(|(_, s)| format!("{}:{}", s.replicated_epoch, s.replicated_index))
+                    .unwrap_or_default();
+                out(&format!(
+                    "region {standby} has caught up (it holds the primary's log up to {at})"
+                ));
+            }
+            Some(last) => out(&format!(
+                "the standby has not caught up within {CATCH_UP_TIMEOUT:?}: {last} (see `twinstore dr status`)"
+            )),
+        }
+    }
     out("");
     for region in regions {
         let members: Vec<&ChildNode> =
             nodes.iter().filter(|n| n.spec.region == region.name).collect();
-        out(&format!("twinstore is up: region {} with {} node(s)", region.name, members.len()));
+        let role = ready
+            .dr
+            .as_ref()
+            .and_then(|o| o.region_view(&region.name))
+            .map(|(_, s)| match s.role.as_str() {
+                "primary" => format!(" (the primary, epoch {})", s.epoch),
+                _ => format!(" (standby of {})", s.peer_region),
+            })
+            .unwrap_or_default();
+        out(&format!(
+            "twinstore is up: region {}{role} with {} node(s)",
+            region.name,
+            members.len()
+        ));
         for n in members {
             out(&format!(
                 "  {}  {}  pid {}  data {}",
@@ -460,7 +641,15 @@ fn print_banner(
     let endpoint = endpoints.join(",");
     out(&format!("endpoint: {endpoint}"));
     out("");
-    for line in status.table() {
+    if let Some(overview) = &ready.dr {
+        out("DR status (twinstore dr status):");
+        for line in dr::status_lines(overview) {
+            out(&format!("  {line}"));
+        }
+        out("");
+    }
+    out("Raft status (twinstore cluster status):");
+    for line in ready.cluster.table() {
         out(&format!("  {line}"));
     }
     out("");
@@ -472,6 +661,13 @@ fn print_banner(
         "  twinstore twin patch room-101 '[{\"op\":\"replace\",\"path\":\"/temperature\",\"value\":23.5}]'",
     );
     out("  twinstore cluster status");
+    if ready.dr.is_some() {
+        out("  twinstore dr status");
+        out(
+            "  twinstore dr failover --planned     # and again to fail back; scripts/dr-drill.sh does both under load",
+        );
+        out("  twinstore twin get room-101 --consistency local --endpoint <a standby URL>");
+    }
     out("  twinstore bench --workload put --clients 16 --total 5000");
     if let Some(n) = nodes.first() {
         out(&format!(

@@ -4,12 +4,17 @@
 //! write by hand:
 //!
 //! - a list of endpoints, connected lazily, and leader discovery (`pool.rs`): writes and
-//!   linearizable reads go to the leader first (any node would take them, the leader saves a hop),
-//!   local reads to the endpoint that answered last;
+//!   linearizable reads go to the primary region's leader first (any node of that region would
+//!   take them, the leader saves a hop), local reads to the endpoint that answered last;
 //! - a retry policy for transient failures ([`RetryPolicy`], `retry.rs`): exponential backoff
 //!   with jitter, bounded attempts and total time, only for retryable codes (`Unavailable`,
 //!   `NotLeader`, no answer), the leader re-discovered and the endpoints rotated between attempts;
 //! - cluster administration (`cluster.rs`): one node's raft status, adding and removing members;
+//! - two regions (`dr.rs`): given the endpoints of both, the client finds which region is the
+//!   primary (the highest DR epoch), sends writes and linearizable reads to its leader, and after
+//!   a failover (a `ReadOnlyRegion` or `Unavailable` answer) rediscovers and retries there with the
+//!   same request id; `LOCAL` reads may go to any endpoint, the standby's included. It also asks
+//!   for DR status and starts failover and reprotect;
 //! - exactly-once writes: each client has a random `client_id`, each write call takes the next
 //!   `request_id`, and every retry of that call resends the same pair so the server's dedupe table
 //!   applies it once;
@@ -33,12 +38,17 @@
 //! ```
 
 mod cluster;
+mod dr;
 mod error;
+mod health;
 mod pool;
 mod query;
 mod retry;
 
 pub use crate::pb::Consistency;
+pub use dr::{
+    DrNode, DrOverview, FAILOVER_TIMEOUT, FailoverOutcome, REPROTECT_TIMEOUT, ReprotectOutcome,
+};
 pub use error::{ClientError, ERROR_CODE_METADATA};
 pub use pool::normalize_url;
 pub use query::QueryPage;

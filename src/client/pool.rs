@@ -5,22 +5,30 @@
 //! caller's tokio runtime, so building a [`Client`](super::Client) needs neither a runtime nor a
 //! reachable node. The pool remembers the endpoint that answered last and starts there.
 //!
-//! **Leader discovery.** Writes and linearizable reads are best sent to the leader: any node takes
-//! them (a follower forwards a write to the leader and asks it for a read index), but going to the
-//! leader saves that hop. The pool asks `ClusterService.Status` of its endpoints (all at once,
-//! briefly) and takes the node that says it is the leader in the highest term, or else the leader
-//! the most recent term names. The leader's URL may be one the user never listed (a client given one endpoint of a
-//! three-node region learns the others): it is added to the endpoint list. A failed call forgets
-//! the leader it went to, and its retry discovers again. Discovery is single-flight: when many
-//! calls fail together (a leader dies under load) one of them asks and the others use its answer.
-//! A server without `ClusterService` (or a region with no leader) leaves the pool on plain
-//! rotation through its endpoints.
+//! **Leader discovery.** Writes and linearizable reads are best sent to the leader of the primary
+//! region: any node of that region takes them (a follower forwards a write to the leader and asks
+//! it for a read index), but going to the leader saves that hop; a node of the standby region
+//! refuses writes (`ReadOnlyRegion`). The pool asks every endpoint, at once and briefly, for its DR
+//! status (`GeoService.Status`: region, role, epoch, whether it leads) and its raft status
+//! (`ClusterService.Status`: term, the leader it follows), and picks with `dr::choose`: the
+//! primary is the region that says `primary` under the highest epoch, and within it the node that
+//! leads (or the leader its members name). The leader's URL may be one the user never listed (a
+//! client given one endpoint of a three-node region learns the others): it is added to the
+//! endpoint list. A failed call forgets the leader it went to, and its retry discovers again;
+//! so does a `ReadOnlyRegion` answer when the client knows more than one region — that is how a
+//! client follows a failover with no change in the calling code. Discovery is single-flight: when
+//! many calls fail together (a leader dies under load) one of them asks and the others use its
+//! answer. A server without `GeoService` is judged by its raft status alone, and one without
+//! `ClusterService` either leaves the pool on plain rotation through its endpoints.
 
+use super::dr::{self, Probe};
 use super::error::ClientError;
 use super::retry::RetryPolicy;
 use crate::error::ErrorCode;
 use crate::pb;
 use crate::pb::cluster_service_client::ClusterServiceClient;
+use crate::pb::geo_service_client::GeoServiceClient;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
@@ -76,6 +84,13 @@ struct LeaderState {
     generation: u64,
     /// When the last discovery that found no leader ended.
     failed_at: Option<Instant>,
+    /// The primary region and its epoch, as last discovered.
+    primary: Option<(String, u64)>,
+    /// The highest DR epoch any node has shown this client: a primary under an older one has
+    /// been replaced.
+    max_epoch: u64,
+    /// The region of each endpoint that has said which it is in, by URL.
+    regions: BTreeMap<String, String>,
 }
 
 /// The endpoints of a client.
@@ -278,67 +293,107 @@ impl Pool {
         }
     }
 
-    /// Asks every endpoint for its status (concurrently, briefly) and records the leader.
+    /// Asks every endpoint for its DR and raft status (concurrently, briefly) and records the
+    /// leader of the primary region.
     async fn discover(&self, policy: &RetryPolicy) -> Option<String> {
         let timeout = policy.attempt_timeout.min(DISCOVERY_TIMEOUT);
         let slots: Vec<Arc<Slot>> = self.slots().clone();
+        let known_epoch = self.leader_state().max_epoch;
         let mut asks = tokio::task::JoinSet::new();
         for slot in slots {
             let channel = slot.channel();
             asks.spawn(async move {
-                let mut c = ClusterServiceClient::new(channel);
-                let r = tokio::time::timeout(timeout, c.status(pb::ClusterStatusRequest {})).await;
-                (slot.url.clone(), r)
+                let mut geo = GeoServiceClient::new(channel.clone());
+                let mut raft = ClusterServiceClient::new(channel);
+                let (dr, cluster) = tokio::join!(
+                    tokio::time::timeout(timeout, geo.status(pb::DrStatusRequest {})),
+                    tokio::time::timeout(timeout, raft.status(pb::ClusterStatusRequest {})),
+                );
+                let dr = dr.unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("timeout")));
+                let cluster =
+                    cluster.unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("timeout")));
+                (slot.url.clone(), dr, cluster)
             });
         }
-        // The best candidate so far: (says it leads, term, url). A node that says it leads beats
-        // a follower's hint; among those, the highest term wins (a partitioned old leader still
-        // says it leads, in an older term). Once a leader has answered, the others get only a
-        // moment more.
-        let mut best: Option<(bool, u64, String)> = None;
+        // Once the primary region's leader (at the highest epoch known) has answered, the others
+        // get only a moment more: one of them could still show a higher epoch.
+        let mut probes: Vec<Probe> = Vec::new();
         let mut unimplemented = 0usize;
         let mut answers = 0usize;
         let mut deadline = tokio::time::Instant::now() + timeout + Duration::from_millis(100);
         while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, asks.join_next()).await {
-            let Ok((url, result)) = joined else { continue };
-            match result {
-                Ok(Ok(resp)) => {
-                    answers += 1;
-                    let s = resp.into_inner();
-                    let candidate = if s.state == "Leader" {
-                        let soon = tokio::time::Instant::now() + LEADER_GRACE;
-                        deadline = deadline.min(soon);
-                        Some((true, s.term, url))
-                    } else if s.leader_id != 0 && !s.leader_addr.is_empty() {
-                        Some((false, s.term, s.leader_addr.clone()))
-                    } else {
-                        None
-                    };
-                    if let Some(c) = candidate
-                        && best.as_ref().is_none_or(|b| (c.0, c.1) > (b.0, b.1))
-                    {
-                        best = Some(c);
-                    }
-                }
-                Ok(Err(status)) if status.code() == tonic::Code::Unimplemented => {
-                    answers += 1;
-                    unimplemented += 1;
-                }
-                _ => {}
+            let Ok((url, dr, cluster)) = joined else { continue };
+            let (dr_missing, cluster_missing) = (
+                dr.as_ref().err().is_some_and(|s| s.code() == tonic::Code::Unimplemented),
+                cluster.as_ref().err().is_some_and(|s| s.code() == tonic::Code::Unimplemented),
+            );
+            if dr.is_ok() || cluster.is_ok() || dr_missing || cluster_missing {
+                answers += 1;
             }
+            if dr_missing && cluster_missing {
+                unimplemented += 1;
+            }
+            let probe = Probe {
+                url,
+                dr: dr.ok().map(|r| r.into_inner()),
+                raft: cluster.ok().map(|r| r.into_inner()),
+            };
+            let leads_primary = probe
+                .dr
+                .as_ref()
+                .is_some_and(|d| d.role == "primary" && d.leader && d.epoch >= known_epoch)
+                || (probe.dr.is_none() && probe.raft.as_ref().is_some_and(|r| r.state == "Leader"));
+            if leads_primary {
+                deadline = deadline.min(tokio::time::Instant::now() + LEADER_GRACE);
+            }
+            probes.push(probe);
         }
         asks.abort_all();
-        if answers > 0 && unimplemented == answers && best.is_none() {
+        if answers > 0 && unimplemented == answers {
             // A server of a version without ClusterService: rotate as before.
             self.disable_discovery();
         }
-        let index = best.and_then(|(_, _, url)| self.index_of(&url));
+        let choice = dr::choose(&probes, known_epoch);
+        let index = choice.leader.as_deref().and_then(|url| self.index_of(url));
         let mut state = self.leader_state();
         state.generation += 1;
         state.index = index;
         state.failed_at = if index.is_none() { Some(Instant::now()) } else { None };
+        state.max_epoch = state.max_epoch.max(choice.max_epoch);
+        if choice.primary.is_some() {
+            state.primary = choice.primary;
+        }
+        for p in &probes {
+            let region = p.dr.as_ref().map(|d| &d.region).or(p.raft.as_ref().map(|r| &r.region));
+            if let Some(region) = region.filter(|r| !r.is_empty()) {
+                state.regions.insert(p.url.clone(), region.clone());
+            }
+        }
         drop(state);
         index.map(|i| self.channel(i).0)
+    }
+
+    /// The primary region and its epoch, as last discovered.
+    pub(super) fn primary(&self) -> Option<(String, u64)> {
+        self.leader_state().primary.clone()
+    }
+
+    /// Whether the endpoints have shown more than one region: then a `ReadOnlyRegion` answer
+    /// means "the primary is elsewhere" and is worth a rediscovery and a retry.
+    pub(super) fn spans_regions(&self) -> bool {
+        let state = self.leader_state();
+        state.regions.values().collect::<BTreeSet<_>>().len() > 1
+    }
+
+    /// Records the region of an endpoint (tests).
+    #[cfg(test)]
+    pub(super) fn note_region(&self, url: &str, region: &str) {
+        self.leader_state().regions.insert(normalize_url(url), region.into());
+    }
+
+    /// Forgets the leader (the region may have failed over): the next call discovers again.
+    pub(super) fn forget_leader(&self) {
+        self.leader_state().index = None;
     }
 
     /// Discovers the leader now (bypassing the quiet period) and returns its URL.

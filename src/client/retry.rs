@@ -6,6 +6,13 @@
 //! list. Every other error is deterministic (the same request would fail the same way again:
 //! `DigitalTwinNotFound`, `PreconditionFailed`, `ValidationFailed`, ...) and is returned at once.
 //!
+//! A `ReadOnlyRegion` answer to a write (or a linearizable read) is retried too when the client's
+//! endpoints span more than one region: it came from a standby, or from an old primary fenced by a
+//! failover, so the primary is elsewhere. The pool forgets its leader, rediscovers which region is
+//! the primary, and the retry goes there — the client follows a failover with no change in the
+//! calling code. With one region's endpoints only there is nowhere else to go, and the answer is
+//! returned at once.
+//!
 //! Retries are bounded twice: by a number of attempts and by a total time budget, whichever comes
 //! first; each attempt's own timeout is cut to what is left of the budget, so a call never takes
 //! much longer than [`RetryPolicy::total_timeout`].
@@ -22,6 +29,7 @@
 
 use super::error::ClientError;
 use super::pool::{Pool, Route};
+use crate::error::ErrorCode;
 use std::future::Future;
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
@@ -105,9 +113,13 @@ impl RetryPolicy {
         elapsed: Duration,
         pause: Duration,
     ) -> bool {
-        err.is_retryable()
-            && attempts < self.max_attempts.max(1)
-            && elapsed + pause < self.total_timeout
+        err.is_retryable() && self.within_budget(attempts, elapsed, pause)
+    }
+
+    /// Whether another attempt fits the budgets: attempts are left (`attempts` made so far) and
+    /// the pause would not run past the total time.
+    pub fn within_budget(&self, attempts: u32, elapsed: Duration, pause: Duration) -> bool {
+        attempts < self.max_attempts.max(1) && elapsed + pause < self.total_timeout
     }
 }
 
@@ -145,7 +157,8 @@ fn seed() -> u64 {
 /// attempts or time. `route` says where the first attempt goes (the leader, for writes and
 /// linearizable reads, when the pool knows or can find it; otherwise the endpoint that answered
 /// last). After a retryable failure the pool forgets a leader that failed, re-discovers it, and
-/// the next attempt goes there, or to the next endpoint of the list.
+/// the next attempt goes there, or to the next endpoint of the list. A `ReadOnlyRegion` answer
+/// moves the call to the primary region when the endpoints span regions (see the module docs).
 pub(super) async fn run<T, F, Fut>(
     policy: &RetryPolicy,
     pool: &Pool,
@@ -173,10 +186,18 @@ where
             Err(_) => ClientError::timeout(&url, timeout),
         };
         let pause = policy.backoff(attempts - 1);
-        if !policy.should_retry(&err, attempts, start.elapsed(), pause) {
+        let moved = route == Route::Leader
+            && err.code == Some(ErrorCode::ReadOnlyRegion)
+            && pool.spans_regions();
+        let retryable = err.is_retryable() || moved;
+        if !(retryable && policy.within_budget(attempts, start.elapsed(), pause)) {
             return Err(err);
         }
-        pool.failed(&target);
+        if moved {
+            pool.forget_leader();
+        } else {
+            pool.failed(&target);
+        }
         tokio::time::sleep(pause).await;
         target = pool.target(route, policy, Some(&target)).await;
     }
@@ -306,6 +327,48 @@ mod tests {
         let (r, calls, _) = scripted(p, vec![unavailable(), missing, Ok(1)]).await;
         assert_eq!(r.unwrap_err().code, Some(ErrorCode::DigitalTwinNotFound));
         assert_eq!(calls, 2, "a deterministic error must not be retried");
+    }
+
+    #[tokio::test]
+    async fn read_only_region_moves_the_call_only_when_there_is_another_region() {
+        let p = RetryPolicy { initial_backoff: Duration::from_millis(1), ..policy() };
+        let pool = Pool::new(["http://127.0.0.1:1", "http://127.0.0.1:2"]).unwrap();
+        pool.disable_discovery();
+        async fn attempt(
+            p: &RetryPolicy,
+            pool: &Pool,
+            route: Route,
+        ) -> (Result<u32, ClientError>, u32) {
+            let calls = Arc::new(AtomicU32::new(0));
+            let c = calls.clone();
+            let result = run(p, pool, route, move |_| {
+                let n = c.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        Err(tonic::Status::failed_precondition(
+                            "ReadOnlyRegion: this region is a standby (epoch 2) and takes no writes",
+                        ))
+                    } else {
+                        Ok(tonic::Response::new(n))
+                    }
+                }
+            })
+            .await;
+            (result, calls.load(Ordering::SeqCst))
+        }
+        // One region: there is nowhere else to go, the answer comes back at once.
+        pool.note_region("http://127.0.0.1:1", "a");
+        let (r, calls) = attempt(&p, &pool, Route::Leader).await;
+        assert_eq!(r.unwrap_err().code, Some(ErrorCode::ReadOnlyRegion));
+        assert_eq!(calls, 1);
+        // Two regions: rediscover and retry, the second attempt succeeds.
+        pool.note_region("http://127.0.0.1:2", "b");
+        let (r, calls) = attempt(&p, &pool, Route::Leader).await;
+        assert_eq!(r.unwrap(), 1);
+        assert_eq!(calls, 2);
+        // A local read was served by whatever it reached; it is not moved.
+        let (r, _) = attempt(&p, &pool, Route::Any).await;
+        assert_eq!(r.unwrap_err().code, Some(ErrorCode::ReadOnlyRegion));
     }
 
     #[tokio::test]

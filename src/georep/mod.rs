@@ -60,6 +60,8 @@ pub struct Geo {
     pub retention: Arc<AtomicU64>,
     requests: Arc<AtomicU64>,
     client_id: String,
+    /// Links cut for tests (the shipper checks them).
+    pub faults: crate::raft::network::Faults,
 }
 
 impl Geo {
@@ -70,6 +72,7 @@ impl Geo {
         id: u64,
         region: String,
         retention: Arc<AtomicU64>,
+        faults: crate::raft::network::Faults,
     ) -> Result<Geo> {
         let log = RaftLog::open(&store)?;
         Ok(Geo {
@@ -82,6 +85,7 @@ impl Geo {
             retention,
             requests: Arc::new(AtomicU64::new(1)),
             client_id: format!("geo-{id}-{:x}", Timestamp::now().0),
+            faults,
         })
     }
 

@@ -94,6 +94,9 @@ fn set_connected(geo: &Geo, connected: bool, error: &str) {
 
 /// Pulls from one primary node until the stream ends, an error, or this node stops leading.
 async fn follow(geo: &Geo, addr: &str) -> Result<()> {
+    if geo.faults.blocked(addr) {
+        return Err(err!(Unavailable, "the link to {addr} is cut (fault injection)"));
+    }
     let dr = geo.store.dr()?;
     let mut client = client(addr)?;
     let request = pb::PullRequest {
@@ -116,6 +119,9 @@ async fn follow(geo: &Geo, addr: &str) -> Result<()> {
         };
         if !geo.is_leader() {
             return Ok(());
+        }
+        if geo.faults.blocked(addr) {
+            return Err(err!(Unavailable, "the link to {addr} is cut (fault injection)"));
         }
         let batch: ShipBatch =
             network::decode(&msg.batch).map_err(|e| err!(Internal, "bad batch: {e}"))?;

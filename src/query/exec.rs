@@ -2,8 +2,10 @@
 //!
 //! It is a depth-first walk: for each candidate of the anchor, bind it and check the filters that
 //! only need it; then for each twin the first step reaches, bind it, check the filters now
-//! complete, and go on to the next step; a row is emitted when every step is bound. Nothing but the
-//! current row and the result is held in memory, and edges are streamed from the indexes:
+//! complete, and go on to the next step; a row is emitted when every step is bound. Candidates of
+//! the anchor are streamed from the store; besides the result, memory holds the current row and,
+//! per step, what the step reached from its twin (at most a twin's edges, 50,000 each way, or the
+//! twins within its hop range):
 //!
 //! - a step *per relationship* (a JOIN, or a MATCH condition with a variable) yields one row per
 //!   matching relationship: out-edges are read from the source's relationship documents (only
@@ -21,7 +23,7 @@
 //! soon as it has its rows; `COUNT()` counts without building rows.
 
 use super::eval::{Doc, Row, holds, lookup, sort_cmp};
-use super::planner::{Access, Dir, Output, Plan, Step};
+use super::planner::{Access, Dir, Output, Plan, SlotKind, Step};
 use crate::err;
 use crate::error::Result;
 use crate::storage::Store;
@@ -193,7 +195,21 @@ impl Exec<'_> {
                     }
                 }
             }
+            Access::TwinModels(models) if models.len() == 1 => {
+                // One model: stream its index (TOP stops early).
+                for id in self.store.twins_of_model(&models[0]) {
+                    self.tick()?;
+                    let id = id?;
+                    self.tick()?;
+                    if let Some(raw) = self.store.twin(&id)?
+                        && self.root(&mut row, id, raw)? == Flow::Stop
+                    {
+                        break;
+                    }
+                }
+            }
             Access::TwinModels(models) => {
+                // Several: their ids merged into one id order.
                 let mut ids = Vec::new();
                 for m in models {
                     for id in self.store.twins_of_model(m) {
@@ -201,9 +217,7 @@ impl Exec<'_> {
                         ids.push(id?);
                     }
                 }
-                if models.len() > 1 {
-                    ids.sort();
-                }
+                ids.sort();
                 for id in ids {
                     self.tick()?;
                     if let Some(raw) = self.store.twin(&id)?
@@ -291,7 +305,7 @@ impl Exec<'_> {
             if plan.distinct_twins
                 && row.iter().enumerate().any(|(i, d)| {
                     i != step.to
-                        && plan.slots[i].kind == super::planner::SlotKind::Twin
+                        && plan.slots[i].kind == SlotKind::Twin
                         && d.as_ref().is_some_and(|d| d.id == hop.twin)
                 })
             {

@@ -51,7 +51,7 @@
 //!
 //! A query goes through [`lexer`] (text to tokens with positions), [`parser`] (tokens to the
 //! [`ast`], by recursive descent, with "expected X, found Y at line L, column C" errors),
-//! [`planner`] (names resolved, rules checked, an access path chosen: `$dtId` lookups, the
+//! [`planner`] (names resolved, rules checked, an access path chosen by [`access`]: `$dtId` lookups, the
 //! twins-by-model index for `IS_OF_MODEL`, edge indexes for JOIN and MATCH, a scan otherwise; the
 //! filters pushed to the earliest step that can check them) and [`exec`] (a depth-first walk over
 //! the store that streams edges, parses documents only when a condition needs them, stops early for
@@ -67,6 +67,7 @@
 //! This layer uses only `model`, `storage` and `error`: no async runtime. The API runs it on a
 //! blocking thread.
 
+pub mod access;
 pub mod ast;
 pub mod engine;
 pub mod eval;

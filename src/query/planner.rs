@@ -5,11 +5,11 @@
 //! MATCH twin and relationship variable. Their links (a JOIN, a MATCH condition) form a tree, and
 //! the plan walks that tree from one slot, the *anchor*:
 //!
-//! 1. **Anchor and access path.** The WHERE condition is split into its top-level AND terms. A term
-//!    `X.$dtId = 'id'` or `X.$dtId IN [...]` (or an OR of them) makes `X` a key lookup; failing that,
-//!    `IS_OF_MODEL(X, ...)` reads the twins-by-model index for every model that is one of the given
-//!    model (itself, a later version, or a model extending either); failing that, the first slot is
-//!    scanned. `FROM RELATIONSHIPS` is read by source (`$sourceId`), by target through the in-edge
+//! 1. **Anchor and access path** ([`super::access`]). The WHERE condition is split into its
+//!    top-level AND terms. A term `X.$dtId = 'id'` or `X.$dtId IN [...]` (or an OR of them) makes
+//!    `X` a key lookup; failing that, `IS_OF_MODEL(X, ...)` reads the twins-by-model index for every
+//!    model that is one of the given model (itself, a later version, or a model extending either);
+//!    failing that, the first slot is scanned. `FROM RELATIONSHIPS` is read by source (`$sourceId`), by target through the in-edge
 //!    index (`$targetId`), or scanned. The term that chose the access path is implied by it and
 //!    dropped. Because any twin of a JOIN or MATCH can be the anchor, a `$dtId` filter on the
 //!    *target* of a JOIN, or on the middle twin of a MATCH, is as fast as one on the first twin.
@@ -23,13 +23,14 @@
 //! *` with JOIN, JOIN or MATCH on `RELATIONSHIPS`, a relationship variable on more than one hop,
 //! hop ranges that match nothing, at most 5 JOINs and 10 hops, one MATCH, `TOP` with `COUNT()`.
 
+pub use super::access::Access;
+use super::access::{choose_access, models_of};
 use super::ast::{
     self, CmpOp, Collection, Direction, Expr, Function, Hops, Operand, Query, Select,
 };
 use super::lexer::Pos;
 use crate::err;
 use crate::error::{Error, Result};
-use crate::model::dtmi::split_version;
 use crate::storage::Store;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};
@@ -56,23 +57,6 @@ pub struct Slot {
     pub name: String,
     /// Twin or relationship.
     pub kind: SlotKind,
-}
-
-/// How the anchor's candidates are found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// These twins, by key.
-    TwinIds(Vec<String>),
-    /// The twins of these models (exactly), through the twins-by-model index.
-    TwinModels(Vec<String>),
-    /// Every twin.
-    TwinScan,
-    /// The outgoing relationships of these twins.
-    RelSources(Vec<String>),
-    /// The incoming relationships of these twins, through the in-edge index.
-    RelTargets(Vec<String>),
-    /// Every relationship.
-    RelScan,
 }
 
 /// Which edges a step follows, seen from the twin it starts at.
@@ -705,121 +689,6 @@ fn slots_of(p: &Pred, out: &mut BTreeSet<usize>) {
             out.insert(*s);
         }
     }
-}
-
-/// The string values a term pins `slot.<field>` to: `X.field = 's'`, `X.field IN [...]`, or an
-/// OR of those. Values that are not strings can never equal an id and are left out.
-fn pinned(p: &Pred, field: &str) -> Option<(usize, Vec<String>)> {
-    let is_field = |t: &Term| match t {
-        Term::Ref(r) if r.path.len() == 1 && r.path[0] == field => Some(r.slot),
-        _ => None,
-    };
-    match p {
-        Pred::Cmp(a, CmpOp::Eq, b) => {
-            let (slot, lit) = match (is_field(a), is_field(b), a, b) {
-                (Some(s), _, _, Term::Lit(v)) => (s, v),
-                (_, Some(s), Term::Lit(v), _) => (s, v),
-                _ => return None,
-            };
-            Some((slot, lit.as_str().map(|s| vec![s.to_string()]).unwrap_or_default()))
-        }
-        Pred::In(t, list, false) => {
-            let slot = is_field(t)?;
-            Some((slot, list.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()))
-        }
-        Pred::Or(ps) => {
-            let mut slot = None;
-            let mut all = Vec::new();
-            for p in ps {
-                let (s, values) = pinned(p, field)?;
-                if slot.is_some_and(|x| x != s) {
-                    return None;
-                }
-                slot = Some(s);
-                all.extend(values);
-            }
-            Some((slot?, all))
-        }
-        _ => None,
-    }
-}
-
-fn dedupe(values: Vec<String>) -> Vec<String> {
-    let mut seen = HashSet::new();
-    values.into_iter().filter(|v| seen.insert(v.clone())).collect()
-}
-
-/// Picks the anchor slot and its access path, removing the term the access path implies.
-fn choose_access(slots: &[Slot], terms: &mut Vec<Pred>) -> (usize, Access) {
-    if slots[0].kind == SlotKind::Relationship {
-        for (field, make) in [
-            ("$sourceId", Access::RelSources as fn(Vec<String>) -> Access),
-            ("$targetId", Access::RelTargets as fn(Vec<String>) -> Access),
-        ] {
-            if let Some(i) =
-                terms.iter().position(|t| pinned(t, field).is_some_and(|(s, _)| s == 0))
-            {
-                let (_, values) = pinned(&terms.remove(i), field).unwrap_or_default();
-                return (0, make(dedupe(values)));
-            }
-        }
-        return (0, Access::RelScan);
-    }
-    // The twin slot pinned to the fewest ids.
-    let best = terms
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| pinned(t, "$dtId").map(|(slot, ids)| (i, slot, ids)))
-        .filter(|(_, slot, _)| slots[*slot].kind == SlotKind::Twin)
-        .min_by_key(|(_, _, ids)| ids.len());
-    if let Some((i, slot, _)) = best {
-        let (_, ids) = pinned(&terms.remove(i), "$dtId").unwrap_or_default();
-        return (slot, Access::TwinIds(dedupe(ids)));
-    }
-    if let Some(i) = terms.iter().position(|t| matches!(t, Pred::IsOfModel(..)))
-        && let Pred::IsOfModel(slot, models) = terms.remove(i)
-    {
-        let mut models: Vec<String> = models.iter().cloned().collect();
-        models.sort();
-        return (slot, Access::TwinModels(models));
-    }
-    let first_twin = slots.iter().position(|s| s.kind == SlotKind::Twin).unwrap_or(0);
-    (first_twin, Access::TwinScan)
-}
-
-/// Every stored model a twin may have for `IS_OF_MODEL(target)` to hold: with `exact`, only the
-/// target; otherwise every model whose ancestors (itself included) hold the target's DTMI at the
-/// same or a later major version. A model that cannot be resolved counts as only itself.
-pub fn models_of(store: &Store, target: &str, exact: bool) -> Result<HashSet<String>> {
-    let mut out = HashSet::new();
-    if exact {
-        out.insert(target.to_string());
-        return Ok(out);
-    }
-    let (path, version) = split_version(target);
-    let matches = |ancestor: &str| {
-        if ancestor == target {
-            return true;
-        }
-        let (p, v) = split_version(ancestor);
-        p == path
-            && match (version, v) {
-                (None, _) => true,
-                (Some(want), Some(v)) => v >= want,
-                (Some(_), None) => false,
-            }
-    };
-    for id in store.model_ids() {
-        let id = id?;
-        let is = match store.resolved(&id) {
-            Ok(m) => m.ancestors.iter().any(|a| matches(a)),
-            Err(_) => matches(&id),
-        };
-        if is {
-            out.insert(id);
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -63,18 +63,50 @@ pub fn client(channel: Channel) -> RaftServiceClient<Channel> {
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
 }
 
+/// In-process fault injection: the peers (by URL) this node cannot reach. Tests cut links with it
+/// deterministically, without root; every internal call (raft, forwarding, read index, log
+/// shipping) checks it before going out. Empty in production.
+#[derive(Clone, Debug, Default)]
+pub struct Faults(std::sync::Arc<std::sync::RwLock<std::collections::HashSet<String>>>);
+
+impl Faults {
+    /// Cuts this node's outgoing link to `addr`.
+    pub fn block(&self, addr: &str) {
+        self.0.write().unwrap_or_else(|e| e.into_inner()).insert(addr.to_string());
+    }
+
+    /// Restores every link.
+    pub fn heal(&self) {
+        self.0.write().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Whether the link to `addr` is cut.
+    pub fn blocked(&self, addr: &str) -> bool {
+        let set = self.0.read().unwrap_or_else(|e| e.into_inner());
+        !set.is_empty() && set.contains(addr)
+    }
+}
+
 /// Creates connections to peers.
 #[derive(Clone, Debug, Default)]
 pub struct Network {
     /// The local address to bind outgoing connections to.
     pub local: Option<IpAddr>,
+    /// Links cut for tests.
+    pub faults: Faults,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Connection;
 
     async fn new_client(&mut self, target: u64, node: &NodeInfo) -> Connection {
-        Connection { target, addr: node.addr.clone(), local: self.local, client: None }
+        Connection {
+            target,
+            addr: node.addr.clone(),
+            local: self.local,
+            client: None,
+            faults: self.faults.clone(),
+        }
     }
 }
 
@@ -84,6 +116,7 @@ pub struct Connection {
     addr: String,
     local: Option<IpAddr>,
     client: Option<RaftServiceClient<Channel>>,
+    faults: Faults,
 }
 
 #[derive(Clone, Copy)]
@@ -105,6 +138,13 @@ impl Connection {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
+        if self.faults.blocked(&self.addr) {
+            let e = Text(format!(
+                "the link to node {} at {} is cut (fault injection)",
+                self.target, self.addr
+            ));
+            return Err(RPCError::Unreachable(Unreachable::new(&e)));
+        }
         let data = encode(req).map_err(|e| RPCError::Network(NetworkError::new(&Text(e))))?;
         if self.client.is_none() {
             let ch = channel(&self.addr, self.local)

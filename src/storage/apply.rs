@@ -296,6 +296,9 @@ impl Store {
             | Op::Reseed { .. }
             | Op::StandbyConfirmed { .. }
             | Op::KeepDivergent { .. } => self.execute_dr(w, index, op),
+            Op::RecordIncident { .. } | Op::UpdateIncident { .. } | Op::MergeIncidents { .. } => {
+                self.execute_incident(w, op)
+            }
         }
     }
 }

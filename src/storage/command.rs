@@ -10,6 +10,7 @@
 //! state, and both are remembered in the dedupe table, so a retry gets the very same answer.
 
 use super::dr::{PeerRegion, Position, Role, ShipBatch};
+use super::incidents::{Incident, IncidentUpdate};
 use crate::error::Error;
 use crate::model::etag::Origin;
 use crate::model::time::Timestamp;
@@ -88,6 +89,12 @@ pub enum Op {
     StandbyConfirmed { index: u64 },
     /// DR: keep aside writes the new primary never received.
     KeepDivergent { entries: Vec<(u64, Command)> },
+    /// Health: record a new incident (region-local; see `storage::incidents`).
+    RecordIncident { incident: Incident },
+    /// Health: append an update to an incident, if `version` is its next version.
+    UpdateIncident { id: String, version: u64, update: IncidentUpdate, summary: Option<String> },
+    /// Health: incidents fetched from the peer region, each kept if new or newer.
+    MergeIncidents { incidents: Vec<Incident> },
 }
 
 impl Op {
@@ -112,6 +119,9 @@ impl Op {
             Op::Reseed { .. } => "reseed",
             Op::StandbyConfirmed { .. } => "standby_confirmed",
             Op::KeepDivergent { .. } => "keep_divergent",
+            Op::RecordIncident { .. } => "record_incident",
+            Op::UpdateIncident { .. } => "update_incident",
+            Op::MergeIncidents { .. } => "merge_incidents",
         }
     }
 }

@@ -381,10 +381,10 @@ impl Store {
     }
 
     /// Replaces every data key with a snapshot's, keeping this region's own metadata (raft's
-    /// state, the DR state) and its divergent writes.
+    /// state, the DR state), its divergent writes and its incidents.
     fn replace_data(&self, w: &mut Writes, data: &[u8]) -> Step<()> {
         let entries: Vec<(Vec<u8>, Vec<u8>)> = codec::decode(data)?;
-        let keep = |k: &[u8]| matches!(k.first(), Some(&t) if t == Space::Meta as u8 || t == Space::Divergent as u8);
+        let keep = |k: &[u8]| k.first().is_some_and(|&t| super::keys::region_local(t));
         for k in self.graph.iter().keys() {
             let k = k?;
             if !keep(&k) {

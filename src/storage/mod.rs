@@ -17,6 +17,7 @@ pub mod codec;
 pub mod command;
 pub mod dedupe;
 pub mod dr;
+pub mod incidents;
 pub mod keys;
 mod models;
 mod raftlog;

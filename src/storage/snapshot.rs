@@ -117,8 +117,8 @@ impl Store {
     }
 
     /// A fingerprint of the graph (every data key and value, in key order: twins, edges, models,
-    /// indexes, counters, the dedupe table — not the region's own metadata such as raft's state or
-    /// its DR role), to compare replicas, in one region or across the pair: equal data gives equal
+    /// indexes, counters, the dedupe table — not the region's own metadata such as raft's state,
+    /// its DR role or its incidents), to compare replicas, in one region or across the pair: equal data gives equal
     /// fingerprints. FNV-1a over the bytes: stable across processes and versions, unlike `std`'s
     /// hasher.
     pub fn fingerprint(&self) -> Result<u64, StorageError> {
@@ -132,8 +132,7 @@ impl Store {
         };
         for kv in self.graph.iter() {
             let (k, v) = kv?;
-            if matches!(k.first(), Some(&t) if t == Space::Meta as u8 || t == Space::Divergent as u8)
-            {
+            if k.first().is_some_and(|&t| super::keys::region_local(t)) {
                 continue;
             }
             eat(&k);

@@ -87,6 +87,11 @@ impl Store {
         &self.db
     }
 
+    /// The database's size on disk, in bytes (also a cheap check that storage answers).
+    pub fn size_on_disk(&self) -> Result<u64, StorageError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
     /// Makes every write so far durable.
     pub fn flush(&self) -> Result<(), StorageError> {
         self.db.flush()?;

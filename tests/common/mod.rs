@@ -249,7 +249,12 @@ pub fn free_port_on(ips: &[std::net::Ipv4Addr]) -> u16 {
 
 /// `127.0.1.1 ..= 127.0.1.n`: one loopback address per node, as `twinstore up` uses.
 pub fn region_ips(n: u8) -> Vec<std::net::Ipv4Addr> {
-    (1..=n).map(|i| std::net::Ipv4Addr::new(127, 0, 1, i)).collect()
+    region_ips_at(1, n)
+}
+
+/// `127.0.<octet>.1 ..= 127.0.<octet>.n`: region `primary` is on octet 1, `standby` on 2.
+pub fn region_ips_at(octet: u8, n: u8) -> Vec<std::net::Ipv4Addr> {
+    (1..=n).map(|i| std::net::Ipv4Addr::new(127, 0, octet, i)).collect()
 }
 
 /// Polls `cluster status --output json` on `endpoints` until one leader is followed by every
@@ -320,4 +325,73 @@ pub fn load_sample(endpoint: &str) {
         let put = json(endpoint, &["rel", "put", source, rel_id, &body.to_string()]);
         assert_eq!(put["$relationshipId"], rel_id);
     }
+}
+
+/// Runs `twinstore up <extra>` on `port` with its data in `data`, waits until it is ready (its
+/// banner ends with "Press Ctrl-C to stop."), and returns the child, the `endpoint:` line's
+/// endpoints, the nodes' pids and the lines read so far. Stdout keeps being drained.
+pub fn start_up(data: &Path, port: u16, extra: &[&str]) -> (Child, String, Vec<u32>, Vec<String>) {
+    let mut child = Command::new(bin())
+        .args(["up", "--data"])
+        .arg(data)
+        .args(["--base-port", &port.to_string()])
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            match line {
+                Ok(l) => {
+                    if tx.send(l).is_err() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    });
+    // Two regions: both elect, the sample is loaded, the standby catches up.
+    let deadline = Instant::now() + START_TIMEOUT * 2;
+    let mut lines = Vec::new();
+    // The banner ends with "Press Ctrl-C to stop."; the endpoint line comes before it.
+    let mut endpoint = None;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                if let Some(e) = line.strip_prefix("endpoint: ") {
+                    endpoint = Some(e.to_string());
+                }
+                let done = line.starts_with("Press Ctrl-C");
+                lines.push(line);
+                if done {
+                    break;
+                }
+            }
+            Err(e) => {
+                let _ = child.kill();
+                panic!("`twinstore up` did not finish starting ({e}); output so far: {lines:#?}");
+            }
+        }
+    }
+    let endpoint = endpoint.unwrap_or_else(|| panic!("no endpoint line in {lines:#?}"));
+    let pids: Vec<u32> = lines
+        .iter()
+        .filter(|l| {
+            let l = l.trim_start();
+            l.starts_with("primary/node") || l.starts_with("standby/node")
+        })
+        .filter_map(|l| l.split(" pid ").nth(1))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    // Keep draining stdout so `up` never blocks on a full pipe.
+    std::thread::spawn(move || for _ in rx {});
+    (child, endpoint, pids, lines)
 }
