@@ -164,8 +164,9 @@ impl Region {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let view = health(&self.addrs[i]).region_health(pb::RegionHealthRequest {}).await;
         panic!(
-            "region {} node {}: timed out waiting for {what}; incidents: {last:#?}",
+            "region {} node {}: timed out waiting for {what}; incidents: {last:#?}; view: {view:#?}",
             self.name,
             i + 1
         );

@@ -24,7 +24,7 @@ use super::health::HealthApi;
 use super::models::ModelApi;
 use super::raft_service::RaftApi;
 use super::relationships::RelationshipApi;
-use super::service::Shared;
+use super::service::{Identity, Shared};
 use super::twins::TwinApi;
 use crate::georep::{self, Geo};
 use crate::health::{self, Health, Thresholds};
@@ -170,16 +170,15 @@ impl Node {
         )?;
         let node_health =
             Health::new(geo.clone(), advertise.clone(), local_ip, config.health.clone());
-        let shared = Shared::new(
-            store.clone(),
-            raft.clone(),
-            config.id,
-            config.region.clone(),
-            advertise.clone(),
+        let me = Identity {
+            id: config.id,
+            region: config.region.clone(),
+            addr: advertise.clone(),
             local_ip,
-            config.role == Role::Standby,
-            faults.clone(),
-        );
+            configured_standby: config.role == Role::Standby,
+            faults: faults.clone(),
+        };
+        let shared = Shared::new(store.clone(), raft.clone(), me);
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<TwinServiceServer<TwinApi>>().await;

@@ -86,18 +86,26 @@ enum Leader {
     Other(String),
 }
 
+/// Who a node is and how it reaches its peers.
+pub struct Identity {
+    /// The node's id in its region.
+    pub id: u64,
+    /// Its region.
+    pub region: String,
+    /// Its URL.
+    pub addr: String,
+    /// The address its outgoing connections leave from.
+    pub local_ip: Option<IpAddr>,
+    /// Whether it was started as part of a standby region.
+    pub configured_standby: bool,
+    /// Links cut for tests.
+    pub faults: network::Faults,
+}
+
 impl Shared {
     /// Shared state for a node.
-    pub fn new(
-        store: Arc<Store>,
-        raft: Raft,
-        id: u64,
-        region: String,
-        addr: String,
-        local_ip: Option<IpAddr>,
-        configured_standby: bool,
-        faults: network::Faults,
-    ) -> Self {
+    pub fn new(store: Arc<Store>, raft: Raft, me: Identity) -> Self {
+        let Identity { id, region, addr, local_ip, configured_standby, faults } = me;
         let nanos = Timestamp::now().0;
         let inner = Inner {
             client_id: format!("node-{id}-{nanos:x}"),
