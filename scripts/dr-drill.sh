@@ -141,7 +141,7 @@ wait_caught_up() {
   local st waited=0
   while :; do
     st="$(status_json)"
-    if [[ "$(field "$st" shipping)" == "true" && "$(field "$st" lag_entries)" == "0" ]]; then
+    if [[ "$(field "$st" caught_up)" == "true" ]]; then
       echo "$st"; return 0
     fi
     if (( waited++ >= CATCH_UP_WAIT * 5 )); then echo "$st"; return 1; fi
@@ -149,11 +149,14 @@ wait_caught_up() {
   done
 }
 
+# A number with a fixed number of decimals ("?" when it is not a number).
+num() { [[ "$1" =~ ^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$ ]] && printf "%.${2}f" "$1" || printf '?'; }
+
 lag_text() {
   local st="$1"
   printf '%s entries, %s s (replication latency p50 %s ms, p99 %s ms)' \
-    "$(field "$st" lag_entries)" "$(field "$st" lag_seconds)" \
-    "$(field "$st" lag_p50_ms)" "$(field "$st" lag_p99_ms)"
+    "$(field "$st" lag_entries)" "$(num "$(field "$st" lag_seconds)" 3)" \
+    "$(num "$(field "$st" lag_p50_ms)" 1)" "$(num "$(field "$st" lag_p99_ms)" 1)"
 }
 
 PROBLEMS=()
@@ -187,10 +190,10 @@ failover() {
     return
   fi
   echo "$(field "$report" summary)"
-  PAUSE_MS="$(field "$report" write_pause_ms)"; PAUSE_MS="${PAUSE_MS%%.*}"
+  PAUSE_MS="$(num "$(field "$report" write_pause_ms)" 0)"
   RPO_S="$(field "$report" rpo_seconds)"
   LOST="$(field "$report" lost_entries_estimate)"
-  TOOK_MS="$(field "$report" elapsed_ms)"; TOOK_MS="${TOOK_MS%%.*}"
+  TOOK_MS="$(num "$(field "$report" elapsed_ms)" 0)"
   [[ "$(field "$report" region)" == "$to" ]] || problem "failover $n promoted $(field "$report" region), not $to"
   [[ "$LOST" == "0" ]] || problem "failover $n reports $LOST entries not carried over"
   local twin="{\"\$metadata\":{\"\$model\":\"dtmi:twinstore:bench:Device;1\"},\"payload\":\"drill-$n\",\"value\":$n}"
@@ -243,7 +246,7 @@ printf '  %-34s %s\n' "primary / standby" "$PRIMARY / $STANDBY (endpoints: $ENDP
 printf '  %-34s %s\n' "RPO" "0 — planned failovers: entries not carried over $LOST1 and $LOST2 (rpo_seconds $RPO1 and $RPO2); read-back $(( ${CHECKED:-0} - ${MISSING:-0} )) of ${CHECKED:-0} acknowledged writes present"
 printf '  %-34s %s\n' "write pause $PRIMARY -> $STANDBY" "${PAUSE1} ms (failover command took ${TOOK1} ms)"
 printf '  %-34s %s\n' "write pause $STANDBY -> $PRIMARY" "${PAUSE2} ms (failover command took ${TOOK2} ms)"
-printf '  %-34s %s\n' "load" "${OK:-?} puts acknowledged, ${FAILED:-?} failed, longest client wait ${MAXLAT:-?} ms (open loop at $RATE/s)"
+printf '  %-34s %s\n' "load" "${OK:-?} puts acknowledged, ${FAILED:-?} failed, longest client wait $(num "${MAXLAT:-}" 0) ms (open loop at $RATE/s)"
 printf '  %-34s %s\n' "lag before" "$LAG_BEFORE"
 printf '  %-34s %s\n' "lag after" "$(lag_text "$AFTER")"
 for p in "$PAUSE1" "$PAUSE2"; do

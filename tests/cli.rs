@@ -463,6 +463,13 @@ fn node_flags_are_checked_before_anything_starts() {
         .assert_code("InvalidArgument");
     assert!(line.contains("not both"), "{line}");
     node(&["--listen", "localhost"]).assert_code("InvalidArgument");
+    // DR: a region is the standby of a primary or the primary of a standby, not both.
+    let line =
+        node(&["--standby-of", "http://127.0.1.1:7001", "--standby", "http://127.0.2.1:7001"])
+            .assert_code("InvalidArgument");
+    assert!(line.contains("not both"), "{line}");
+    let line = node(&["--peer-region", "east"]).assert_code("InvalidArgument");
+    assert!(line.contains("--standby-of URL,.. or --standby URL,.."), "{line}");
     // A config file with a typo names the file and the line.
     let conf = dir.path().join("node.toml");
     std::fs::write(&conf, "id = 1\nlisten = \"127.0.0.1:0\"\nport = 7001\n").unwrap();

@@ -614,11 +614,17 @@ async fn replication_lag_over_its_threshold_is_an_incident() {
     s.shutdown().await;
 }
 
+/// A metric's labels, in order.
+type Labels = Vec<(String, String)>;
+
+/// One sample: name, labels, value.
+type Sample = (String, Labels, f64);
+
 /// Parses Prometheus text exposition format (0.0.4) strictly enough to catch mistakes: every
 /// sample belongs to a family declared by `# TYPE` before it, names and labels are well formed,
 /// values are numbers, histograms are cumulative and end with `+Inf` = `_count`. Returns the
 /// samples as (name, labels, value).
-fn parse_prometheus(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+fn parse_prometheus(text: &str) -> Vec<Sample> {
     fn name_ok(s: &str) -> bool {
         let mut c = s.chars();
         c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_' || f == ':')
@@ -719,8 +725,7 @@ fn parse_prometheus(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
     }
     // Histograms: cumulative buckets, +Inf equal to _count, per label set.
     for (family, _) in types.iter().filter(|(_, k)| *k == "histogram") {
-        let mut series: std::collections::BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> =
-            Default::default();
+        let mut series: std::collections::BTreeMap<Labels, Vec<(f64, f64)>> = Default::default();
         let mut counts: std::collections::BTreeMap<Vec<(String, String)>, f64> = Default::default();
         for (name, labels, v) in &samples {
             let others: Vec<(String, String)> =
@@ -746,11 +751,7 @@ fn parse_prometheus(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
     samples
 }
 
-fn value(
-    samples: &[(String, Vec<(String, String)>, f64)],
-    name: &str,
-    with: &[(&str, &str)],
-) -> Option<f64> {
+fn value(samples: &[Sample], name: &str, with: &[(&str, &str)]) -> Option<f64> {
     samples
         .iter()
         .find(|(n, labels, _)| {

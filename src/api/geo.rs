@@ -36,7 +36,14 @@ const CHUNK: usize = 1 << 20;
 
 impl GeoApi {
     fn status_now(&self) -> Result<pb::DrStatus, Status> {
-        let dr = self.geo.store.dr().status()?;
+        let mut dr = self.geo.store.dr().status()?;
+        // A new standby region whose role is not recorded yet must not look like a primary.
+        if self.shared.configured_standby()
+            && self.geo.store.meta(crate::storage::keys::meta::DR).status()?.is_none()
+        {
+            dr.role = Role::Standby;
+            dr.epoch = 0;
+        }
         let m = self.geo.raft.metrics().borrow().clone();
         let lag = self.geo.lag.lock().unwrap_or_else(|e| e.into_inner());
         let leader = m.current_leader == Some(self.geo.id);

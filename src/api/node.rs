@@ -339,9 +339,12 @@ impl Node {
         if let Some((_, http)) = self.http.take() {
             http.abort();
         }
-        if let Some(server) = self.server.take() {
-            // In-flight requests get a moment; a stuck one must not hold the node forever.
-            let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+        if let Some(mut server) = self.server.take() {
+            // In-flight requests get a moment; a stuck one (or an endless stream, such as a
+            // standby's log shipping) must not hold the node forever, nor outlive it.
+            if tokio::time::timeout(Duration::from_secs(5), &mut server).await.is_err() {
+                server.abort();
+            }
         }
         if let Err(e) = self.raft.shutdown().await {
             tracing::error!("stopping raft: {e}");

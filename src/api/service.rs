@@ -232,6 +232,12 @@ impl Shared {
         }
     }
 
+    /// Whether the node was started as part of a standby region (its DR role may not be
+    /// recorded yet).
+    pub fn configured_standby(&self) -> bool {
+        self.inner.configured_standby
+    }
+
     /// The leader's URL, or `None` when this node leads (waiting a while for a leader).
     pub async fn leader_url(&self) -> Result<Option<String>> {
         match self.leader(Instant::now() + LEADER_WAIT).await? {

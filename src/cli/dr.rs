@@ -185,13 +185,18 @@ fn region_json(overview: &DrOverview, region: &str) -> Value {
 }
 
 /// `dr status --output json`: the regions, and at the top what scripts look at most (the
-/// primary, the epoch, the standby's lag).
+/// primary, the epoch, the standby's lag, and `caught_up`: the standby's leader is shipping and
+/// has everything the primary last told it of).
 pub(crate) fn status_json(overview: &DrOverview) -> Value {
     let primary = overview.primary();
     let standby = standby_of(overview);
     let regions: Vec<Value> = overview.regions().iter().map(|r| region_json(overview, r)).collect();
     let lag = standby.as_deref().and_then(|r| overview.region_view(r)).map(|(_, s)| s);
+    // The standby's leader is connected to the primary and has all it knows of.
+    let caught_up =
+        lag.is_some_and(|s| s.role == "standby" && s.leader && s.shipping && s.lag_entries == 0);
     json!({
+        "caught_up": caught_up,
         "primary_region": primary.as_ref().map(|(r, _)| r),
         "epoch": primary.as_ref().map(|(_, e)| *e).unwrap_or(overview.max_epoch()),
         "standby_region": standby,
@@ -655,6 +660,7 @@ mod tests {
         assert_eq!(j["standby_region"], "standby");
         assert_eq!(j["epoch"], 1);
         assert_eq!(j["lag_entries"], 0);
+        assert_eq!(j["caught_up"], true);
         assert_eq!(j["replicated_index"], 120);
         assert_eq!(j["regions"][0]["region"], "primary");
         assert_eq!(j["regions"][0]["leader_id"], 1);

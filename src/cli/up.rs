@@ -666,7 +666,12 @@ fn print_banner(regions: &[RegionSpec], nodes: &[ChildNode], loaded: &Loaded, re
         out(
             "  twinstore dr failover --planned     # and again to fail back; scripts/dr-drill.sh does both under load",
         );
-        out("  twinstore twin get room-101 --consistency local --endpoint <a standby URL>");
+        if let Some(n) = nodes.iter().find(|n| n.spec.region != ready.primary) {
+            out(&format!(
+                "  twinstore --endpoint {} twin get room-101 --consistency local   # from the standby",
+                n.endpoint
+            ));
+        }
     }
     out("  twinstore bench --workload put --clients 16 --total 5000");
     if let Some(n) = nodes.first() {

@@ -51,7 +51,8 @@ pub(super) struct Probe {
 }
 
 impl Probe {
-    fn region(&self) -> Option<&str> {
+    /// The region it says it is in.
+    pub(super) fn region(&self) -> Option<&str> {
         self.dr
             .as_ref()
             .map(|d| d.region.as_str())
@@ -468,7 +469,8 @@ impl Client {
         }
     }
 
-    /// The primary region, its epoch and the URL writes go to, asked now.
+    /// The primary region, its epoch and the URL writes go to, asked now; `None` when no node
+    /// answers as the primary (none reachable, or a planned failover in the middle).
     pub async fn discover_primary(&self) -> Option<(String, u64, Option<String>)> {
         let leader = self.discover_leader().await;
         let (region, epoch) = self.inner.pool.primary()?;

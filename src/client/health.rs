@@ -28,9 +28,8 @@ impl Client {
         limit: u32,
     ) -> Result<pb::ListIncidentsResponse, ClientError> {
         let req = pb::ListIncidentsRequest { since_ns, limit };
-        retry::run(&self.inner.policy, &self.inner.pool, Route::Any, |ch| {
-            let req = req.clone();
-            async move { HealthServiceClient::new(ch).list_incidents(req).await }
+        retry::run(&self.inner.policy, &self.inner.pool, Route::Any, |ch| async move {
+            HealthServiceClient::new(ch).list_incidents(req).await
         })
         .await
     }

@@ -298,7 +298,10 @@ impl Pool {
     async fn discover(&self, policy: &RetryPolicy) -> Option<String> {
         let timeout = policy.attempt_timeout.min(DISCOVERY_TIMEOUT);
         let slots: Vec<Arc<Slot>> = self.slots().clone();
-        let known_epoch = self.leader_state().max_epoch;
+        let (known_epoch, known_regions) = {
+            let state = self.leader_state();
+            (state.max_epoch, state.regions.values().cloned().collect::<BTreeSet<String>>())
+        };
         let mut asks = tokio::task::JoinSet::new();
         for slot in slots {
             let channel = slot.channel();
@@ -315,9 +318,12 @@ impl Pool {
                 (slot.url.clone(), dr, cluster)
             });
         }
-        // Once the primary region's leader (at the highest epoch known) has answered, the others
-        // get only a moment more: one of them could still show a higher epoch.
+        // Once the primary region's leader (at the highest epoch known) has answered, and a node
+        // of every region this client has seen, the others get only a moment more: one of them
+        // could still show a higher epoch (a client that has seen no region yet waits for all).
         let mut probes: Vec<Probe> = Vec::new();
+        let mut answered_regions: BTreeSet<String> = BTreeSet::new();
+        let mut primary_leader_seen = false;
         let mut unimplemented = 0usize;
         let mut answers = 0usize;
         let mut deadline = tokio::time::Instant::now() + timeout + Duration::from_millis(100);
@@ -343,7 +349,14 @@ impl Pool {
                 .as_ref()
                 .is_some_and(|d| d.role == "primary" && d.leader && d.epoch >= known_epoch)
                 || (probe.dr.is_none() && probe.raft.as_ref().is_some_and(|r| r.state == "Leader"));
-            if leads_primary {
+            primary_leader_seen |= leads_primary;
+            if let Some(region) = probe.region() {
+                answered_regions.insert(region.to_string());
+            }
+            if primary_leader_seen
+                && !known_regions.is_empty()
+                && known_regions.is_subset(&answered_regions)
+            {
                 deadline = deadline.min(tokio::time::Instant::now() + LEADER_GRACE);
             }
             probes.push(probe);
@@ -360,13 +373,10 @@ impl Pool {
         state.index = index;
         state.failed_at = if index.is_none() { Some(Instant::now()) } else { None };
         state.max_epoch = state.max_epoch.max(choice.max_epoch);
-        if choice.primary.is_some() {
-            state.primary = choice.primary;
-        }
+        state.primary = choice.primary;
         for p in &probes {
-            let region = p.dr.as_ref().map(|d| &d.region).or(p.raft.as_ref().map(|r| &r.region));
-            if let Some(region) = region.filter(|r| !r.is_empty()) {
-                state.regions.insert(p.url.clone(), region.clone());
+            if let Some(region) = p.region() {
+                state.regions.insert(p.url.clone(), region.to_string());
             }
         }
         drop(state);

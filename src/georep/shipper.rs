@@ -52,6 +52,10 @@ pub async fn run(geo: Geo) {
             }
         };
         let endpoints = dr.peer.as_ref().map(|p| p.endpoints.clone()).unwrap_or_default();
+        if dr.role != Role::Standby {
+            // Not a standby (any more): nothing to pull, and no replication figures to show.
+            *geo.lag.lock().unwrap_or_else(|e| e.into_inner()) = super::lag::Lag::default();
+        }
         if dr.role != Role::Standby
             || endpoints.is_empty()
             || !geo.is_leader()
@@ -122,6 +126,13 @@ async fn follow(geo: &Geo, addr: &str) -> Result<()> {
         }
         if geo.faults.blocked(addr) {
             return Err(err!(Unavailable, "the link to {addr} is cut (fault injection)"));
+        }
+        // The region was promoted, or told to follow another position or epoch, since this
+        // stream started: this stream is stale; start again from the new state.
+        let now = geo.store.dr()?;
+        let moved = dr.upstream != Position::default() && now.upstream.epoch != dr.upstream.epoch;
+        if now.role != Role::Standby || now.epoch != dr.epoch || moved {
+            return Ok(());
         }
         let batch: ShipBatch =
             network::decode(&msg.batch).map_err(|e| err!(Internal, "bad batch: {e}"))?;

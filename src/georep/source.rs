@@ -44,6 +44,10 @@ async fn run(geo: &Geo, from: u64, tx: &mpsc::Sender<Result<Shipment>>) -> Resul
     let mut next = from.max(1);
     let mut metrics = geo.raft.metrics();
     loop {
+        // A node that is stopping ends its streams (they would otherwise outlive it).
+        if metrics.borrow().state == openraft::ServerState::Shutdown {
+            return Err(err!(Unavailable, "node {} is shutting down", geo.id));
+        }
         let dr = geo.store.dr()?;
         // What this node may ship: its applied log as primary, or its history up to the fence.
         let (cap, epoch) = match (dr.role, dr.fenced_at) {
@@ -105,7 +109,9 @@ async fn run(geo: &Geo, from: u64, tx: &mpsc::Sender<Result<Shipment>>) -> Resul
         if tx.send(Ok((heartbeat, cap))).await.is_err() {
             return Ok(());
         }
-        let _ = tokio::time::timeout(HEARTBEAT, metrics.changed()).await;
+        if let Ok(Err(_)) = tokio::time::timeout(HEARTBEAT, metrics.changed()).await {
+            return Err(err!(Unavailable, "node {} has stopped", geo.id));
+        }
     }
 }
 

@@ -17,7 +17,7 @@
 use super::detect::{self, Action, DrObs, MemberObs, Observed};
 use super::samples::Samples;
 use super::view::{awaiting_reprotect, dr_lag};
-use super::{Health, Serving, convert, state};
+use super::{Health, Serving, convert};
 use crate::model::time::Timestamp;
 use crate::pb;
 use crate::storage::Op;
@@ -342,13 +342,14 @@ fn track_outage(h: &Health, me: &pb::NodeHealth) {
         tracing::warn!(region = %geo.region, "quorum lost");
         st.outage =
             Some(detect::quorum_lost(id, &geo.region, unreachable, voters.len().max(1), since));
-    } else if !lost && me.leader_id != 0 {
-        if let Some(outage) = st.outage.take() {
-            let why = format!("quorum restored: node {} leads in term {}", me.leader_id, me.term);
-            tracing::info!(region = %geo.region, "{why}");
-            let (update, summary) = detect::mitigation(&outage, Timestamp::now(), &why);
-            st.to_submit.push(outage.with_update(update, Some(summary)));
-        }
+    } else if !lost
+        && me.leader_id != 0
+        && let Some(outage) = st.outage.take()
+    {
+        let why = format!("quorum restored: node {} leads in term {}", me.leader_id, me.term);
+        tracing::info!(region = %geo.region, "{why}");
+        let (update, summary) = detect::mitigation(&outage, Timestamp::now(), &why);
+        st.to_submit.push(outage.with_update(update, Some(summary)));
     }
 }
 
@@ -434,7 +435,7 @@ async fn lead(h: &Health, now: Instant, me: &pb::NodeHealth) -> crate::error::Re
 
 /// Records a leader loss once the new leader knows the old one is gone.
 async fn check_election(h: &Health, now: Instant) -> crate::error::Result<()> {
-    let (prev, term, at) = {
+    let (prev, term) = {
         let st = h.state();
         let Some((prev, term, at)) = st.election else { return Ok(()) };
         let gone = st.members.get(&prev.id).map(|m| m.failing_since.is_some());
@@ -452,9 +453,8 @@ async fn check_election(h: &Health, now: Instant) -> crate::error::Result<()> {
             }
             None => return Ok(()),
         }
-        (prev, term, at)
+        (prev, term)
     };
-    let _ = at;
     let geo = h.geo();
     let incident = detect::leader_lost(
         h.new_id(),
@@ -588,9 +588,4 @@ async fn merge(h: &Health, now: Instant) -> crate::error::Result<()> {
         h.propose(Op::MergeIncidents { incidents: chunk.to_vec() }).await?;
     }
     Ok(())
-}
-
-/// The state a report's region part gives, for callers outside the monitor.
-pub fn region_state(report: &pb::NodeHealth) -> &'static str {
-    state::name(report.region_state())
 }

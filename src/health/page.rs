@@ -87,7 +87,7 @@ pub fn document(
     for i in incidents {
         incident_item(&mut o, i, now);
     }
-    let _ = write!(o, "</section></main><script>{SCRIPT}</script></body></html>\n");
+    let _ = writeln!(o, "</section></main><script>{SCRIPT}</script></body></html>");
     o
 }
 
@@ -160,49 +160,72 @@ fn region_card(o: &mut String, r: &pb::RegionHealth, lag_threshold: f64) {
             r.lag_samples.iter().map(|s| (s.time_ns, s.lag_entries as f64)).collect(),
         )
     };
-    let _ = write!(o, "<figure><figcaption>{label}, last {} min</figcaption>", CHART_MINUTES);
+    let _ =
+        write!(o, "<figure><figcaption>{label}, up to the last {CHART_MINUTES} min</figcaption>");
     o.push_str(&chart(&values, if standby { Some(lag_threshold) } else { None }, r.time_ns));
     o.push_str("</figure></section>");
 }
 
 const CHART_MINUTES: u64 = 5;
 
-/// A small inline SVG line chart of `(time, value)` over the last minutes up to `end`.
+/// A small inline SVG line chart of `(time, value)` over the last minutes up to `end` (or since
+/// the first sample, when there are fewer). The scale follows the values; a threshold far above
+/// them is named rather than drawn, so the line keeps its shape.
 pub fn chart(values: &[(u64, f64)], threshold: Option<f64>, end: u64) -> String {
     let (w, h) = (360.0, 90.0);
-    let span = Duration::from_secs(CHART_MINUTES * 60).as_nanos() as u64;
-    let start = end.saturating_sub(span);
-    let points: Vec<(u64, f64)> = values.iter().copied().filter(|(t, _)| *t >= start).collect();
-    if points.is_empty() {
+    let window = Duration::from_secs(CHART_MINUTES * 60).as_nanos() as u64;
+    let points: Vec<(u64, f64)> =
+        values.iter().copied().filter(|(t, _)| *t >= end.saturating_sub(window)).collect();
+    let Some(first) = points.first() else {
         return "<p class=\"muted chart-empty\">no samples yet</p>".into();
-    }
-    let max = points.iter().map(|p| p.1).fold(threshold.unwrap_or(0.0), f64::max).max(1e-9) * 1.1;
-    let x = |t: u64| (t.saturating_sub(start)) as f64 / span as f64 * w;
-    let y = |v: f64| h - v / max * h;
+    };
+    let start = first.0.min(end.saturating_sub(1_000_000_000));
+    let span = end.saturating_sub(start).max(1) as f64;
+    let top = points.iter().map(|p| p.1).fold(0.0, f64::max);
+    let shown_threshold = threshold.filter(|t| *t <= top * 3.0);
+    let max = top.max(shown_threshold.unwrap_or(0.0)).max(1e-9) * 1.15;
+    let x = |t: u64| t.saturating_sub(start) as f64 / span * w;
+    let y = |v: f64| h - v / max * (h - 16.0);
     let path: Vec<String> =
         points.iter().map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v))).collect();
     let last = points.last().map(|p| p.1).unwrap_or(0.0);
+    let seconds = span / 1e9;
     let mut s = format!(
         "<svg class=\"chart\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" \
-         aria-label=\"lag chart, latest {last:.2}\"><rect x=\"0\" y=\"0\" width=\"{w}\" height=\"{h}\" \
-         class=\"bg\"/>"
+         aria-label=\"lag chart, latest {last:.2}\"><rect x=\"0\" y=\"0\" width=\"{w}\" \
+         height=\"{h}\" class=\"bg\"/>"
     );
-    if let Some(t) = threshold {
-        let _ = write!(
-            s,
-            "<line x1=\"0\" x2=\"{w}\" y1=\"{y:.1}\" y2=\"{y:.1}\" class=\"threshold\"/>\
-             <text x=\"4\" y=\"{ty:.1}\" class=\"label\">threshold {t}</text>",
-            y = y(t),
-            ty = (y(t) - 3.0).max(10.0),
-        );
+    match (threshold, shown_threshold) {
+        (_, Some(t)) => {
+            let _ = write!(
+                s,
+                "<line x1=\"0\" x2=\"{w}\" y1=\"{y:.1}\" y2=\"{y:.1}\" class=\"threshold\"/>\
+                 <text x=\"4\" y=\"{ty:.1}\" class=\"label\">threshold {t}</text>",
+                y = y(t),
+                ty = (y(t) - 3.0).max(10.0),
+            );
+        }
+        (Some(t), None) => {
+            let _ = write!(
+                s,
+                "<text x=\"4\" y=\"12\" class=\"label\">threshold {t} (off scale)</text>"
+            );
+        }
+        (None, None) => {}
     }
     let _ = write!(
         s,
         "<polyline points=\"{}\" class=\"line\"/><text x=\"{}\" y=\"12\" class=\"label\" \
-         text-anchor=\"end\">latest {last:.2} · max {:.2}</text></svg>",
+         text-anchor=\"end\">latest {last:.2} · max {top:.2}</text><text x=\"4\" y=\"{}\" \
+         class=\"label\">{}</text></svg>",
         path.join(" "),
         w - 4.0,
-        points.iter().map(|p| p.1).fold(0.0, f64::max),
+        h - 4.0,
+        if seconds >= 120.0 {
+            format!("{:.0} min", seconds / 60.0)
+        } else {
+            format!("{seconds:.0} s")
+        },
     );
     s
 }
@@ -352,7 +375,7 @@ mod tests {
         assert!(html.contains("node 3 &lt;down&gt;"));
         assert!(html.contains("(&lt;x&gt;)"));
         assert_eq!(html.matches("<svg").count(), 2);
-        assert!(html.contains("threshold 30"), "the standby chart shows the lag threshold");
+        assert!(html.contains("threshold 30 (off scale)"), "the standby chart names the threshold");
         assert!(!html.contains("http://") || !html.contains("src=\"http"), "no external assets");
         assert!(!html.contains("<script src"));
     }
