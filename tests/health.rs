@@ -3,8 +3,14 @@
 //! lost, a forced failover), and the incidents, resource health, `grpc.health.v1`, `/metrics` and
 //! the status page (in headless Chromium) checked from the outside. Every wait is bounded.
 
+#[path = "health/browser.rs"]
+mod browser;
 mod common;
+#[path = "health/prometheus.rs"]
+mod prometheus;
 
+use browser::{output_dir, run_chromium};
+use prometheus::{parse_prometheus, value};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
@@ -40,8 +46,16 @@ fn thresholds() -> Thresholds {
     }
 }
 
+/// A free port, never the same twice in this process (tests run in parallel: a port one test
+/// was given and released must not be given to another).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if GIVEN.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
 }
 
 fn channel(addr: &str) -> Channel {
@@ -71,7 +85,7 @@ impl Region {
             nodes: (0..n).map(|_| None).collect(),
             dirs: (0..n).map(|_| tempfile::tempdir().unwrap()).collect(),
             addrs: (0..n).map(|_| format!("http://127.0.0.1:{}", free_port())).collect(),
-            http: (0..n).map(|_| free_port()).collect(),
+            http: vec![0; n],
             role,
             peer: Vec::new(),
             peer_name: peer_name.into(),
@@ -88,7 +102,7 @@ impl Region {
         c.region = self.name.clone();
         c.peers = self.addrs.iter().enumerate().map(|(j, a)| (j as u64 + 1, a.clone())).collect();
         c.role = self.role;
-        c.http = Some(format!("127.0.0.1:{}", self.http[i]).parse().unwrap());
+        c.http = Some("127.0.0.1:0".parse().unwrap());
         c.health = self.thresholds.clone();
         if !self.peer.is_empty() {
             c.peer =
@@ -105,7 +119,9 @@ impl Region {
     }
 
     async fn start(&mut self, i: usize) {
-        self.nodes[i] = Some(Node::start(self.config(i)).await.unwrap());
+        let node = Node::start(self.config(i)).await.unwrap();
+        self.http[i] = node.http_addr().expect("an HTTP port").port();
+        self.nodes[i] = Some(node);
     }
 
     async fn kill(&mut self, i: usize) {
@@ -614,152 +630,6 @@ async fn replication_lag_over_its_threshold_is_an_incident() {
     s.shutdown().await;
 }
 
-/// A metric's labels, in order.
-type Labels = Vec<(String, String)>;
-
-/// One sample: name, labels, value.
-type Sample = (String, Labels, f64);
-
-/// Parses Prometheus text exposition format (0.0.4) strictly enough to catch mistakes: every
-/// sample belongs to a family declared by `# TYPE` before it, names and labels are well formed,
-/// values are numbers, histograms are cumulative and end with `+Inf` = `_count`. Returns the
-/// samples as (name, labels, value).
-fn parse_prometheus(text: &str) -> Vec<Sample> {
-    fn name_ok(s: &str) -> bool {
-        let mut c = s.chars();
-        c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_' || f == ':')
-            && c.all(|x| x.is_ascii_alphanumeric() || x == '_' || x == ':')
-    }
-    let mut types: std::collections::BTreeMap<String, String> = Default::default();
-    let mut samples = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let at = format!("line {}: {line:?}", n + 1);
-        if line.is_empty() {
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix("# ") {
-            let mut parts = rest.splitn(3, ' ');
-            match parts.next() {
-                Some("HELP") => assert!(name_ok(parts.next().unwrap_or("")), "{at}"),
-                Some("TYPE") => {
-                    let name = parts.next().unwrap().to_string();
-                    let kind = parts.next().unwrap().to_string();
-                    assert!(name_ok(&name), "{at}");
-                    assert!(
-                        ["counter", "gauge", "histogram", "summary", "untyped"]
-                            .contains(&kind.as_str()),
-                        "{at}"
-                    );
-                    assert!(types.insert(name, kind).is_none(), "TYPE declared twice: {at}");
-                }
-                _ => {}
-            }
-            continue;
-        }
-        let name_end = line.find(['{', ' ']).unwrap_or_else(|| panic!("{at}"));
-        let name = &line[..name_end];
-        assert!(name_ok(name), "bad metric name: {at}");
-        let mut rest = &line[name_end..];
-        let mut labels = Vec::new();
-        if let Some(r) = rest.strip_prefix('{') {
-            let mut chars = r.char_indices().peekable();
-            let end;
-            loop {
-                let (start, c) =
-                    chars.next().unwrap_or_else(|| panic!("unterminated labels: {at}"));
-                if c == '}' {
-                    end = start;
-                    break;
-                }
-                let mut key = String::from(c);
-                for (_, c) in chars.by_ref() {
-                    if c == '=' {
-                        break;
-                    }
-                    key.push(c);
-                }
-                assert!(name_ok(&key) && !key.contains(':'), "bad label name {key:?}: {at}");
-                assert_eq!(chars.next().map(|c| c.1), Some('"'), "{at}");
-                let mut value = String::new();
-                loop {
-                    match chars.next().unwrap_or_else(|| panic!("{at}")).1 {
-                        '\\' => match chars.next().unwrap().1 {
-                            'n' => value.push('\n'),
-                            '\\' => value.push('\\'),
-                            '"' => value.push('"'),
-                            other => panic!("bad escape \\{other}: {at}"),
-                        },
-                        '"' => break,
-                        c => value.push(c),
-                    }
-                }
-                labels.push((key, value));
-                match chars.peek().map(|c| c.1) {
-                    Some(',') => {
-                        chars.next();
-                    }
-                    Some('}') => {}
-                    _ => panic!("expected , or }}: {at}"),
-                }
-            }
-            rest = &r[end + 1..];
-        }
-        let mut fields = rest.split_whitespace();
-        let value = fields.next().unwrap_or_else(|| panic!("no value: {at}"));
-        let value: f64 = match value {
-            "+Inf" => f64::INFINITY,
-            "-Inf" => f64::NEG_INFINITY,
-            v => v.parse().unwrap_or_else(|_| panic!("bad value: {at}")),
-        };
-        if let Some(ts) = fields.next() {
-            ts.parse::<i64>().unwrap_or_else(|_| panic!("bad timestamp: {at}"));
-        }
-        let family = ["_bucket", "_sum", "_count"]
-            .iter()
-            .find_map(|s| {
-                name.strip_suffix(s).filter(|f| types.get(*f).is_some_and(|k| k == "histogram"))
-            })
-            .unwrap_or(name);
-        assert!(types.contains_key(family), "sample before its TYPE: {at}");
-        samples.push((name.to_string(), labels, value));
-    }
-    // Histograms: cumulative buckets, +Inf equal to _count, per label set.
-    for (family, _) in types.iter().filter(|(_, k)| *k == "histogram") {
-        let mut series: std::collections::BTreeMap<Labels, Vec<(f64, f64)>> = Default::default();
-        let mut counts: std::collections::BTreeMap<Vec<(String, String)>, f64> = Default::default();
-        for (name, labels, v) in &samples {
-            let others: Vec<(String, String)> =
-                labels.iter().filter(|(k, _)| k != "le").cloned().collect();
-            if *name == format!("{family}_bucket") {
-                let le = labels.iter().find(|(k, _)| k == "le").expect("a bucket has le").1.clone();
-                let le = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap() };
-                series.entry(others).or_default().push((le, *v));
-            } else if *name == format!("{family}_count") {
-                counts.insert(others, *v);
-            }
-        }
-        for (labels, buckets) in series {
-            assert!(
-                buckets.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1),
-                "{family} {labels:?}"
-            );
-            let inf = buckets.last().unwrap();
-            assert!(inf.0.is_infinite(), "{family} {labels:?} ends without +Inf");
-            assert_eq!(Some(&inf.1), counts.get(&labels), "{family} {labels:?}: +Inf != _count");
-        }
-    }
-    samples
-}
-
-fn value(samples: &[Sample], name: &str, with: &[(&str, &str)]) -> Option<f64> {
-    samples
-        .iter()
-        .find(|(n, labels, _)| {
-            n == name && with.iter().all(|(k, v)| labels.iter().any(|(a, b)| a == k && b == v))
-        })
-        .map(|s| s.2)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_served_in_the_prometheus_text_format() {
     let mut r = Region::new("west", 3, Role::Primary, "");
@@ -811,71 +681,6 @@ async fn metrics_are_served_in_the_prometheus_text_format() {
     r.shutdown().await;
 }
 
-/// Where this test run's output goes (`target/test-output`).
-fn output_dir() -> std::path::PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| common::repo_path("target"));
-    let dir = target.join("test-output");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The Chromium binary (Debian's `chromium` package). Fails loudly when it is missing: `.ci/run`
-/// installs it.
-fn chromium() -> String {
-    for candidate in ["chromium", "chromium-browser", "google-chrome"] {
-        if std::process::Command::new("sh")
-            .args(["-c", &format!("command -v {candidate}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            return candidate.to_string();
-        }
-    }
-    panic!(
-        "headless Chromium is needed for this test and is not installed: run \
-         `apt-get update && apt-get install -y chromium` (.ci/run does this when it is missing)"
-    );
-}
-
-/// Runs headless Chromium on `url` with `extra` flags; returns its stdout.
-fn run_chromium(url: &str, extra: &[String]) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--disable-dev-shm-usage",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(extra)
-        .arg(url)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("cannot start chromium");
-    let mut out = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut out, &mut s);
-        s
-    });
-    let status = common::wait_child(&mut child, Duration::from_secs(60));
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("chromium did not finish within 60 s");
-    }
-    reader.join().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_page_shows_both_regions_their_nodes_and_incidents_in_chromium() {
     let mut p = Region::new("west", 3, Role::Primary, "east");
@@ -889,6 +694,7 @@ async fn the_status_page_shows_both_regions_their_nodes_and_incidents_in_chromiu
     for n in 0..5 {
         put(&p.addrs[leader], &format!("s{n}"), n).await;
     }
+    p.wait_region(leader, "a healthy primary", |v| state(v) == pb::HealthState::Available).await;
     // An incident to show: a follower of the primary goes down.
     let down = (leader + 1) % 3;
     p.kill(down).await;
@@ -933,6 +739,56 @@ async fn the_status_page_shows_both_regions_their_nodes_and_incidents_in_chromiu
     let png = std::fs::read(&shot).expect("chromium saved no screenshot");
     assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
     assert!(png.len() > 10_000, "the screenshot is suspiciously small");
+    p.shutdown().await;
+    s.shutdown().await;
+}
+
+/// Regenerates the README's screenshot of the status page (`scripts/screenshots/status.png`):
+/// `cargo test --test health readme_screenshot -- --ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "regenerates the README's screenshot; run by hand"]
+async fn readme_screenshot() {
+    let mut p = Region::new("west", 3, Role::Primary, "east");
+    let mut s = Region::new("east", 3, Role::Standby, "west");
+    p.peer = s.addrs.clone();
+    s.peer = p.addrs.clone();
+    p.start_all().await;
+    s.start_all().await;
+    let leader = p.wait_leader().await;
+    add_model(&p.addrs[leader]).await;
+    let write_for = |addr: String, from: i64, millis: u64| async move {
+        let until = Instant::now() + Duration::from_millis(millis);
+        let mut n = from;
+        while Instant::now() < until {
+            put(&addr, &format!("room-{}", n % 50), n).await;
+            n += 1;
+        }
+    };
+    write_for(p.addrs[leader].clone(), 0, 3000).await;
+    // A follower goes down and comes back.
+    let follower = (leader + 1) % 3;
+    p.kill(follower).await;
+    let down = p
+        .wait_incident_on(leader, "node down", |i| i.kind == "node_down" && i.status == "Active")
+        .await;
+    write_for(p.addrs[leader].clone(), 1000, 1500).await;
+    p.start(follower).await;
+    p.wait_incident_on(leader, "node back", |i| i.id == down.id && i.status == "Mitigated").await;
+    // The leader dies and stays down.
+    p.kill(leader).await;
+    let new = p.wait_leader().await;
+    p.wait_incident_on(new, "leader lost", |i| i.kind == "leader_lost").await;
+    p.wait_incident_on(new, "old leader down", |i| {
+        i.kind == "node_down" && i.status == "Active" && i.nodes == [leader as u64 + 1]
+    })
+    .await;
+    write_for(p.addrs[new].clone(), 2000, 4000).await;
+    let url = format!("http://127.0.0.1:{}/", p.http[new]);
+    let shot = common::repo_path("scripts/screenshots/status.png");
+    std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
+    let args = vec![format!("--screenshot={}", shot.display()), "--window-size=1300,1250".into()];
+    tokio::task::spawn_blocking(move || run_chromium(&url, &args)).await.unwrap();
+    assert!(std::fs::read(&shot).unwrap().starts_with(b"\x89PNG"));
     p.shutdown().await;
     s.shutdown().await;
 }

@@ -5,7 +5,7 @@
 //!
 //! | incident | opened when (on the region's leader) | mitigated when |
 //! |---|---|---|
-//! | node down | a member has failed every probe for `node_down_after` [1.5 s] | it answers a probe (or leaves the membership) |
+//! | node down | a member has failed every probe for `node_down_after` [1.5 s] (10 s for one that never answered yet: it may be starting) | it answers a probe (or leaves the membership) |
 //! | leader lost | a node becomes leader while the leader it last knew fails its probe | (recorded mitigated: the election is the mitigation) |
 //! | quorum lost | any node: no leader, or a leader without quorum acks, for `quorum_lost_after` [2 s] | a leader with quorum exists again (the node that saw it hands it to the leader) |
 //! | region unreachable | standby: not connected to the primary for `region_unreachable_after` [3 s]; primary: the standby does not answer for as long | connected / answers again |
@@ -25,6 +25,10 @@ use crate::model::time::Timestamp;
 use crate::storage::incidents::{Incident, IncidentKind, IncidentStatus, IncidentUpdate};
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// How long a member that has never answered this node may take to come up before it is down
+/// (the members of a new region start one after another).
+pub const STARTUP_GRACE: Duration = Duration::from_secs(10);
 
 /// A condition that holds now.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,6 +56,9 @@ pub struct MemberObs {
     pub addr: String,
     /// It has failed every probe for this long (`None`: its last probe succeeded).
     pub failing_for: Option<Duration>,
+    /// Whether it has ever answered this node's probes (a member that has not may still be
+    /// starting: it gets [`STARTUP_GRACE`] before it counts as down).
+    pub ever_answered: bool,
     /// The last probe error.
     pub error: String,
     /// Its last report's storage error (empty: none), when it answered.
@@ -116,8 +123,10 @@ pub fn conditions(o: &Observed, t: &Thresholds) -> (Vec<Condition>, BTreeMap<Str
     let region = o.region.as_str();
     for m in &o.members {
         let cause = format!("node_down/{}", m.id);
+        let down_after =
+            if m.ever_answered { t.node_down_after } else { t.node_down_after.max(STARTUP_GRACE) };
         match m.failing_for {
-            Some(d) if d >= t.node_down_after => cond(
+            Some(d) if d >= down_after => cond(
                 cause,
                 IncidentKind::NodeDown,
                 region,
@@ -356,8 +365,8 @@ pub fn leader_lost(
     let gap = Duration::from_nanos(now.0.saturating_sub(last_seen.0));
     let lost_msg = format!("the leader of region '{region}', node {lost}, was lost");
     let elected_msg = format!(
-        "node {elected} was elected leader in term {term}; the region was without a leader for \
-         about {}",
+        "node {elected} was elected leader in term {term}, {} after it last saw node {lost} lead \
+         (node {lost} no longer answers)",
         duration_words(gap)
     );
     Incident {
@@ -430,8 +439,18 @@ mod tests {
             me: 1,
             now: Timestamp(100_000_000_000),
             members: vec![
-                MemberObs { id: 2, addr: "http://n2".into(), ..Default::default() },
-                MemberObs { id: 3, addr: "http://n3".into(), ..Default::default() },
+                MemberObs {
+                    id: 2,
+                    addr: "http://n2".into(),
+                    ever_answered: true,
+                    ..Default::default()
+                },
+                MemberObs {
+                    id: 3,
+                    addr: "http://n3".into(),
+                    ever_answered: true,
+                    ..Default::default()
+                },
             ],
             ..Default::default()
         }
@@ -455,6 +474,11 @@ mod tests {
         assert_eq!(causes(&present), ["node_down/3"]);
         assert_eq!(present[0].since, Timestamp(98_000_000_000));
         assert!(present[0].message.contains("connection refused"));
+        // A member that never answered yet may still be starting.
+        o.members[1].ever_answered = false;
+        assert!(conditions(&o, &t()).0.is_empty());
+        o.members[1].failing_for = Some(STARTUP_GRACE);
+        assert_eq!(causes(&conditions(&o, &t()).0), ["node_down/3"]);
     }
 
     #[test]
@@ -525,7 +549,7 @@ mod tests {
         assert_eq!(i.status, IncidentStatus::Mitigated);
         assert_eq!(i.updates.len(), 2);
         assert!(i.summary.contains("node 1, was lost"), "{}", i.summary);
-        assert!(i.summary.contains("about 0.9 s"), "{}", i.summary);
+        assert!(i.summary.contains("term 5, 0.9 s after it last saw node 1 lead"), "{}", i.summary);
         let q = quorum_lost("west-n1-1".into(), "west", vec![2, 3], 3, Timestamp(10));
         assert!(q.summary.contains("2 of 3 voters unreachable: node 2, node 3"), "{}", q.summary);
         let (u, s) = mitigation(&q, Timestamp(2_000_000_010), "node 2 leads in term 7");

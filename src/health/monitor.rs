@@ -489,6 +489,7 @@ fn observe(h: &Health, now: Instant, me: &pb::NodeHealth) -> Observed {
             id,
             addr: m.addr.clone(),
             failing_for: m.failing_since.map(|s| now.saturating_duration_since(s)),
+            ever_answered: m.report.is_some(),
             error: m.error.clone(),
             storage_error: m.report.map(|r| r.storage_error).unwrap_or_default(),
             behind,
