@@ -33,6 +33,7 @@ struct Region {
     peer: Vec<String>,
     peer_name: String,
     snapshot_logs: u64,
+    max_retained: u64,
 }
 
 impl Region {
@@ -46,6 +47,7 @@ impl Region {
             peer: Vec::new(),
             peer_name: peer_name.into(),
             snapshot_logs: 10_000,
+            max_retained: 1_000_000,
         }
     }
 
@@ -59,6 +61,7 @@ impl Region {
         c.peers = self.addrs.iter().enumerate().map(|(j, a)| (j as u64 + 1, a.clone())).collect();
         c.role = self.role;
         c.snapshot_logs = self.snapshot_logs;
+        c.max_retained = self.max_retained;
         if !self.peer.is_empty() {
             c.peer =
                 Some(PeerRegion { name: self.peer_name.clone(), endpoints: self.peer.clone() });
@@ -453,6 +456,35 @@ async fn a_new_standby_of_a_purged_primary_is_seeded_from_a_snapshot() {
     assert!(st.replicated_index >= 200);
     // And it keeps following after the seed.
     put(&mut c, "after-seed", 1).await.unwrap();
+    wait_identical(&p, &s).await;
+    p.shutdown().await;
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_far_behind_the_retention_bound_is_reseeded() {
+    let mut p = Region::new("west", 1, Role::Primary, "east");
+    let mut s = Region::new("east", 1, Role::Standby, "west");
+    p.peer = s.addrs.clone();
+    s.peer = p.addrs.clone();
+    p.snapshot_logs = 20;
+    p.max_retained = 30;
+    p.start_all().await;
+    s.start_all().await;
+    add_model(&p).await;
+    let mut c = p.twins(0);
+    put(&mut c, "before", 1).await.unwrap();
+    wait_identical(&p, &s).await;
+    // The standby is down while the primary writes far past what it keeps for it.
+    s.kill_all().await;
+    for n in 0..300 {
+        put(&mut c, &format!("f{n}"), n).await.unwrap();
+    }
+    let st = p.wait_dr("the log to be purged past the bound", |d| d.retained_from > 100).await;
+    assert!(st.standby_confirmed < st.retained_from, "{st:?}");
+    s.start_all().await;
+    wait_identical(&p, &s).await;
+    put(&mut c, "after", 1).await.unwrap();
     wait_identical(&p, &s).await;
     p.shutdown().await;
     s.shutdown().await;

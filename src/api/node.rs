@@ -77,6 +77,9 @@ pub struct NodeConfig {
     pub cache_capacity: u64,
     /// Take a raft snapshot (and allow purging the log before it) every this many entries.
     pub snapshot_logs: u64,
+    /// The most log entries a primary keeps behind its snapshots for a standby that has not
+    /// confirmed them; a standby further behind is reseeded from a snapshot.
+    pub max_retained: u64,
     /// This region's DR role when it is first formed: primary, or standby of `peer`.
     pub role: Role,
     /// The other region of the DR pair: for a standby, the primary it follows; for a primary, its
@@ -103,6 +106,7 @@ impl NodeConfig {
             join: None,
             cache_capacity: 64 << 20,
             snapshot_logs: raft::DEFAULT_SNAPSHOT_LOGS,
+            max_retained: raft::MAX_RETAINED,
             role: Role::Primary,
             peer: None,
             http: None,
@@ -149,6 +153,8 @@ impl Node {
         let local_ip = (!addr.ip().is_unspecified()).then_some(addr.ip());
 
         let (log_store, state_machine) = raft::open(store.clone())?;
+        let mut log_store = log_store;
+        log_store.set_max_retained(config.max_retained);
         let retention = log_store.retention();
         let faults = raft::network::Faults::default();
         let network = raft::network::Network { local: local_ip, faults: faults.clone() };

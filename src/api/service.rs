@@ -78,6 +78,15 @@ struct Inner {
     configured_standby: bool,
     /// Links cut for tests.
     faults: network::Faults,
+    /// Linearizable reads waiting for a quorum confirmation.
+    reads: Mutex<ReadBatch>,
+}
+
+/// Reads waiting for the next quorum confirmation, and whether one is running.
+#[derive(Default)]
+struct ReadBatch {
+    running: bool,
+    waiting: Vec<tokio::sync::oneshot::Sender<Result<u64>>>,
 }
 
 /// Who leads, from this node's point of view.
@@ -114,6 +123,7 @@ impl Shared {
             local_ip,
             configured_standby,
             faults,
+            reads: Mutex::new(ReadBatch::default()),
         };
         Shared { store, raft, id, region, addr, inner: Arc::new(inner) }
     }
@@ -317,7 +327,43 @@ impl Shared {
 
     /// On the leader: confirms leadership with a quorum and returns the index a linearizable read
     /// must wait for.
+    ///
+    /// Concurrent callers share one confirmation: a caller joins the batch that has not started
+    /// yet and gets the index of a quorum round that began after it asked — which is all
+    /// linearizability needs — so a burst of reads costs one heartbeat round, not one each.
     pub async fn read_index(&self) -> Result<u64> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut batch = self.inner.reads.lock().unwrap_or_else(|e| e.into_inner());
+            batch.waiting.push(tx);
+            !std::mem::replace(&mut batch.running, true)
+        };
+        if start {
+            let me = self.clone();
+            tokio::spawn(async move { me.drive_read_batches().await });
+        }
+        rx.await.map_err(|_| err!(Unavailable, "node {} is shutting down", self.id))?
+    }
+
+    /// Runs quorum confirmations for the waiting batches until none is left.
+    async fn drive_read_batches(&self) {
+        loop {
+            let waiting = {
+                let mut batch = self.inner.reads.lock().unwrap_or_else(|e| e.into_inner());
+                if batch.waiting.is_empty() {
+                    batch.running = false;
+                    return;
+                }
+                std::mem::take(&mut batch.waiting)
+            };
+            let answer = self.confirm_read_index().await;
+            for tx in waiting {
+                let _ = tx.send(answer.clone());
+            }
+        }
+    }
+
+    async fn confirm_read_index(&self) -> Result<u64> {
         match self.raft.get_read_log_id().await {
             Ok((read, _applied)) => Ok(read.map(|l| l.index).unwrap_or(0)),
             Err(openraft::error::RaftError::APIError(

@@ -59,6 +59,13 @@ pub(crate) struct NodeArgs {
     /// The storage page cache size in MiB [default: 64].
     #[arg(long, value_name = "N")]
     cache_mb: Option<u64>,
+    /// Serve Prometheus `/metrics` and the status page `/` on this address (e.g. 127.0.0.1:9100).
+    #[arg(long, value_name = "ADDR")]
+    http: Option<String>,
+    /// DR, on a primary: the most log entries kept for a standby that has not confirmed them; a
+    /// standby further behind is reseeded from a snapshot [default: 1000000].
+    #[arg(long, value_name = "ENTRIES")]
+    max_retained: Option<u64>,
     /// DR: this node's region is the standby of the primary region at these URLs (its nodes): it
     /// pulls the primary's log, serves reads and refuses writes until it is promoted.
     #[arg(long, value_name = "URL,..")]
@@ -84,6 +91,8 @@ impl NodeArgs {
             peers: self.peers.clone(),
             join: self.join.clone(),
             cache_mb: self.cache_mb,
+            http: self.http.clone(),
+            max_retained: self.max_retained,
             standby_of: self.standby_of.clone(),
             standby: self.standby.clone(),
             peer_region: self.peer_region.clone(),
@@ -125,6 +134,10 @@ async fn serve(s: Settings) -> CliResult {
     config.join = s.join.clone();
     config.role = s.role;
     config.peer = s.peer.clone();
+    config.http = s.http;
+    if let Some(n) = s.max_retained {
+        config.max_retained = n;
+    }
     if let Some(mb) = s.cache_mb {
         config.cache_capacity = mb.saturating_mul(1 << 20);
     }

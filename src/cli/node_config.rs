@@ -57,6 +57,8 @@ pub(crate) struct RawSettings {
     pub(crate) peers: Option<String>,
     pub(crate) join: Option<String>,
     pub(crate) cache_mb: Option<u64>,
+    pub(crate) http: Option<String>,
+    pub(crate) max_retained: Option<u64>,
     pub(crate) standby_of: Option<String>,
     pub(crate) standby: Option<String>,
     pub(crate) peer_region: Option<String>,
@@ -74,6 +76,8 @@ impl RawSettings {
             peers: self.peers.or(file.peers),
             join: self.join.or(file.join),
             cache_mb: self.cache_mb.or(file.cache_mb),
+            http: self.http.or(file.http),
+            max_retained: self.max_retained.or(file.max_retained),
             standby_of: self.standby_of.or(file.standby_of),
             standby: self.standby.or(file.standby),
             peer_region: self.peer_region.or(file.peer_region),
@@ -92,6 +96,10 @@ pub(crate) struct Settings {
     pub(crate) peers: Vec<(u64, String)>,
     pub(crate) join: Option<String>,
     pub(crate) cache_mb: Option<u64>,
+    /// Where to serve `/metrics` and the status page, if anywhere.
+    pub(crate) http: Option<SocketAddr>,
+    /// The most log entries kept for an unconfirmed standby.
+    pub(crate) max_retained: Option<u64>,
     /// The region's DR role when it first forms.
     pub(crate) role: Role,
     /// The other region of the DR pair.
@@ -274,6 +282,13 @@ impl RawSettings {
             peers,
             join,
             cache_mb: self.cache_mb,
+            http: match &self.http {
+                Some(h) => Some(h.parse().map_err(|_| {
+                    invalid(&format!("--http {h} is not an address such as 127.0.0.1:9100"))
+                })?),
+                None => None,
+            },
+            max_retained: self.max_retained,
             role,
             peer,
         })
@@ -375,6 +390,8 @@ pub(crate) fn parse(text: &str) -> Result<RawSettings, (usize, String)> {
             "advertise" => raw.advertise = Some(text(value)?),
             "join" => raw.join = Some(text(value)?),
             "cache_mb" => raw.cache_mb = Some(number(value)?),
+            "http" => raw.http = Some(text(value)?),
+            "max_retained" => raw.max_retained = Some(number(value)?),
             "peer_region" => raw.peer_region = Some(text(value)?),
             "peers" | "standby_of" | "standby" => {
                 let joined = match value {

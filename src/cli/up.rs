@@ -330,6 +330,12 @@ async fn start_and_load(
 
 type NodeLines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
 
+/// Where a node started by `up` serves its status page and metrics: its own address, the gRPC
+/// port + 1000.
+fn http_addr(listen: SocketAddr) -> SocketAddr {
+    SocketAddr::new(listen.ip(), listen.port().saturating_add(1000))
+}
+
 fn spawn_node(spec: &NodeSpec) -> CliResult<(NodeSpec, tokio::process::Child, NodeLines)> {
     let name = spec.name.clone();
     std::fs::create_dir_all(&spec.data).map_err(|e| {
@@ -349,7 +355,8 @@ fn spawn_node(spec: &NodeSpec) -> CliResult<(NodeSpec, tokio::process::Child, No
         .arg("--data")
         .arg(&spec.data)
         .args(["--listen", &spec.listen.to_string()])
-        .args(["--cache-mb", &spec.cache_mb.to_string()]);
+        .args(["--cache-mb", &spec.cache_mb.to_string()])
+        .args(["--http", &http_addr(spec.listen).to_string()]);
     if !spec.peers.is_empty() {
         command.args(["--peers", &spec.peers]);
     }
@@ -629,11 +636,12 @@ fn print_banner(regions: &[RegionSpec], nodes: &[ChildNode], loaded: &Loaded, re
         ));
         for n in members {
             out(&format!(
-                "  {}  {}  pid {}  data {}",
+                "  {}  {}  pid {}  data {}  status page http://{}/",
                 n.spec.name,
                 n.endpoint,
                 n.pid,
-                n.spec.data.display()
+                n.spec.data.display(),
+                http_addr(n.spec.listen)
             ));
         }
     }

@@ -10,7 +10,7 @@
 //! standby region pulls this log and must not find it gone. So a purge moves the *visible* start
 //! of the log at once (openraft never sees purged entries again), while the *physical* deletion
 //! stops at the retention floor — the last index the standby has confirmed — unless that would
-//! keep more than [`MAX_RETAINED`] entries behind the purge point, past which a standby must be
+//! keep more than the retention bound ([`MAX_RETAINED`] by default, [`LogStore::set_max_retained`]) entries behind the purge point, past which a standby must be
 //! reseeded from a snapshot. The shipper reads retained entries directly
 //! (`raft::reader`). With no standby the floor is `u64::MAX`: everything purged is deleted.
 
@@ -30,7 +30,7 @@ use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The most entries kept behind the purge point for the standby region.
+/// The most entries kept behind the purge point for the standby region, by default.
 pub const MAX_RETAINED: u64 = 1_000_000;
 
 /// The vote (`Vote`).
@@ -50,6 +50,8 @@ pub struct LogStore {
     visible_from: Arc<AtomicU64>,
     /// Entries at or below this index may be deleted (the standby has them).
     retention: Arc<AtomicU64>,
+    /// The most entries kept behind the purge point for the standby.
+    max_retained: u64,
 }
 
 /// A reader of the log, for openraft's replication tasks (cheap to clone).
@@ -84,7 +86,14 @@ impl LogStore {
             flusher,
             visible_from: Arc::new(AtomicU64::new(visible_from)),
             retention: Arc::new(AtomicU64::new(u64::MAX)),
+            max_retained: MAX_RETAINED,
         })
+    }
+
+    /// Sets the most entries kept behind the purge point for the standby region; a standby
+    /// further behind than that is reseeded from a snapshot.
+    pub fn set_max_retained(&mut self, entries: u64) {
+        self.max_retained = entries;
     }
 
     /// The retention floor: set it to the last index the standby region has confirmed
@@ -256,8 +265,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // (removed at the next open), never a log that seems to start later than it does.
         self.write_value(PURGED, &log_id, ErrorSubject::Logs)?;
         self.visible_from.fetch_max(log_id.index + 1, Ordering::SeqCst);
-        let floor =
-            self.retention.load(Ordering::SeqCst).max(log_id.index.saturating_sub(MAX_RETAINED));
+        let floor = self
+            .retention
+            .load(Ordering::SeqCst)
+            .max(log_id.index.saturating_sub(self.max_retained));
         self.log
             .purge_up_to(log_id.index.min(floor))
             .map_err(|e| sto_err(ErrorSubject::Logs, ErrorVerb::Delete, &e))?;

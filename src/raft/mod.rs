@@ -63,7 +63,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
 
-pub use log_store::{LogReader, LogStore};
+pub use log_store::{LogReader, LogStore, MAX_RETAINED};
 pub use state_machine::{SnapshotBuilder, StateMachine};
 
 openraft::declare_raft_types!(
