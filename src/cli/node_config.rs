@@ -284,7 +284,7 @@ impl RawSettings {
             cache_mb: self.cache_mb,
             http: match &self.http {
                 Some(h) => Some(h.parse().map_err(|_| {
-                    invalid(&format!("--http {h} is not an address such as 127.0.0.1:9100"))
+                    invalid(format!("--http {h} is not an address such as 127.0.0.1:9100"))
                 })?),
                 None => None,
             },
