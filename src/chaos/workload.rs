@@ -77,6 +77,13 @@ pub fn key_name(k: u32) -> String {
 
 fn outcome_of(s: &tonic::Status) -> Outcome {
     let code = s.metadata().get("x-ms-error-code").and_then(|v| v.to_str().ok()).unwrap_or("");
+    // The connection was never made: the request was not sent, so it cannot have taken effect.
+    if code.is_empty()
+        && s.code() == tonic::Code::Unavailable
+        && format!("{s:?}").contains("tcp connect error")
+    {
+        return Outcome::Failed;
+    }
     match (s.code(), code) {
         (_, "Unavailable" | "NotLeader" | "Internal") => Outcome::Unknown,
         (
@@ -135,7 +142,12 @@ async fn client(c: u32, s: Settings, start: Instant, history: Arc<Mutex<Vec<Op>>
                     ((o != Outcome::Unknown).then(|| now(start)), o)
                 }
             };
+            let failed = outcome != Outcome::Ok;
             record(Op { client: c, key, kind: Kind::Write { value }, invoke, ret, outcome });
+            if failed {
+                // Do not spin against a node that is down.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         } else {
             // A linearizable read; for a conditional write it is followed by a patch.
             let invoke = now(start);
@@ -149,7 +161,10 @@ async fn client(c: u32, s: Settings, start: Instant, history: Arc<Mutex<Vec<Op>>
                 }
                 Err(e) if e.code() == tonic::Code::NotFound => Some((None, String::new())),
                 // A read that failed or timed out observed nothing: it constrains nothing.
-                Err(_) => None,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    None
+                }
             };
             let Some((current, etag)) = seen else { continue };
             record(Op {

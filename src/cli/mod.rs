@@ -12,6 +12,7 @@
 //! error code (`DigitalTwinNotFound: ...`), 2 for usage errors (clap's).
 
 mod bench;
+mod chaos;
 mod cluster;
 mod dr;
 mod health;
@@ -96,6 +97,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run a query (ADT's query language) and print its rows as JSON.
     Query(query::QueryArgs),
+    /// The recorded chaos workload and its linearizability checker.
+    #[command(subcommand)]
+    Chaos(chaos::ChaosCommand),
 }
 
 /// How fresh a read must be (`--consistency`).
@@ -151,6 +155,7 @@ fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Health(args) => client_command(&cli.global, printer, |ctx| health::run(ctx, args)),
         Command::Bench(args) => bench::run(&cli.global, args),
         Command::Query(args) => client_command(&cli.global, printer, |ctx| query::run(ctx, args)),
+        Command::Chaos(cmd) => chaos::run(&cli.global, cmd),
     }
 }
 

@@ -182,9 +182,18 @@ pub(crate) fn bind_hint(listen: &SocketAddr, error: &str) -> String {
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default: warnings and errors only).
+/// Quiet by default: warnings and errors, except openraft's warnings and its per-heartbeat errors
+/// about a peer that is down (the health service reports that as an incident instead). `RUST_LOG`
+/// overrides it, e.g. `RUST_LOG=info,openraft=warn`.
+const DEFAULT_LOG: &str = "warn,openraft=error,openraft::replication=off";
+
 fn init_tracing() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
 }
