@@ -6,7 +6,6 @@
 use super::service::Shared;
 use super::status::{IntoStatus, to_status};
 use crate::err;
-use crate::georep::shipper::client;
 use crate::georep::{Geo, failover, source};
 use crate::model::time::Timestamp;
 use crate::pb;
@@ -109,7 +108,7 @@ impl GeoApi {
     > {
         match self.shared.leader_url().await.status()? {
             None => Ok(None),
-            Some(addr) => Ok(Some(client(&addr).status()?)),
+            Some(addr) => Ok(Some(self.geo.client(&addr).status()?)),
         }
     }
 }

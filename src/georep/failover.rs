@@ -20,13 +20,13 @@
 //! from the new primary; from then on this region is the standby and ships the other way.
 
 use super::Geo;
-use super::shipper::{client, reseed, status_error};
+use super::shipper::{reseed, status_error};
 use crate::err;
 use crate::error::Result;
 use crate::model::time::Timestamp;
 use crate::pb;
 use crate::raft::reader;
-use crate::storage::dr::{PeerRegion, Position, Role};
+use crate::storage::dr::{DrState, PeerRegion, Position, Role};
 use crate::storage::{Op, Reply, RequestId};
 use std::time::{Duration, Instant};
 
@@ -54,8 +54,8 @@ fn my_region(geo: &Geo) -> PeerRegion {
     PeerRegion { name: geo.region.clone(), endpoints: geo.endpoints() }
 }
 
-/// A planned failover (switchover) to this region.
-pub async fn planned(geo: &Geo) -> Result<Report> {
+/// The region's DR state, which must be a standby's to fail over to it.
+fn standby_state(geo: &Geo) -> Result<DrState> {
     let dr = geo.store.dr()?;
     if dr.role != Role::Standby {
         return Err(err!(
@@ -65,12 +65,18 @@ pub async fn planned(geo: &Geo) -> Result<Report> {
             dr.epoch
         ));
     }
+    Ok(dr)
+}
+
+/// A planned failover (switchover) to this region.
+pub async fn planned(geo: &Geo) -> Result<Report> {
+    let dr = standby_state(geo)?;
     let peer = dr.peer.clone().ok_or_else(|| {
         err!(OperationNotAllowed, "region '{}' has no primary configured", geo.region)
     })?;
     let epoch = dr.epoch + 1;
     let started = Instant::now();
-    let fence = fence_peer(&peer, epoch, &my_region(geo)).await?;
+    let fence = fence_peer(geo, &peer, epoch).await?;
     tracing::info!(epoch, fenced_at = fence.index, "planned failover: the primary is fenced");
     let deadline = Instant::now() + CATCH_UP_TIMEOUT;
     loop {
@@ -102,7 +108,7 @@ pub async fn planned(geo: &Geo) -> Result<Report> {
     };
     let mut told = false;
     for addr in &peer.endpoints {
-        if let Ok(mut c) = client(addr)
+        if let Ok(mut c) = geo.client(addr)
             && c.follow(follow.clone()).await.is_ok()
         {
             told = true;
@@ -127,15 +133,7 @@ pub async fn planned(geo: &Geo) -> Result<Report> {
 
 /// A forced failover to this region: promote it at the position it has.
 pub async fn forced(geo: &Geo) -> Result<Report> {
-    let dr = geo.store.dr()?;
-    if dr.role != Role::Standby {
-        return Err(err!(
-            OperationNotAllowed,
-            "region '{}' is already the primary (epoch {})",
-            geo.region,
-            dr.epoch
-        ));
-    }
+    let dr = standby_state(geo)?;
     let peer = dr.peer.clone().unwrap_or_default();
     let primary_applied = geo.lag.lock().unwrap_or_else(|e| e.into_inner()).primary_applied;
     let (at, at_time, _) = promote(geo, dr.epoch + 1, &peer).await?;
@@ -169,7 +167,8 @@ async fn promote(geo: &Geo, epoch: u64, peer: &PeerRegion) -> Result<(Position, 
     }
 }
 
-async fn fence_peer(peer: &PeerRegion, epoch: u64, me: &PeerRegion) -> Result<Position> {
+async fn fence_peer(geo: &Geo, peer: &PeerRegion, epoch: u64) -> Result<Position> {
+    let me = my_region(geo);
     let req = pb::FenceRequest {
         epoch,
         peer_region: me.name.clone(),
@@ -177,7 +176,7 @@ async fn fence_peer(peer: &PeerRegion, epoch: u64, me: &PeerRegion) -> Result<Po
     };
     let mut last = err!(Unavailable, "the primary region '{}' has no endpoints", peer.name);
     for addr in &peer.endpoints {
-        let mut c = client(addr)?;
+        let mut c = geo.client(addr)?;
         let mut r = tonic::Request::new(req.clone());
         r.set_timeout(Duration::from_secs(10));
         match c.fence(r).await {
@@ -205,7 +204,7 @@ pub async fn reprotect(geo: &Geo) -> Result<(u64, Position)> {
     // The new primary: its epoch and where it was promoted in our history.
     let mut found = None;
     for addr in &peer.endpoints {
-        if let Ok(mut c) = client(addr)
+        if let Ok(mut c) = geo.client(addr)
             && let Ok(s) = c.status(pb::DrStatusRequest {}).await
         {
             let s = s.into_inner();

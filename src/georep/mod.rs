@@ -36,7 +36,8 @@ pub mod source;
 use crate::err;
 use crate::error::Result;
 use crate::model::time::Timestamp;
-use crate::raft::Raft;
+use crate::pb::geo_service_client::GeoServiceClient;
+use crate::raft::{Raft, network};
 use crate::storage::{Command, Op, RaftLog, Reply, RequestId, Store};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -62,6 +63,9 @@ pub struct Geo {
     client_id: String,
     /// Links cut for tests (the shipper checks them).
     pub faults: crate::raft::network::Faults,
+    /// One channel per peer-region node, reused by the shipper, the monitor and failover (the
+    /// monitor polls every few hundred ms; a fresh TCP connection each time would be waste).
+    channels: Arc<Mutex<std::collections::HashMap<String, tonic::transport::Channel>>>,
 }
 
 impl Geo {
@@ -86,7 +90,26 @@ impl Geo {
             requests: Arc::new(AtomicU64::new(1)),
             client_id: format!("geo-{id}-{:x}", Timestamp::now().0),
             faults,
+            channels: Arc::default(),
         })
+    }
+
+    /// A GeoService client for the node at `addr`, over a cached channel.
+    pub fn client(&self, addr: &str) -> Result<GeoServiceClient<tonic::transport::Channel>> {
+        let channel = {
+            let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+            match channels.get(addr) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = network::channel(addr, None).map_err(|e| err!(Unavailable, "{e}"))?;
+                    channels.insert(addr.to_string(), c.clone());
+                    c
+                }
+            }
+        };
+        Ok(GeoServiceClient::new(channel)
+            .max_decoding_message_size(network::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(network::MAX_MESSAGE_BYTES))
     }
 
     /// Whether this node leads its region now.

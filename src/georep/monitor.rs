@@ -3,7 +3,6 @@
 //! the region as soon as its peer turns out to be primary at a higher epoch.
 
 use super::Geo;
-use super::shipper::client;
 use crate::pb;
 use crate::storage::Op;
 use crate::storage::dr::{PeerRegion, Role};
@@ -52,7 +51,7 @@ async fn tick(geo: &Geo, init: Option<&Op>) -> crate::error::Result<()> {
 /// Fences this region if any node of its peer is primary at a higher epoch.
 async fn fence_if_replaced(geo: &Geo, epoch: u64, peer: &PeerRegion) -> crate::error::Result<()> {
     for addr in &peer.endpoints {
-        let Ok(mut c) = client(addr) else { continue };
+        let Ok(mut c) = geo.client(addr) else { continue };
         let mut req = tonic::Request::new(pb::DrStatusRequest {});
         req.set_timeout(Duration::from_millis(500));
         let Ok(status) = c.status(req).await else { continue };

@@ -14,26 +14,16 @@ use crate::err;
 use crate::error::{Error, Result};
 use crate::model::time::Timestamp;
 use crate::pb;
-use crate::pb::geo_service_client::GeoServiceClient;
 use crate::raft::network;
 use crate::storage::Op;
 use crate::storage::dr::{Position, Role, ShipBatch};
 use std::time::{Duration, Instant};
-use tonic::transport::Channel;
 
 /// How long to wait between attempts when the primary is unreachable.
 const RETRY: Duration = Duration::from_millis(200);
 
 /// How often the standby confirms its position to the primary (for the primary's retention).
 const CONFIRM_EVERY: Duration = Duration::from_secs(1);
-
-/// A GeoService client for `addr`.
-pub fn client(addr: &str) -> Result<GeoServiceClient<Channel>> {
-    let channel = network::channel(addr, None).map_err(|e| err!(Unavailable, "{e}"))?;
-    Ok(GeoServiceClient::new(channel)
-        .max_decoding_message_size(network::MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(network::MAX_MESSAGE_BYTES))
-}
 
 /// Runs the shipper loop until raft shuts down.
 pub async fn run(geo: Geo) {
@@ -102,7 +92,7 @@ async fn follow(geo: &Geo, addr: &str) -> Result<()> {
         return Err(err!(Unavailable, "the link to {addr} is cut (fault injection)"));
     }
     let dr = geo.store.dr()?;
-    let mut client = client(addr)?;
+    let mut client = geo.client(addr)?;
     let request = pb::PullRequest {
         from_index: dr.upstream.index + 1,
         epoch: dr.epoch,
@@ -170,7 +160,7 @@ async fn follow(geo: &Geo, addr: &str) -> Result<()> {
 
 /// Replaces this region's graph with a snapshot of the primary's, then shipping resumes after it.
 pub async fn reseed(geo: &Geo, addr: &str) -> Result<Position> {
-    let mut client = client(addr)?;
+    let mut client = geo.client(addr)?;
     let mut stream =
         client.snapshot(pb::SnapshotRequest {}).await.map_err(status_error)?.into_inner();
     let mut data = Vec::new();

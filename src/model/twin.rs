@@ -107,7 +107,7 @@ pub fn build_put(
         }
         contents.insert(k.clone(), v.clone());
     }
-    let source_times = client_source_times(input.get(METADATA))?;
+    let source_times = source_times_from(input.get(METADATA))?;
     model.validate_contents(&strip_component_metadata(&contents, model))?;
     let t = Value::String(stamp.time.to_adt_string());
     let mut meta = Map::new();
@@ -117,7 +117,7 @@ pub fn build_put(
     for (k, v) in contents {
         if model.components.contains_key(&k) {
             let Value::Object(comp) = v else { unreachable!("validated as an object") };
-            let comp_times = client_source_times(comp.get(METADATA))?;
+            let comp_times = source_times_from(comp.get(METADATA))?;
             doc.insert(k, Value::Object(stamp_component(&comp, &comp_times, None, &t)?));
         } else {
             meta.insert(k.clone(), prop_meta(&t, source_times.get(&k))?);
@@ -286,10 +286,6 @@ fn strip_component_metadata(
 /// The `sourceTime`s a client set in a request document's `$metadata`, checked. Server-managed
 /// entries (`$model`, `$lastUpdateTime`, `lastUpdateTime`) are ignored so that a document read
 /// with GET can be written back unchanged.
-fn client_source_times(meta: Option<&Value>) -> Result<Map<String, Value>> {
-    source_times_from(meta)
-}
-
 fn source_times_from(meta: Option<&Value>) -> Result<Map<String, Value>> {
     let mut out = Map::new();
     let Some(meta) = meta else { return Ok(out) };
