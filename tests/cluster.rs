@@ -1,6 +1,8 @@
 //! Integration tests of a region: real 3-node raft groups in-process on 127.0.0.1, driven through
 //! the generated gRPC clients. Every wait is bounded.
 
+mod common;
+
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -21,7 +23,9 @@ struct Cluster {
 }
 
 fn config(id: u64, dir: &std::path::Path) -> NodeConfig {
-    let mut c = NodeConfig::new(dir, "127.0.0.1:0".parse().unwrap());
+    // A port outside the ephemeral range, so a restarted node finds its address still free.
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port()));
+    let mut c = NodeConfig::new(dir, listen);
     c.id = id;
     c.snapshot_logs = 50;
     c

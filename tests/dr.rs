@@ -1,6 +1,9 @@
 //! Integration tests of cross-region DR: two regions in-process on 127.0.0.1, log shipping,
 //! planned and forced failover, fencing, reprotect, reseed. Every wait is bounded.
 
+mod common;
+
+use common::free_port;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -15,10 +18,6 @@ use twinstore::storage::dr::{PeerRegion, Role};
 
 const MODEL: &str = r#"[{"@id": "dtmi:dr:Device;1", "@type": "Interface", "@context": "dtmi:dtdl:context;3",
   "contents": [{"@type": "Property", "name": "n", "schema": "integer"}]}]"#;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn channel(addr: &str) -> Channel {
     Channel::from_shared(addr.to_string()).unwrap().timeout(Duration::from_secs(20)).connect_lazy()

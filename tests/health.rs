@@ -6,6 +6,7 @@
 #[path = "health/browser.rs"]
 mod browser;
 mod common;
+use common::free_port;
 #[path = "health/prometheus.rs"]
 mod prometheus;
 
@@ -48,15 +49,6 @@ fn thresholds() -> Thresholds {
 
 /// A free port, never the same twice in this process (tests run in parallel: a port one test
 /// was given and released must not be given to another).
-fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
-    loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        if GIVEN.lock().unwrap().insert(port) {
-            return port;
-        }
-    }
-}
 
 fn channel(addr: &str) -> Channel {
     Channel::from_shared(addr.to_string()).unwrap().timeout(Duration::from_secs(10)).connect_lazy()

@@ -230,21 +230,35 @@ pub fn json(endpoint: &str, args: &[&str]) -> Value {
 }
 
 /// A port that is free on every one of `ips` right now (bound, then released), for nodes that
-/// must know each other's addresses before they start. Candidates start at a point derived from
-/// the process id, so concurrent test processes rarely probe the same ports.
+/// must know each other's addresses before they start, or that restart on the same address.
+///
+/// Candidates lie below the kernel's ephemeral range (`ip_local_port_range`), so no outgoing
+/// connection of a concurrent test can take the port while its node is down between a kill and a
+/// restart. A process-wide counter keeps tests of one binary apart; the starting point is derived
+/// from the process id, so concurrent test processes rarely probe the same ports.
 pub fn free_port_on(ips: &[std::net::Ipv4Addr]) -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = 20_000 + (std::process::id() % 2_000) as u16 * 10;
-    for _ in 0..2_000 {
-        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % 40_000;
-        let port = 20_000 + (base - 20_000 + offset) % 40_000;
-        let free = ips.iter().all(|ip| std::net::TcpListener::bind((*ip, port)).is_ok());
-        if free {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 10_000;
+    let high = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768)
+        .max(LOW + 1_000);
+    let span = high - LOW;
+    let base = (std::process::id() % 1_000) * 17;
+    for _ in 0..span {
+        let port = (LOW + (base + NEXT.fetch_add(1, Ordering::Relaxed)) % span) as u16;
+        if ips.iter().all(|ip| std::net::TcpListener::bind((*ip, port)).is_ok()) {
             return port;
         }
     }
     panic!("no port free on all of {ips:?}");
+}
+
+/// A free port on 127.0.0.1 outside the ephemeral range (see [`free_port_on`]).
+pub fn free_port() -> u16 {
+    free_port_on(&[std::net::Ipv4Addr::LOCALHOST])
 }
 
 /// `127.0.1.1 ..= 127.0.1.n`: one loopback address per node, as `twinstore up` uses.
