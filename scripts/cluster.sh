@@ -9,8 +9,9 @@
 #   scripts/cluster.sh clean        down, then delete the data directory
 #   scripts/cluster.sh logs N       the last lines of node N's log
 #
-# Node N listens on 127.0.1.N:PORT (Linux answers on all of 127.0.0.0/8 without setup) and is
-# started as `twinstore node --config DIR/nodeN.toml`; its data, log and pid file live in DIR too:
+# Node N listens on 127.0.O.N:PORT (O is 1 for the region named primary, else 2; Linux answers on
+# all of 127.0.0.0/8 without setup) and is started as `twinstore node --config DIR/nodeN.toml`;
+# its data, log and pid file live in DIR too:
 #
 #   DIR/nodeN.toml  DIR/nodeN/ (data)  DIR/nodeN.log  DIR/nodeN.pid
 #
@@ -20,6 +21,11 @@
 #   TWINSTORE_NODES         how many nodes [3]
 #   TWINSTORE_BIN           the twinstore binary [target/release/twinstore, built with cargo if
 #                           missing or older than the sources]
+#   TWINSTORE_REGION        the region's name [primary]
+#   TWINSTORE_OCTET         the third octet of its nodes' addresses [1 for primary, else 2]
+#   TWINSTORE_STANDBY       DR, on a primary: its standby region's node URLs (comma-separated)
+#   TWINSTORE_STANDBY_OF    DR, on a standby: the URLs of the primary region it follows
+#   TWINSTORE_NODE_CONFIG   more `key = value` lines for every node's config file
 #
 # Then, in any shell:  export TWINSTORE_ENDPOINT=http://127.0.1.1:7101,http://127.0.1.2:7101,...
 set -euo pipefail
@@ -29,6 +35,11 @@ DIR="${TWINSTORE_CLUSTER_DIR:-./twinstore-data/cluster}"
 PORT="${TWINSTORE_BASE_PORT:-7101}"
 NODES="${TWINSTORE_NODES:-3}"
 BIN="${TWINSTORE_BIN:-}"
+REGION="${TWINSTORE_REGION:-primary}"
+if [[ "$REGION" == primary ]]; then OCTET="${TWINSTORE_OCTET:-1}"; else OCTET="${TWINSTORE_OCTET:-2}"; fi
+STANDBY="${TWINSTORE_STANDBY:-}"
+STANDBY_OF="${TWINSTORE_STANDBY_OF:-}"
+EXTRA_CONFIG="${TWINSTORE_NODE_CONFIG:-}"
 START_WAIT=30    # seconds a node may take to listen, and the region to elect a leader
 STOP_WAIT=15     # seconds a node may take to stop after SIGTERM
 MARKER=".twinstore-cluster"
@@ -37,8 +48,10 @@ die() { echo "cluster.sh: $*" >&2; exit 1; }
 
 [[ "$NODES" =~ ^[1-9]$ ]] || die "TWINSTORE_NODES must be 1..9, not '$NODES'"
 [[ "$PORT" =~ ^[0-9]+$ ]] && (( PORT > 0 && PORT < 65536 )) || die "bad TWINSTORE_BASE_PORT '$PORT'"
+[[ "$OCTET" =~ ^[0-9]+$ ]] && (( OCTET < 256 )) || die "bad TWINSTORE_OCTET '$OCTET'"
+[[ -z "$STANDBY" || -z "$STANDBY_OF" ]] || die "TWINSTORE_STANDBY and TWINSTORE_STANDBY_OF exclude each other"
 
-url() { echo "http://127.0.1.$1:$PORT"; }
+url() { echo "http://127.0.$OCTET.$1:$PORT"; }
 endpoints() {
   local n eps=""
   for ((n = 1; n <= NODES; n++)); do eps+="${eps:+,}$(url "$n")"; done
@@ -67,18 +80,27 @@ binary() {
   fi
 }
 
+# A comma-separated list as a TOML array of strings.
+toml_list() {
+  local quoted="" p
+  for p in ${1//,/ }; do quoted+="${quoted:+, }\"$p\""; done
+  echo "[$quoted]"
+}
+
 write_config() {
-  local n="$1" quoted="" p
-  for p in ${2//,/ }; do quoted+="${quoted:+, }\"$p\""; done
-  cat > "$DIR/node$n.toml" <<EOF
-# written by scripts/cluster.sh; \`twinstore node --config $DIR/node$n.toml\`
-id = $n
-region = "primary"
-data = "node$n"
-listen = "127.0.1.$n:$PORT"
-peers = [$quoted]
-cache_mb = 64
-EOF
+  local n="$1"
+  {
+    echo "# written by scripts/cluster.sh; \`twinstore node --config $DIR/node$n.toml\`"
+    echo "id = $n"
+    echo "region = \"$REGION\""
+    echo "data = \"node$n\""
+    echo "listen = \"127.0.$OCTET.$n:$PORT\""
+    echo "peers = $(toml_list "$2")"
+    echo "cache_mb = 64"
+    [[ -z "$STANDBY" ]] || echo "standby = $(toml_list "$STANDBY")"
+    [[ -z "$STANDBY_OF" ]] || echo "standby_of = $(toml_list "$STANDBY_OF")"
+    [[ -z "$EXTRA_CONFIG" ]] || printf '%s\n' "$EXTRA_CONFIG"
+  } > "$DIR/node$n.toml"
 }
 
 start_node() {

@@ -1,11 +1,13 @@
-//! Failure tests with in-process fault injection: a recorded workload runs against a 3-node
-//! region while links are cut; the checker then proves the history linearizable and every node's
-//! final state consistent with it. Deterministic (seeded) and needs no root.
+//! Failure tests with in-process fault injection: a recorded workload (twins, relationships,
+//! linearizable and LOCAL reads) runs against a 3-node region while links are cut; the checker
+//! then proves the history linearizable and every node's final state consistent with it.
+//! Deterministic (seeded) and needs no root.
 
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 use twinstore::api::{Node, NodeConfig};
-use twinstore::chaos::{checker, workload};
+use twinstore::chaos::history::{Kind, Outcome};
+use twinstore::chaos::{checker, report, workload};
 use twinstore::pb;
 use twinstore::pb::cluster_service_client::ClusterServiceClient;
 
@@ -69,6 +71,8 @@ async fn quiesce(addrs: &[String]) {
 async fn an_isolated_leader_loses_nothing_and_serves_no_stale_read() {
     let (nodes, addrs, _dirs) = start3().await;
     workload::prepare(&addrs[0]).await.unwrap();
+    // Again: the model is there already, with its relationship.
+    workload::prepare(&addrs[1]).await.unwrap();
     let settings = workload::Settings {
         endpoints: addrs.clone(),
         clients: 6,
@@ -76,6 +80,8 @@ async fn an_isolated_leader_loses_nothing_and_serves_no_stale_read() {
         duration: Duration::from_secs(5),
         timeout: Duration::from_secs(2),
         seed: 7,
+        offset_ns: 0,
+        client_base: 0,
     };
     let run = tokio::spawn(workload::run(settings));
     tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -95,17 +101,30 @@ async fn an_isolated_leader_loses_nothing_and_serves_no_stale_read() {
     let history = run.await.unwrap();
     quiesce(&addrs).await;
     let finals = workload::finals(&addrs, 5).await;
+    assert!(finals.unreachable.is_empty(), "{:?}", finals.unreachable);
+    assert_eq!(finals.nodes.len(), 3);
+    assert_eq!(finals.nodes[0].values.len(), 10, "5 twins and their 5 relationships");
     let verdict = checker::check(&history, &finals);
-    let ok = history.iter().filter(|o| o.outcome == twinstore::chaos::history::Outcome::Ok).count();
-    let unknown =
-        history.iter().filter(|o| o.outcome == twinstore::chaos::history::Outcome::Unknown).count();
-    eprintln!(
-        "{} operations, {ok} ok, {unknown} unknown; verdict ok = {}",
-        history.len(),
-        verdict.ok()
+    let summary = report::Summary::of(&history);
+    eprint!("{}", report::text(&summary, &verdict));
+    let ok_on = |link: bool| {
+        history
+            .iter()
+            .filter(|o| o.outcome == Outcome::Ok && o.key.ends_with("/link") == link)
+            .filter(|o| o.kind.written().is_some())
+            .count()
+    };
+    let local_reads = history.iter().filter(|o| matches!(o.kind, Kind::LocalRead { .. })).count();
+    assert!(summary.ok > 50, "too few operations succeeded: {}", summary.ok);
+    assert!(ok_on(false) > 10, "too few twin writes succeeded: {}", ok_on(false));
+    assert!(ok_on(true) > 0, "no relationship write succeeded");
+    assert!(local_reads > 0, "no LOCAL read");
+    assert!(
+        summary.longest_unavailable_ms() < 5000,
+        "the region took no write for {} ms",
+        summary.longest_unavailable_ms()
     );
-    assert!(ok > 50, "too few operations succeeded: {ok}");
-    assert!(verdict.ok(), "linearizability violations: {:#?}", verdict.violations);
+    assert!(verdict.ok(), "violations: {:#?}", verdict.violations);
     for n in nodes {
         n.shutdown().await;
     }

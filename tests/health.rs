@@ -47,9 +47,6 @@ fn thresholds() -> Thresholds {
     }
 }
 
-/// A free port, never the same twice in this process (tests run in parallel: a port one test
-/// was given and released must not be given to another).
-
 fn channel(addr: &str) -> Channel {
     Channel::from_shared(addr.to_string()).unwrap().timeout(Duration::from_secs(10)).connect_lazy()
 }

@@ -16,18 +16,17 @@ done
 source "$(dirname "$0")/lib.sh"
 chaos_start
 PAUSES=0
-END=$(( $(date +%s) + DURATION - PAUSE - 2 ))
 sleep 2
-while [ "$(date +%s)" -lt "$END" ]; do
+while [ "$(chaos_left)" -gt $(( PAUSE + 2 )) ]; do
   LEADER=$(chaos_leader)
-  PIDFILE="$TWINSTORE_CLUSTER_DIR/node$LEADER.pid"
-  if [ -n "$LEADER" ] && [ "$LEADER" != 0 ] && [ -f "$PIDFILE" ]; then
-    PID=$(cat "$PIDFILE")
+  PID=$( [ -n "$LEADER" ] && chaos_pid "$LEADER" || true)
+  if [ -n "$PID" ]; then
     kill -STOP "$PID"
+    chaos_fault
     PAUSES=$((PAUSES + 1))
     sleep "$PAUSE"
     kill -CONT "$PID"
   fi
-  sleep $(( 1 + RANDOM % 2 ))
+  chaos_sleep 1 2
 done
-chaos_finish pause-leader "$PAUSES leader pause(s) of ${PAUSE}s"
+chaos_finish pause-leader "$PAUSES leader pause(s) of ${PAUSE}s (SIGSTOP, then SIGCONT)"

@@ -90,6 +90,10 @@ pub struct NodeConfig {
     pub http: Option<SocketAddr>,
     /// The thresholds of health detection (the defaults suit production).
     pub health: Thresholds,
+    /// Chaos testing: a delay added to every message this node receives from the other region
+    /// (see [`raft::network::Faults`]), to emulate a WAN between two regions on one machine.
+    /// `None` in production.
+    pub wan_delay: Option<raft::network::Delay>,
 }
 
 impl NodeConfig {
@@ -111,6 +115,7 @@ impl NodeConfig {
             peer: None,
             http: None,
             health: Thresholds::default(),
+            wan_delay: None,
         }
     }
 }
@@ -157,6 +162,7 @@ impl Node {
         log_store.set_max_retained(config.max_retained);
         let retention = log_store.retention();
         let faults = raft::network::Faults::default();
+        faults.set_wan_delay(config.wan_delay);
         let network = raft::network::Network { local: local_ip, faults: faults.clone() };
         let raft = Raft::new(
             config.id,

@@ -200,11 +200,39 @@ impl Shared {
         req.set_timeout(
             deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100)),
         );
-        let reply = client.forward(req).await.map_err(|s| {
-            err!(Unavailable, "forwarding to the leader at {addr} failed: {}", s.message())
-        })?;
+        // A leader that stops answering (paused, partitioned away) is replaced within a second;
+        // waiting for its answer until the deadline would keep the write waiting long after a new
+        // leader took over. Resending to the new leader is safe: the request id makes the write
+        // exactly-once whichever leader commits it.
+        let reply = tokio::select! {
+            reply = client.forward(req) => reply.map_err(|s| {
+                err!(Unavailable, "forwarding to the leader at {addr} failed: {}", s.message())
+            })?,
+            () = self.leader_moved_from(addr) => {
+                return Err(err!(NotLeader, "the leader at {addr} was replaced during a forwarded write"));
+            }
+        };
         network::decode::<ForwardAnswer>(&reply.into_inner().data)
             .map_err(|e| err!(Internal, "decoding the leader's answer: {e}"))?
+    }
+
+    /// Returns once this node knows a leader other than the one at `addr` (never, if raft stops).
+    async fn leader_moved_from(&self, addr: &str) {
+        let mut metrics = self.raft.metrics();
+        loop {
+            let moved = {
+                let m = metrics.borrow();
+                m.current_leader
+                    .and_then(|id| m.membership_config.membership().get_node(&id).cloned())
+                    .is_some_and(|n| n.addr != addr)
+            };
+            if moved {
+                return;
+            }
+            if metrics.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
     }
 
     /// The leader, waiting (until `deadline`) while there is none.
@@ -379,13 +407,18 @@ impl Shared {
         req.set_timeout(
             deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100)),
         );
-        let reply = client.read_index(req).await.map_err(|s| {
-            err!(
-                Unavailable,
-                "asking the leader at {addr} for a read index failed: {}",
-                s.message()
-            )
-        })?;
+        let reply = tokio::select! {
+            reply = client.read_index(req) => reply.map_err(|s| {
+                err!(
+                    Unavailable,
+                    "asking the leader at {addr} for a read index failed: {}",
+                    s.message()
+                )
+            })?,
+            () = self.leader_moved_from(addr) => {
+                return Err(err!(NotLeader, "the leader at {addr} was replaced during a read"));
+            }
+        };
         network::decode::<Result<u64>>(&reply.into_inner().data)
             .map_err(|e| err!(Internal, "{e}"))?
     }

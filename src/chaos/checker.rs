@@ -1,5 +1,6 @@
-//! A linearizability checker for the register-per-twin model (Wing & Gong's search with
-//! porcupine's memoization of (linearized set, state)).
+//! A linearizability checker for the register-per-key model (Wing & Gong's search with
+//! porcupine's memoization of (linearized set, state)), plus the checks that do not fit a
+//! linearizability search: `LOCAL` reads and the nodes' final states.
 //!
 //! Histories are checked per key (linearizability is compositional, so a history is linearizable
 //! exactly when each key's sub-history is). For one key, the search repeatedly picks an operation
@@ -7,24 +8,121 @@
 //! returned — whose answer the model accepts, until every completed operation is placed.
 //! `Unknown` operations may be placed (they took effect) or left out (they did not): leaving one
 //! out is the same as placing it after everything else, where nobody observes it. `Failed`
-//! conditional writes are observations ("the twin did not hold `expect`"); other failed
+//! conditional writes are observations ("the register did not hold `expect`"); other failed
 //! operations did nothing and are dropped.
+//!
+//! `LOCAL` reads are served from one node's state without a quorum, so they may be stale by
+//! design and are left out of the search. What they must never do is invent: a `LOCAL` read may
+//! only see nothing, or a value that some write of that key which did not definitely fail had
+//! been invoked to write before the read returned. Anything else is a violation.
+//!
+//! The final states ([`Finals`]) are each node's value of every key, read after the workload
+//! ended and the deployment quiesced: each is checked as one more linearizable read after
+//! everything (so a node missing an acknowledged write that nothing superseded is caught), and the
+//! nodes must agree with each other (a write whose outcome the client never learned may have taken
+//! effect or not, but not on one node and not on another). A node that did not answer is not
+//! "a node where the key is absent": it is listed as unreachable, and the verdict cannot be a
+//! pass, because its state was never checked.
 
 use super::history::{Kind, Op, Outcome};
+use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 
 /// The most operations of one key the search accepts (the search is exponential in the worst
 /// case; the workload keeps keys' histories short by spreading over many keys).
 pub const MAX_OPS_PER_KEY: usize = 4096;
 
-/// A key whose history cannot be linearized, and the operations involved.
+/// The client number of the first node's final reads; node `i`'s are `FINAL_CLIENT - i`.
+pub const FINAL_CLIENT: u32 = u32::MAX;
+
+/// What is wrong with a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Problem {
+    /// No order of its operations (and final reads), consistent with real time, explains every
+    /// answer.
+    NotLinearizable,
+    /// A `LOCAL` read saw a value no write of the key could have written by then.
+    LocalReadUnwritten,
+    /// The nodes' final values of the key differ.
+    NodesDisagree,
+}
+
+impl Problem {
+    /// A few words for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Problem::NotLinearizable => "not linearizable",
+            Problem::LocalReadUnwritten => "a LOCAL read saw a value never written",
+            Problem::NodesDisagree => "the nodes' final values differ",
+        }
+    }
+}
+
+/// A key whose history breaks a rule, and the operations involved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
-    /// The twin.
+    /// The register.
     pub key: String,
-    /// The smallest prefix (by invoke time) of the key's history that is already not
-    /// linearizable.
+    /// Which rule.
+    pub problem: Problem,
+    /// The specifics, for people (which node holds what, which client is a final read).
+    pub detail: String,
+    /// For [`Problem::NotLinearizable`], the smallest prefix (by invoke time) of the key's history
+    /// that is already not linearizable; for [`Problem::LocalReadUnwritten`], the offending reads;
+    /// for [`Problem::NodesDisagree`], the final reads.
     pub ops: Vec<Op>,
+}
+
+/// A node whose final state could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Unreachable {
+    /// The node's URL.
+    pub node: String,
+    /// The last error it answered with.
+    pub error: String,
+}
+
+/// One node's final state: its value of every key (`None`: the key does not exist there).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeState {
+    /// The node's URL.
+    pub node: String,
+    /// Its value of each key.
+    pub values: BTreeMap<String, Option<i64>>,
+}
+
+/// The final states of the nodes read after the workload; a node is either fully read or
+/// unreachable, never half of each.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Finals {
+    /// The nodes that answered for every key.
+    pub nodes: Vec<NodeState>,
+    /// The nodes that did not.
+    pub unreachable: Vec<Unreachable>,
+}
+
+/// How a check ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Conclusion {
+    /// Every key checked, no violation, every node's final state read.
+    Pass,
+    /// At least one violation.
+    Fail,
+    /// No violation found, but something was not checked (a key too long, a node unreachable).
+    Inconclusive,
+}
+
+impl Conclusion {
+    /// `pass`, `fail` or `inconclusive`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Conclusion::Pass => "pass",
+            Conclusion::Fail => "fail",
+            Conclusion::Inconclusive => "inconclusive",
+        }
+    }
 }
 
 /// The verdict on a whole history.
@@ -32,58 +130,169 @@ pub struct Violation {
 pub struct Verdict {
     /// Keys checked.
     pub keys: usize,
-    /// Operations checked.
+    /// Operations checked, the final reads included.
     pub ops: usize,
-    /// Keys whose histories are not linearizable.
+    /// Keys that break a rule (a key may appear once per [`Problem`]).
     pub violations: Vec<Violation>,
     /// Keys whose histories were too long to check (more than [`MAX_OPS_PER_KEY`]): neither
     /// proven nor refuted.
     pub unchecked: Vec<String>,
+    /// Nodes whose final states could not be read: neither proven nor refuted.
+    pub unreachable: Vec<Unreachable>,
 }
 
 impl Verdict {
-    /// Whether every key's history was checked and is linearizable.
+    /// Whether every key's history was checked and broke no rule, and every node answered.
     pub fn ok(&self) -> bool {
+        self.conclusion() == Conclusion::Pass
+    }
+
+    /// Whether every key's history was checked and broke no rule (the nodes that did not answer
+    /// aside).
+    pub fn linearizable(&self) -> bool {
         self.violations.is_empty() && self.unchecked.is_empty()
+    }
+
+    /// Pass, fail, or inconclusive.
+    pub fn conclusion(&self) -> Conclusion {
+        if !self.violations.is_empty() {
+            Conclusion::Fail
+        } else if self.unchecked.is_empty() && self.unreachable.is_empty() {
+            Conclusion::Pass
+        } else {
+            Conclusion::Inconclusive
+        }
     }
 }
 
-/// Checks a history; `finals` adds, per key, the value each node holds at the end (checked as a
-/// read after everything).
-pub fn check(ops: &[Op], finals: &BTreeMap<String, Vec<Option<i64>>>) -> Verdict {
+/// Checks a history and the nodes' final states (each node's value of a key is checked as a
+/// linearizable read after everything, and the nodes must agree).
+pub fn check(ops: &[Op], finals: &Finals) -> Verdict {
     let mut by_key: BTreeMap<&str, Vec<Op>> = BTreeMap::new();
     for op in ops {
         by_key.entry(op.key.as_str()).or_default().push(op.clone());
     }
     let end =
         ops.iter().filter_map(|o| o.ret).chain(ops.iter().map(|o| o.invoke)).max().unwrap_or(0) + 1;
-    let mut verdict = Verdict::default();
-    for (key, values) in finals {
-        let list = by_key.entry(key.as_str()).or_default();
-        for (i, v) in values.iter().enumerate() {
-            list.push(Op {
-                client: u32::MAX - i as u32,
+    let mut verdict = Verdict { unreachable: finals.unreachable.clone(), ..Verdict::default() };
+    let mut final_reads: BTreeMap<&str, Vec<Op>> = BTreeMap::new();
+    for (i, node) in finals.nodes.iter().enumerate() {
+        for (key, value) in &node.values {
+            let read = Op {
+                client: FINAL_CLIENT - i as u32,
                 key: key.clone(),
-                kind: Kind::Read { value: *v },
+                kind: Kind::Read { value: *value },
                 invoke: end,
                 ret: Some(end + 1),
                 outcome: Outcome::Ok,
-            });
+            };
+            by_key.entry(key.as_str()).or_default().push(read.clone());
+            final_reads.entry(key.as_str()).or_default().push(read);
         }
     }
-    for (key, mut list) in by_key {
-        list.sort_by_key(|o| o.invoke);
+    let who = final_clients(finals);
+    for (key, list) in by_key {
         verdict.keys += 1;
         verdict.ops += list.len();
+        let (local, mut list): (Vec<Op>, Vec<Op>) =
+            list.into_iter().partition(|o| matches!(o.kind, Kind::LocalRead { .. }));
+        list.sort_by_key(|o| o.invoke);
         if list.len() > MAX_OPS_PER_KEY {
             verdict.unchecked.push(key.to_string());
         } else if !linearizable(&list) {
-            verdict
-                .violations
-                .push(Violation { key: key.to_string(), ops: smallest_prefix(&list) });
+            let ops = smallest_prefix(&list);
+            let mut detail = String::from(
+                "no order of these operations, consistent with real time, explains every answer",
+            );
+            let finals_involved: Vec<&str> =
+                ops.iter().filter_map(|o| who.get(&o.client).map(String::as_str)).collect();
+            if !finals_involved.is_empty() {
+                detail.push_str(&format!(" (final reads: {})", finals_involved.join(", ")));
+            }
+            verdict.violations.push(Violation {
+                key: key.to_string(),
+                problem: Problem::NotLinearizable,
+                detail,
+                ops,
+            });
+        }
+        let bad = unwritten_local_reads(&list, &local);
+        if !bad.is_empty() {
+            let seen: Vec<String> = bad
+                .iter()
+                .filter_map(|o| match o.kind {
+                    Kind::LocalRead { value: Some(v) } => Some(v.to_string()),
+                    _ => None,
+                })
+                .collect();
+            verdict.violations.push(Violation {
+                key: key.to_string(),
+                problem: Problem::LocalReadUnwritten,
+                detail: format!(
+                    "saw {}, but no write of that value to this key (other than one that \
+                     definitely failed) was invoked before the read returned",
+                    seen.join(", ")
+                ),
+                ops: bad,
+            });
+        }
+        if let Some(reads) = final_reads.get(key)
+            && reads.windows(2).any(|w| w[0].kind != w[1].kind)
+        {
+            let held: Vec<String> = reads
+                .iter()
+                .map(|o| {
+                    let value = match o.kind {
+                        Kind::Read { value: Some(v) } => v.to_string(),
+                        _ => "nothing".into(),
+                    };
+                    let node = who.get(&o.client).map(String::as_str).unwrap_or("?");
+                    format!("{node} holds {value}")
+                })
+                .collect();
+            verdict.violations.push(Violation {
+                key: key.to_string(),
+                problem: Problem::NodesDisagree,
+                detail: format!(
+                    "{} (were the nodes quiesced, the standby caught up?)",
+                    held.join(", ")
+                ),
+                ops: reads.clone(),
+            });
         }
     }
     verdict
+}
+
+/// The final reads' client numbers, each with "client N = node URL".
+fn final_clients(finals: &Finals) -> BTreeMap<u32, String> {
+    finals
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let client = FINAL_CLIENT - i as u32;
+            (client, format!("client {client} = {}", n.node))
+        })
+        .collect()
+}
+
+/// The `LOCAL` reads of one key that saw a value no write of the key could have written by the
+/// time the read returned: a write or conditional write, not definitely failed, of that value,
+/// invoked no later than the read returned. Seeing nothing is always allowed (a node may lag
+/// behind the key's creation).
+pub fn unwritten_local_reads(writes: &[Op], local: &[Op]) -> Vec<Op> {
+    local
+        .iter()
+        .filter(|read| {
+            let Kind::LocalRead { value: Some(v) } = read.kind else { return false };
+            let by = read.ret.unwrap_or(u64::MAX);
+            !writes.iter().any(|w| {
+                w.kind.written() == Some(v) && w.outcome != Outcome::Failed && w.invoke <= by
+            })
+        })
+        .cloned()
+        .collect()
 }
 
 /// The shortest prefix (by invoke order) that is not linearizable.
@@ -100,11 +309,12 @@ fn smallest_prefix(list: &[Op]) -> Vec<Op> {
     list[..hi].to_vec()
 }
 
-/// Whether one key's operations (sorted by invoke) are linearizable.
+/// Whether one key's operations (sorted by invoke) are linearizable; `LOCAL` reads are ignored.
 pub fn linearizable(list: &[Op]) -> bool {
     let ops: Vec<&Op> = list
         .iter()
         .filter(|o| match (o.outcome, &o.kind) {
+            (_, Kind::LocalRead { .. }) => false,
             (Outcome::Failed, Kind::Cas { .. }) => true,
             (Outcome::Failed, _) => false,
             _ => true,
@@ -167,7 +377,7 @@ fn step(op: &Op, state: Option<i64>) -> Option<Option<i64>> {
         }
         (Kind::Cas { expect, .. }, Outcome::Failed) => (state != Some(*expect)).then_some(state),
         (Kind::Read { value }, Outcome::Ok) => (state == *value).then_some(state),
-        (Kind::Read { .. }, _) => Some(state),
+        (Kind::Read { .. } | Kind::LocalRead { .. }, _) => Some(state),
     }
 }
 
@@ -188,7 +398,29 @@ mod tests {
     }
 
     fn verdict(ops: Vec<Op>) -> Verdict {
-        check(&ops, &BTreeMap::new())
+        check(&ops, &Finals::default())
+    }
+
+    fn local(v: Option<i64>, a: u64, b: u64) -> Op {
+        op(3, Kind::LocalRead { value: v }, a, Some(b), Outcome::Ok)
+    }
+
+    fn on(key: &str, mut o: Op) -> Op {
+        o.key = key.into();
+        o
+    }
+
+    /// Final states: per node, its value of key `k`.
+    fn finals(values: &[Option<i64>]) -> Finals {
+        let nodes = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| NodeState {
+                node: format!("http://n{i}"),
+                values: BTreeMap::from([("k".to_string(), *v)]),
+            })
+            .collect();
+        Finals { nodes, unreachable: Vec::new() }
     }
 
     #[test]
@@ -222,11 +454,17 @@ mod tests {
     #[test]
     fn a_lost_write_is_caught_by_the_final_state() {
         let ops = vec![w(1, 0, 1), w(2, 2, 3)];
-        let finals = BTreeMap::from([("k".to_string(), vec![Some(2), Some(1)])]);
-        let v = check(&ops, &finals);
+        let v = check(&ops, &finals(&[Some(2), Some(1)]));
         assert!(!v.ok(), "a node that holds 1 lost the acknowledged write of 2");
-        let finals = BTreeMap::from([("k".to_string(), vec![Some(2), Some(2)])]);
-        assert!(check(&ops, &finals).ok());
+        assert_eq!(v.conclusion(), Conclusion::Fail);
+        assert!(
+            v.violations
+                .iter()
+                .any(|v| v.problem == Problem::NotLinearizable && v.detail.contains("http://n1"))
+        );
+        assert!(check(&ops, &finals(&[Some(2), Some(2)])).ok());
+        // A node where the key is absent lost both writes.
+        assert!(!check(&ops, &finals(&[Some(2), None])).ok());
     }
 
     #[test]
@@ -286,5 +524,111 @@ mod tests {
         let text = crate::chaos::history::to_lines(&ops);
         assert_eq!(crate::chaos::history::parse(&text).unwrap(), ops);
         assert!(crate::chaos::history::parse("{nope").is_err());
+    }
+
+    #[test]
+    fn relationship_keys_are_registers_of_their_own() {
+        let (twin, link) = ("chaos-1", "chaos-1/link");
+        // Writes of the twin do not touch its relationship, and the other way round.
+        let ops = vec![
+            on(twin, w(1, 0, 1)),
+            on(link, w(10, 2, 3)),
+            on(twin, r(Some(1), 4, 5)),
+            on(link, r(Some(10), 4, 5)),
+            on(link, op(3, Kind::Cas { expect: 10, value: 11 }, 6, Some(7), Outcome::Ok)),
+            on(link, r(Some(11), 8, 9)),
+        ];
+        let v = verdict(ops.clone());
+        assert!(v.ok(), "{v:?}");
+        assert_eq!(v.keys, 2);
+        // A stale read of the relationship is caught, and only on its key.
+        let mut stale = ops.clone();
+        stale.push(on(link, r(Some(10), 10, 11)));
+        let v = verdict(stale);
+        assert_eq!(v.violations.len(), 1);
+        assert_eq!(v.violations[0].key, link);
+        // So is a node that lost the relationship's last write.
+        let node = |held: Option<i64>| NodeState {
+            node: "http://n0".into(),
+            values: BTreeMap::from([(twin.to_string(), Some(1)), (link.to_string(), held)]),
+        };
+        let lost = Finals { nodes: vec![node(Some(10))], unreachable: Vec::new() };
+        let v = check(&ops, &lost);
+        assert_eq!(v.violations.len(), 1);
+        assert_eq!(v.violations[0].key, link);
+        let kept = Finals { nodes: vec![node(Some(11))], unreachable: Vec::new() };
+        assert!(check(&ops, &kept).ok());
+    }
+
+    #[test]
+    fn local_reads_may_be_stale_but_never_invent() {
+        // Stale, empty and fresh LOCAL reads are all fine; they do not enter the search (the
+        // stale one would make it fail).
+        let ok = vec![w(1, 0, 1), w(2, 2, 3), local(Some(1), 4, 5), local(None, 6, 7)];
+        assert!(verdict(ok.clone()).ok());
+        assert!(linearizable(&ok));
+        // The value of a write still in flight, or of one whose outcome is unknown.
+        let unknown = op(1, Kind::Write { value: 5 }, 10, None, Outcome::Unknown);
+        assert!(verdict(vec![w(1, 0, 1), w(4, 2, 20), unknown, local(Some(4), 3, 4)]).ok());
+        let unknown = op(1, Kind::Write { value: 5 }, 10, None, Outcome::Unknown);
+        assert!(verdict(vec![unknown, local(Some(5), 11, 12)]).ok());
+        // A value never written.
+        let v = verdict(vec![w(1, 0, 1), local(Some(7), 2, 3)]);
+        assert_eq!(v.conclusion(), Conclusion::Fail);
+        assert_eq!(v.violations.len(), 1);
+        assert_eq!(v.violations[0].problem, Problem::LocalReadUnwritten);
+        assert_eq!(v.violations[0].key, "k");
+        assert_eq!(v.violations[0].ops, vec![local(Some(7), 2, 3)]);
+        // A value written only by a write invoked after the read returned.
+        let v = verdict(vec![local(Some(1), 0, 1), w(1, 2, 3)]);
+        assert_eq!(v.violations[0].problem, Problem::LocalReadUnwritten);
+        // A value of a write that definitely failed, or of a conditional write that failed.
+        let failed = op(1, Kind::Write { value: 3 }, 0, Some(1), Outcome::Failed);
+        assert!(!verdict(vec![failed, local(Some(3), 2, 3)]).ok());
+        let cas = op(1, Kind::Cas { expect: 1, value: 3 }, 2, Some(3), Outcome::Failed);
+        assert!(!verdict(vec![w(4, 0, 1), cas, local(Some(3), 4, 5)]).ok());
+        // Another key's value does not count.
+        assert!(!verdict(vec![on("other", w(8, 0, 1)), local(Some(8), 2, 3)]).ok());
+    }
+
+    #[test]
+    fn local_reads_round_trip_as_json_lines() {
+        let ops = vec![local(Some(4), 0, 1)];
+        let text = crate::chaos::history::to_lines(&ops);
+        assert!(text.contains(r#""type":"local_read""#), "{text}");
+        assert_eq!(crate::chaos::history::parse(&text).unwrap(), ops);
+    }
+
+    #[test]
+    fn unreachable_nodes_are_not_taken_for_nodes_without_the_key() {
+        let ops = vec![w(1, 0, 1), w(2, 2, 3)];
+        let unreachable = Unreachable { node: "http://down".into(), error: "refused".into() };
+        let mut f = finals(&[Some(2)]);
+        f.unreachable.push(unreachable.clone());
+        let v = check(&ops, &f);
+        // Had the node counted as "absent", the acknowledged writes would look lost.
+        assert!(v.violations.is_empty(), "{:?}", v.violations);
+        assert!(v.linearizable());
+        assert!(!v.ok());
+        assert_eq!(v.conclusion(), Conclusion::Inconclusive);
+        assert_eq!(v.unreachable, vec![unreachable.clone()]);
+        // A violation elsewhere still fails.
+        let f = Finals { nodes: Vec::new(), unreachable: vec![unreachable] };
+        let v = check(&[w(1, 0, 1), r(Some(9), 2, 3)], &f);
+        assert_eq!(v.conclusion(), Conclusion::Fail);
+    }
+
+    #[test]
+    fn nodes_must_agree_on_writes_whose_outcome_is_unknown() {
+        let unknown = op(1, Kind::Write { value: 5 }, 2, None, Outcome::Unknown);
+        let ops = vec![w(1, 0, 1), unknown];
+        assert!(check(&ops, &finals(&[Some(5), Some(5)])).ok());
+        assert!(check(&ops, &finals(&[Some(1), Some(1)])).ok());
+        // Each alone is explained by some order; both together are a divergence.
+        let v = check(&ops, &finals(&[Some(1), Some(5)]));
+        assert!(!v.ok());
+        let d = v.violations.iter().find(|v| v.problem == Problem::NodesDisagree).unwrap();
+        assert!(d.detail.contains("http://n0") && d.detail.contains("http://n1"), "{}", d.detail);
+        assert_eq!(d.ops.len(), 2);
     }
 }

@@ -1,8 +1,15 @@
 //! The recorded history of a chaos workload: one [`Op`] per client operation.
 //!
-//! The model is a register per twin (key). Every write writes a value unique for its key, so a
-//! conditional write's If-Match ETag can be named by the value that ETag was returned with, and a
-//! read's answer names the write it saw.
+//! The model is a register per key. A key is a twin (`chaos-3`, its property `v`) or one of its
+//! relationships (`chaos-3/link`, the relationship's property `v`): both are documents with their
+//! own ETag whose writes replace a whole value, so the checker treats them alike. Every write
+//! writes a value unique for its key, so a conditional write's If-Match ETag can be named by the
+//! value that ETag was returned with, and a read's answer names the write it saw.
+//!
+//! Reads come in two kinds because they promise different things: a [`Kind::Read`] is
+//! linearizable and takes part in the search; a [`Kind::LocalRead`] was served from one node's
+//! local state, may be arbitrarily stale, and is only checked for having seen a value that some
+//! write actually wrote.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,24 +29,41 @@ pub enum Outcome {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Kind {
-    /// Create or replace the twin with `value`.
+    /// Create or replace the register (the twin, or the relationship) with `value`.
     Write {
         /// The value written.
         value: i64,
     },
-    /// Write `value` only if the twin currently holds `expect` (If-Match with the ETag of the
-    /// write of `expect`). A `Failed` outcome means the precondition did not hold.
+    /// Write `value` only if the register currently holds `expect` (a JSON Patch with If-Match
+    /// set to the ETag of the write of `expect`). A `Failed` outcome means the precondition did not hold.
     Cas {
-        /// The value the twin must hold.
+        /// The value the register must hold.
         expect: i64,
         /// The value written.
         value: i64,
     },
-    /// Read the twin; `value` is what was seen (`None`: it did not exist).
+    /// Read the register (linearizable); `value` is what was seen (`None`: it did not exist).
     Read {
         /// The value seen.
         value: Option<i64>,
     },
+    /// Read the register from the contacted node's local state (`LOCAL` consistency): possibly stale,
+    /// so not part of the linearizability search.
+    #[serde(rename = "local_read")]
+    LocalRead {
+        /// The value seen.
+        value: Option<i64>,
+    },
+}
+
+impl Kind {
+    /// The value this operation writes, if it is a write.
+    pub fn written(&self) -> Option<i64> {
+        match self {
+            Kind::Write { value } | Kind::Cas { value, .. } => Some(*value),
+            Kind::Read { .. } | Kind::LocalRead { .. } => None,
+        }
+    }
 }
 
 /// One client operation.
@@ -47,7 +71,7 @@ pub enum Kind {
 pub struct Op {
     /// The client that ran it.
     pub client: u32,
-    /// The twin.
+    /// The register: a twin (`chaos-3`) or a relationship (`chaos-3/link`).
     pub key: String,
     /// What it did.
     pub kind: Kind,

@@ -1,25 +1,53 @@
-//! The recorded workload: clients doing writes, conditional writes (read, then JSON Patch with
-//! If-Match) and linearizable reads on a small set of twins, each operation written to the
-//! history with its times and outcome.
+//! The recorded workload: clients doing twin creates (PUT), conditional writes (a read, then a
+//! JSON Patch with If-Match), linearizable and `LOCAL` reads, and relationship writes and reads,
+//! on a bounded set of keys, each operation written to the history with its times and outcome.
+//!
+//! Every key is a register (see [`history`](super::history)): twin `chaos-K`'s property `v`, or
+//! the property `v` of the relationship `link` from `chaos-K` to another workload twin (keys
+//! `chaos-K/link`; a twin may not have a relationship to itself, so with one key there are no
+//! relationship keys). A relationship is a document with its own ETag that a PUT replaces
+//! whole, and replacing its source twin leaves it alone, so it is a register exactly like a twin —
+//! one whose writes may also fail because a twin it names does not exist yet.
 //!
 //! An error is a definite failure only when the server decided it deterministically (a failed
-//! precondition, a validation error); a timeout, a dropped connection, `Unavailable` or `Internal`
-//! may hide a write that did take effect, so those are recorded as `unknown` — never assumed to
-//! have failed.
+//! precondition, a missing twin, a validation error); a timeout, a dropped connection,
+//! `Unavailable` or `Internal` may hide a write that did take effect, so those are recorded as
+//! `unknown` — never assumed to have failed.
+//!
+//! [`finals`] reads every node's value of every key after the run. A node that does not answer
+//! is reported as unreachable, never as "the key does not exist there": the two mean opposite
+//! things to the checker (an unreachable node proves nothing; a node without the key lost
+//! every write of it).
 
+use super::checker::{Finals, NodeState, Unreachable};
 use super::history::{Kind, Op, Outcome};
 use crate::pb;
 use crate::pb::model_service_client::ModelServiceClient;
+use crate::pb::relationship_service_client::RelationshipServiceClient;
 use crate::pb::twin_service_client::TwinServiceClient;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
-/// The model of the workload's twins: one `long` property.
+/// The workload's model id. It stays the same as the model grows: a deployment made for a chaos
+/// run is fresh, and [`prepare`] refuses an older model of the same id.
+pub const MODEL_ID: &str = "dtmi:twinstore:chaos:Register;1";
+
+/// The workload's relationship: its name, and its id on every source twin.
+pub const LINK: &str = "link";
+
+/// The model of the workload's twins: one `long` property, and the relationship `link` to another
+/// such twin carrying one `long` property.
 pub const MODEL: &str = r#"[{"@id": "dtmi:twinstore:chaos:Register;1", "@type": "Interface",
   "@context": "dtmi:dtdl:context;3",
-  "contents": [{"@type": "Property", "name": "v", "schema": "long"}]}]"#;
+  "contents": [{"@type": "Property", "name": "v", "schema": "long"},
+    {"@type": "Relationship", "name": "link", "target": "dtmi:twinstore:chaos:Register;1",
+     "properties": [{"@type": "Property", "name": "v", "schema": "long"}]}]}]"#;
+
+/// Out of 100 operations, how many are on a relationship key (when there are any).
+const LINK_PERCENT: u64 = 15;
 
 /// How the workload runs.
 #[derive(Clone, Debug)]
@@ -36,20 +64,56 @@ pub struct Settings {
     pub timeout: Duration,
     /// Seed of the clients' choices.
     pub seed: u64,
+    /// Added to every recorded time: where this run starts on a timeline shared with other runs
+    /// (0: the run's own start).
+    pub offset_ns: u64,
+    /// The first client's number (clients are numbered from it), so the values of two runs that
+    /// share one history never collide.
+    pub client_base: u32,
 }
 
-/// Uploads the workload's model (if missing).
+/// Uploads the workload's model (if missing). A deployment that already holds a model of the same
+/// id without the `link` relationship (an older workload's) is refused: every relationship write
+/// would fail there.
 pub async fn prepare(endpoint: &str) -> Result<(), String> {
     let channel =
         Channel::from_shared(endpoint.to_string()).map_err(|e| e.to_string())?.connect_lazy();
-    match ModelServiceClient::new(channel)
-        .add_models(pb::AddModelsRequest { models_json: MODEL.into(), options: None })
-        .await
+    let mut models = ModelServiceClient::new(channel);
+    match models.add_models(pb::AddModelsRequest { models_json: MODEL.into(), options: None }).await
     {
         Ok(_) => Ok(()),
-        Err(s) if s.code() == tonic::Code::AlreadyExists => Ok(()),
+        Err(s) if s.code() == tonic::Code::AlreadyExists => {
+            let request = pb::GetModelRequest {
+                id: MODEL_ID.into(),
+                include_definition: true,
+                options: None,
+            };
+            let existing = models.get_model(request).await.map_err(|s| s.to_string())?;
+            if declares_link(&existing.into_inner().model_json) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the deployment holds an older {MODEL_ID} without the '{LINK}' relationship: \
+                     run the workload against a fresh deployment"
+                ))
+            }
+        }
         Err(s) => Err(s.to_string()),
     }
+}
+
+/// Whether a stored model (`{"id", ..., "model": <DTDL>}`) declares the `link` relationship.
+fn declares_link(model_json: &str) -> bool {
+    let Ok(doc) = serde_json::from_str::<serde_json::Value>(model_json) else { return false };
+    let contents = doc["model"]["contents"].as_array().cloned().unwrap_or_default();
+    contents.iter().any(|c| {
+        let relationship = match &c["@type"] {
+            serde_json::Value::String(t) => t == "Relationship",
+            serde_json::Value::Array(ts) => ts.iter().any(|t| t == "Relationship"),
+            _ => false,
+        };
+        relationship && c["name"] == LINK
+    })
 }
 
 /// Runs the workload; returns the history.
@@ -57,7 +121,7 @@ pub async fn run(settings: Settings) -> Vec<Op> {
     let history = Arc::new(Mutex::new(Vec::new()));
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for c in 0..settings.clients {
+    for c in settings.client_base..settings.client_base.saturating_add(settings.clients) {
         let s = settings.clone();
         let history = history.clone();
         tasks.push(tokio::spawn(async move { client(c, s, start, history).await }));
@@ -73,6 +137,144 @@ pub async fn run(settings: Settings) -> Vec<Op> {
 /// A twin's name in the workload.
 pub fn key_name(k: u32) -> String {
     format!("chaos-{k}")
+}
+
+/// The key of twin `k`'s relationship `link`.
+pub fn link_key(k: u32) -> String {
+    format!("chaos-{k}/{LINK}")
+}
+
+/// Every key a workload over `keys` twins uses: the twins, and their relationships when there are
+/// at least two twins.
+pub fn key_names(keys: u32) -> Vec<String> {
+    registers(keys).map(Register::key).collect()
+}
+
+fn registers(keys: u32) -> impl Iterator<Item = Register> {
+    let links = if keys >= 2 { keys } else { 0 };
+    (0..keys).map(Register::Twin).chain((0..links).map(Register::Link))
+}
+
+/// One register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Register {
+    /// Twin `k`'s property `v`.
+    Twin(u32),
+    /// The property `v` of twin `k`'s relationship `link`.
+    Link(u32),
+}
+
+impl Register {
+    fn key(self) -> String {
+        match self {
+            Register::Twin(k) => key_name(k),
+            Register::Link(k) => link_key(k),
+        }
+    }
+}
+
+/// One node's twin and relationship services.
+struct Conn {
+    twins: TwinServiceClient<Channel>,
+    rels: RelationshipServiceClient<Channel>,
+}
+
+impl Conn {
+    fn new(endpoint: &str, timeout: Duration) -> Result<Self, String> {
+        let ch = Channel::from_shared(endpoint.to_string())
+            .map_err(|e| format!("{endpoint}: {e}"))?
+            .timeout(timeout)
+            .connect_lazy();
+        Ok(Conn {
+            twins: TwinServiceClient::new(ch.clone()),
+            rels: RelationshipServiceClient::new(ch),
+        })
+    }
+
+    /// Creates or replaces the register with `value`; a relationship points at twin `target`.
+    async fn write(&mut self, reg: Register, value: i64, target: u32) -> Result<(), tonic::Status> {
+        match reg {
+            Register::Twin(k) => {
+                let doc = json!({"$metadata": {"$model": MODEL_ID}, "v": value});
+                let req = pb::PutTwinRequest {
+                    id: key_name(k),
+                    twin_json: doc.to_string(),
+                    options: None,
+                };
+                self.twins.put_twin(req).await.map(drop)
+            }
+            Register::Link(k) => {
+                let doc =
+                    json!({"$targetId": key_name(target), "$relationshipName": LINK, "v": value});
+                let req = pb::PutRelationshipRequest {
+                    source_id: key_name(k),
+                    relationship_id: LINK.into(),
+                    relationship_json: doc.to_string(),
+                    options: None,
+                };
+                self.rels.put_relationship(req).await.map(drop)
+            }
+        }
+    }
+
+    /// Reads the register: its value and ETag, `(None, "")` when it does not exist.
+    async fn read(
+        &mut self,
+        reg: Register,
+        consistency: pb::Consistency,
+    ) -> Result<(Option<i64>, String), tonic::Status> {
+        let options = Some(pb::ReadOptions { consistency: consistency as i32 });
+        let r = match reg {
+            Register::Twin(k) => self
+                .twins
+                .get_twin(pb::GetTwinRequest { id: key_name(k), options })
+                .await
+                .map(|r| r.into_inner())
+                .map(|r| (r.twin_json, r.etag)),
+            Register::Link(k) => self
+                .rels
+                .get_relationship(pb::GetRelationshipRequest {
+                    source_id: key_name(k),
+                    relationship_id: LINK.into(),
+                    options,
+                })
+                .await
+                .map(|r| r.into_inner())
+                .map(|r| (r.relationship_json, r.etag)),
+        };
+        match r {
+            Ok((doc, etag)) => {
+                let doc: serde_json::Value = serde_json::from_str(&doc).unwrap_or_default();
+                Ok((doc["v"].as_i64(), etag))
+            }
+            // No twin, or no relationship (or no source twin): the register is empty.
+            Err(e) if e.code() == tonic::Code::NotFound => Ok((None, String::new())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces the register's value by a JSON Patch, if its ETag is still `etag`.
+    async fn cas(&mut self, reg: Register, value: i64, etag: String) -> Result<(), tonic::Status> {
+        let patch_json = json!([{"op": "replace", "path": "/v", "value": value}]).to_string();
+        let options = Some(pb::WriteOptions { if_match: etag, ..Default::default() });
+        match reg {
+            Register::Twin(k) => self
+                .twins
+                .patch_twin(pb::PatchTwinRequest { id: key_name(k), patch_json, options })
+                .await
+                .map(drop),
+            Register::Link(k) => self
+                .rels
+                .patch_relationship(pb::PatchRelationshipRequest {
+                    source_id: key_name(k),
+                    relationship_id: LINK.into(),
+                    patch_json,
+                    options,
+                })
+                .await
+                .map(drop),
+        }
+    }
 }
 
 fn outcome_of(s: &tonic::Status) -> Outcome {
@@ -111,110 +313,161 @@ impl Rng {
     }
 }
 
-async fn client(c: u32, s: Settings, start: Instant, history: Arc<Mutex<Vec<Op>>>) {
-    let endpoint = &s.endpoints[c as usize % s.endpoints.len()];
-    let Ok(ch) = Channel::from_shared(endpoint.clone()) else { return };
-    let mut twins = TwinServiceClient::new(ch.timeout(s.timeout).connect_lazy());
-    let mut rng = Rng(s.seed ^ (u64::from(c) << 32));
-    let mut counter = 0i64;
-    let now = |start: Instant| start.elapsed().as_nanos() as u64;
-    let record = |op: Op| history.lock().unwrap_or_else(|e| e.into_inner()).push(op);
-    while start.elapsed() < s.duration {
-        let key = key_name((rng.next() % u64::from(s.keys)) as u32);
-        counter += 1;
-        let value = (i64::from(c) << 40) | counter;
-        let choice = rng.next() % 10;
-        if choice < 4 {
-            let doc =
-                json!({"$metadata": {"$model": "dtmi:twinstore:chaos:Register;1"}, "v": value});
-            let invoke = now(start);
-            let r = twins
-                .put_twin(pb::PutTwinRequest {
-                    id: key.clone(),
-                    twin_json: doc.to_string(),
-                    options: None,
-                })
-                .await;
-            let (ret, outcome) = match &r {
-                Ok(_) => (Some(now(start)), Outcome::Ok),
-                Err(e) => {
-                    let o = outcome_of(e);
-                    ((o != Outcome::Unknown).then(|| now(start)), o)
-                }
-            };
-            let failed = outcome != Outcome::Ok;
-            record(Op { client: c, key, kind: Kind::Write { value }, invoke, ret, outcome });
-            if failed {
-                // Do not spin against a node that is down.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        } else {
-            // A linearizable read; for a conditional write it is followed by a patch.
-            let invoke = now(start);
-            let r = twins.get_twin(pb::GetTwinRequest { id: key.clone(), options: None }).await;
-            let seen = match r {
-                Ok(resp) => {
-                    let resp = resp.into_inner();
-                    let doc: serde_json::Value =
-                        serde_json::from_str(&resp.twin_json).unwrap_or_default();
-                    Some((doc["v"].as_i64(), resp.etag))
-                }
-                Err(e) if e.code() == tonic::Code::NotFound => Some((None, String::new())),
-                // A read that failed or timed out observed nothing: it constrains nothing.
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    None
-                }
-            };
-            let Some((current, etag)) = seen else { continue };
-            record(Op {
-                client: c,
-                key: key.clone(),
-                kind: Kind::Read { value: current },
-                invoke,
-                ret: Some(now(start)),
-                outcome: Outcome::Ok,
-            });
-            let (Some(expect), true) = (current, choice >= 7) else { continue };
-            let patch = json!([{"op": "replace", "path": "/v", "value": value}]).to_string();
-            let options = Some(pb::WriteOptions { if_match: etag, ..Default::default() });
-            let invoke = now(start);
-            let r = twins
-                .patch_twin(pb::PatchTwinRequest { id: key.clone(), patch_json: patch, options })
-                .await;
-            let (ret, outcome) = match &r {
-                Ok(_) => (Some(now(start)), Outcome::Ok),
-                Err(e) => {
-                    let o = outcome_of(e);
-                    ((o != Outcome::Unknown).then(|| now(start)), o)
-                }
-            };
-            record(Op { client: c, key, kind: Kind::Cas { expect, value }, invoke, ret, outcome });
+/// How a write ended: its return time (none when unknown) and outcome.
+fn ended(r: &Result<(), tonic::Status>, now: u64) -> (Option<u64>, Outcome) {
+    match r {
+        Ok(()) => (Some(now), Outcome::Ok),
+        Err(e) => {
+            let o = outcome_of(e);
+            ((o != Outcome::Unknown).then_some(now), o)
         }
     }
 }
 
-/// Each node's final value of every key (LOCAL reads), for the checker.
-pub async fn finals(
-    endpoints: &[String],
-    keys: u32,
-) -> std::collections::BTreeMap<String, Vec<Option<i64>>> {
-    let mut out: std::collections::BTreeMap<String, Vec<Option<i64>>> =
-        std::collections::BTreeMap::new();
-    for e in endpoints {
-        let Ok(ch) = Channel::from_shared(e.clone()) else { continue };
-        let mut twins = TwinServiceClient::new(ch.timeout(Duration::from_secs(5)).connect_lazy());
-        for k in 0..keys {
-            let key = key_name(k);
-            let options = Some(pb::ReadOptions { consistency: pb::Consistency::Local as i32 });
-            let v = match twins.get_twin(pb::GetTwinRequest { id: key.clone(), options }).await {
-                Ok(r) => serde_json::from_str::<serde_json::Value>(&r.into_inner().twin_json)
-                    .ok()
-                    .and_then(|d| d["v"].as_i64()),
-                Err(_) => None,
-            };
-            out.entry(key).or_default().push(v);
+async fn client(c: u32, s: Settings, start: Instant, history: Arc<Mutex<Vec<Op>>>) {
+    let endpoint = &s.endpoints[c as usize % s.endpoints.len()];
+    let Ok(mut conn) = Conn::new(endpoint, s.timeout) else { return };
+    let mut rng = Rng(s.seed ^ (u64::from(c) << 32));
+    let mut counter = 0i64;
+    let now = || s.offset_ns + start.elapsed().as_nanos() as u64;
+    let record = |op: Op| history.lock().unwrap_or_else(|e| e.into_inner()).push(op);
+    let pause = || tokio::time::sleep(Duration::from_millis(50));
+    while start.elapsed() < s.duration {
+        let k = (rng.next() % u64::from(s.keys)) as u32;
+        let reg = if s.keys >= 2 && rng.next() % 100 < LINK_PERCENT {
+            Register::Link(k)
+        } else {
+            Register::Twin(k)
+        };
+        let key = reg.key();
+        counter += 1;
+        let value = (i64::from(c) << 40) | counter;
+        // Out of 20: 8 writes, 3 LOCAL reads, 3 linearizable reads, 6 reads followed by a
+        // conditional write.
+        let choice = rng.next() % 20;
+        if choice < 8 {
+            // A relationship's target: any other workload twin.
+            let target = (k + 1 + (rng.next() % u64::from(s.keys.max(2) - 1)) as u32) % s.keys;
+            let invoke = now();
+            let r = conn.write(reg, value, target).await;
+            let (ret, outcome) = ended(&r, now());
+            record(Op { client: c, key, kind: Kind::Write { value }, invoke, ret, outcome });
+            if outcome != Outcome::Ok {
+                // Do not spin against a node that is down.
+                pause().await;
+            }
+            continue;
+        }
+        let local = choice < 11;
+        let consistency =
+            if local { pb::Consistency::Local } else { pb::Consistency::Linearizable };
+        let invoke = now();
+        let (current, etag) = match conn.read(reg, consistency).await {
+            Ok(seen) => seen,
+            // A read that failed or timed out observed nothing: it constrains nothing.
+            Err(_) => {
+                pause().await;
+                continue;
+            }
+        };
+        let kind =
+            if local { Kind::LocalRead { value: current } } else { Kind::Read { value: current } };
+        let ret = Some(now());
+        record(Op { client: c, key: key.clone(), kind, invoke, ret, outcome: Outcome::Ok });
+        let (Some(expect), true) = (current, choice >= 14) else { continue };
+        let invoke = now();
+        let r = conn.cas(reg, value, etag).await;
+        let (ret, outcome) = ended(&r, now());
+        record(Op { client: c, key, kind: Kind::Cas { expect, value }, invoke, ret, outcome });
+    }
+}
+
+/// How many times [`finals`] asks a node for a key before calling the node unreachable.
+const FINAL_ATTEMPTS: u32 = 3;
+
+/// Each node's final value of every key of a workload over `keys` twins (`LOCAL` reads), for the
+/// checker. A node is either read completely or listed as unreachable with its last error (after
+/// [`FINAL_ATTEMPTS`] tries of one key); a key that does not exist on a node is `None`.
+pub async fn finals(endpoints: &[String], keys: u32) -> Finals {
+    let mut out = Finals::default();
+    for node in endpoints {
+        match node_state(node, keys).await {
+            Ok(values) => out.nodes.push(NodeState { node: node.clone(), values }),
+            Err(error) => out.unreachable.push(Unreachable { node: node.clone(), error }),
         }
     }
     out
+}
+
+async fn node_state(node: &str, keys: u32) -> Result<BTreeMap<String, Option<i64>>, String> {
+    let mut conn = Conn::new(node, Duration::from_secs(5))?;
+    let mut values = BTreeMap::new();
+    for reg in registers(keys) {
+        let mut attempt = 1;
+        let value = loop {
+            match conn.read(reg, pb::Consistency::Local).await {
+                Ok((value, _)) => break value,
+                Err(e) if attempt >= FINAL_ATTEMPTS => {
+                    return Err(format!("reading {}: {}", reg.key(), describe(&e)));
+                }
+                Err(_) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        };
+        values.insert(reg.key(), value);
+    }
+    Ok(values)
+}
+
+/// A status as "code: message: cause: ...", the transport's causes included (a bare
+/// "tcp connect error" does not say whether the connection was refused or timed out).
+fn describe(e: &tonic::Status) -> String {
+    let mut out = format!("{:?}: {}", e.code(), e.message());
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(&format!(": {text}"));
+        }
+        cause = c.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_declares_the_link_relationship() {
+        let batch = crate::model::dtdl::parse_batch(MODEL).expect("the workload's model parses");
+        assert_eq!(batch.len(), 1);
+        let stored = json!({"id": MODEL_ID, "model": serde_json::from_str::<serde_json::Value>(MODEL).unwrap()[0]});
+        assert!(declares_link(&stored.to_string()));
+        let old = json!({"id": MODEL_ID, "model": {"contents": [
+            {"@type": "Property", "name": "v", "schema": "long"}]}});
+        assert!(!declares_link(&old.to_string()));
+        assert!(!declares_link("not json"));
+    }
+
+    #[test]
+    fn relationship_keys_exist_only_with_two_twins_or_more() {
+        assert_eq!(key_names(1), vec!["chaos-0"]);
+        assert_eq!(key_names(2), vec!["chaos-0", "chaos-1", "chaos-0/link", "chaos-1/link"]);
+        assert_eq!(Register::Link(3).key(), link_key(3));
+    }
+
+    #[tokio::test]
+    async fn a_node_that_does_not_answer_is_unreachable_not_empty() {
+        // Nothing listens on port 1.
+        let node = "http://127.0.0.1:1".to_string();
+        let f = finals(std::slice::from_ref(&node), 2).await;
+        assert!(f.nodes.is_empty(), "{f:?}");
+        assert_eq!(f.unreachable.len(), 1);
+        assert_eq!(f.unreachable[0].node, node);
+        let error = &f.unreachable[0].error;
+        assert!(error.starts_with("reading chaos-0: "), "{error}");
+    }
 }

@@ -70,7 +70,7 @@ pub(crate) struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run one node until SIGINT or SIGTERM.
-    Node(node::NodeArgs),
+    Node(Box<node::NodeArgs>),
     /// Start a local deployment with the sample building graph; Ctrl-C stops it.
     Up(up::UpArgs),
     /// Create, read, update and delete digital twins and their components.
@@ -142,7 +142,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> CliResult<ExitCode> {
     let printer = Printer { format: cli.global.output };
     match cli.command {
-        Command::Node(args) => node::run(args),
+        Command::Node(args) => node::run(*args),
         Command::Up(args) => up::run(args),
         Command::Twin(cmd) => client_command(&cli.global, printer, |ctx| twin::run(ctx, cmd)),
         Command::Rel(cmd) => client_command(&cli.global, printer, |ctx| rel::run(ctx, cmd)),

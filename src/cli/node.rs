@@ -77,6 +77,13 @@ pub(crate) struct NodeArgs {
     /// DR: the other region's name [default: primary with --standby-of, standby with --standby].
     #[arg(long, value_name = "NAME")]
     peer_region: Option<String>,
+    /// Chaos testing only: delay every log-shipping message from the other region by this many
+    /// milliseconds, as a WAN between the regions would (where the kernel has no tc netem).
+    #[arg(long, value_name = "MS")]
+    fault_wan_delay_ms: Option<u64>,
+    /// Chaos testing only: vary that delay by up to this many milliseconds either way.
+    #[arg(long, value_name = "MS")]
+    fault_wan_jitter_ms: Option<u64>,
 }
 
 impl NodeArgs {
@@ -96,6 +103,8 @@ impl NodeArgs {
             standby_of: self.standby_of.clone(),
             standby: self.standby.clone(),
             peer_region: self.peer_region.clone(),
+            fault_wan_delay_ms: self.fault_wan_delay_ms,
+            fault_wan_jitter_ms: self.fault_wan_jitter_ms,
         };
         let file = match &self.config {
             Some(path) => node_config::read_file(path)?,
@@ -135,6 +144,7 @@ async fn serve(s: Settings) -> CliResult {
     config.role = s.role;
     config.peer = s.peer.clone();
     config.http = s.http;
+    config.wan_delay = s.wan_delay;
     if let Some(n) = s.max_retained {
         config.max_retained = n;
     }

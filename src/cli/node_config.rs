@@ -18,6 +18,8 @@
 //! # ... or, on the standby's nodes, the primary region they follow:
 //! # standby_of = ["http://127.0.1.1:7001", "http://127.0.1.2:7001", "http://127.0.1.3:7001"]
 //! # peer_region = "standby"         # the other region's name [standby / primary]
+//! # fault_wan_delay_ms = 50          # chaos testing only: delay log shipping from the other
+//! # fault_wan_jitter_ms = 10         # region by 50 ± 10 ms, as a WAN between regions would
 //! ```
 //!
 //! DR settings: `standby_of` makes this node's region the standby of the primary region at those
@@ -34,6 +36,7 @@
 use super::output::{CliError, CliResult};
 use crate::client::normalize_url;
 use crate::error::ErrorCode;
+use crate::raft::network::Delay;
 use crate::storage::dr::{PeerRegion, Role};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -62,6 +65,8 @@ pub(crate) struct RawSettings {
     pub(crate) standby_of: Option<String>,
     pub(crate) standby: Option<String>,
     pub(crate) peer_region: Option<String>,
+    pub(crate) fault_wan_delay_ms: Option<u64>,
+    pub(crate) fault_wan_jitter_ms: Option<u64>,
 }
 
 impl RawSettings {
@@ -81,6 +86,8 @@ impl RawSettings {
             standby_of: self.standby_of.or(file.standby_of),
             standby: self.standby.or(file.standby),
             peer_region: self.peer_region.or(file.peer_region),
+            fault_wan_delay_ms: self.fault_wan_delay_ms.or(file.fault_wan_delay_ms),
+            fault_wan_jitter_ms: self.fault_wan_jitter_ms.or(file.fault_wan_jitter_ms),
         }
     }
 }
@@ -104,6 +111,8 @@ pub(crate) struct Settings {
     pub(crate) role: Role,
     /// The other region of the DR pair.
     pub(crate) peer: Option<PeerRegion>,
+    /// Chaos testing: the delay added to messages from the other region.
+    pub(crate) wan_delay: Option<Delay>,
 }
 
 fn invalid(message: impl Into<String>) -> CliError {
@@ -291,7 +300,29 @@ impl RawSettings {
             max_retained: self.max_retained,
             role,
             peer,
+            wan_delay: wan_delay(self.fault_wan_delay_ms, self.fault_wan_jitter_ms)?,
         })
+    }
+}
+
+/// The fault-injected WAN delay from `fault_wan_delay_ms` and `fault_wan_jitter_ms`.
+fn wan_delay(delay: Option<u64>, jitter: Option<u64>) -> CliResult<Option<Delay>> {
+    match (delay, jitter) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(invalid("--fault-wan-jitter-ms needs --fault-wan-delay-ms")),
+        (Some(d), j) => {
+            let j = j.unwrap_or(0);
+            if d > 60_000 || j > d {
+                return Err(invalid(format!(
+                    "--fault-wan-delay-ms {d} --fault-wan-jitter-ms {j}: the delay must be at \
+                     most 60000 ms and the jitter at most the delay"
+                )));
+            }
+            Ok(Some(Delay {
+                base: std::time::Duration::from_millis(d),
+                jitter: std::time::Duration::from_millis(j),
+            }))
+        }
     }
 }
 
@@ -393,6 +424,8 @@ pub(crate) fn parse(text: &str) -> Result<RawSettings, (usize, String)> {
             "http" => raw.http = Some(text(value)?),
             "max_retained" => raw.max_retained = Some(number(value)?),
             "peer_region" => raw.peer_region = Some(text(value)?),
+            "fault_wan_delay_ms" => raw.fault_wan_delay_ms = Some(number(value)?),
+            "fault_wan_jitter_ms" => raw.fault_wan_jitter_ms = Some(number(value)?),
             "peers" | "standby_of" | "standby" => {
                 let joined = match value {
                     Value::Text(s) => s,
@@ -409,7 +442,8 @@ pub(crate) fn parse(text: &str) -> Result<RawSettings, (usize, String)> {
                     n,
                     format!(
                         "unknown key '{other}' (known: id, region, data, listen, advertise, \
-                         peers, join, cache_mb, standby_of, standby, peer_region)"
+                         peers, join, cache_mb, standby_of, standby, peer_region, fault_wan_delay_ms, \
+                         fault_wan_jitter_ms)"
                     ),
                 ));
             }

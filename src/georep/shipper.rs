@@ -80,6 +80,50 @@ pub async fn run(geo: Geo) {
     }
 }
 
+/// The primary's messages as this node sees them: straight from the stream, or, with a
+/// fault-injected WAN delay, through a delay line that holds each message `delay ± jitter` after it
+/// arrived, in order (a reader task stamps each message with its release time as it arrives, so
+/// the stream is drained at full speed and only latency is added, as on a long link).
+enum Incoming {
+    Direct(Box<tonic::Streaming<pb::ShipMessage>>),
+    Delayed(tokio::sync::mpsc::Receiver<(tokio::time::Instant, Message)>),
+}
+
+type Message = std::result::Result<Option<pb::ShipMessage>, tonic::Status>;
+
+fn delay_line(
+    mut stream: tonic::Streaming<pb::ShipMessage>,
+    delay: Option<network::Delay>,
+) -> Incoming {
+    let Some(delay) = delay else { return Incoming::Direct(Box::new(stream)) };
+    let (tx, rx) = tokio::sync::mpsc::channel(4096);
+    tokio::spawn(async move {
+        let mut last = tokio::time::Instant::now();
+        loop {
+            let msg = stream.message().await;
+            let end = !matches!(msg, Ok(Some(_)));
+            last = last.max(tokio::time::Instant::now() + delay.sample());
+            if tx.send((last, msg)).await.is_err() || end {
+                return;
+            }
+        }
+    });
+    Incoming::Delayed(rx)
+}
+
+async fn next(incoming: &mut Incoming) -> Message {
+    match incoming {
+        Incoming::Direct(stream) => stream.message().await,
+        Incoming::Delayed(rx) => match rx.recv().await {
+            Some((due, msg)) => {
+                tokio::time::sleep_until(due).await;
+                msg
+            }
+            None => Ok(None),
+        },
+    }
+}
+
 fn set_connected(geo: &Geo, connected: bool, error: &str) {
     let mut lag = geo.lag.lock().unwrap_or_else(|e| e.into_inner());
     lag.connected = connected;
@@ -99,11 +143,12 @@ async fn follow(geo: &Geo, addr: &str) -> Result<()> {
         region: geo.region.clone(),
         confirmed_index: dr.upstream.index,
     };
-    let mut stream = client.pull(request).await.map_err(status_error)?.into_inner();
+    let stream = client.pull(request).await.map_err(status_error)?.into_inner();
+    let mut stream = delay_line(stream, geo.faults.wan_delay_of(addr));
     set_connected(geo, true, "");
     let mut last_confirm = Instant::now();
     loop {
-        let msg = match tokio::time::timeout(Duration::from_secs(3), stream.message()).await {
+        let msg = match tokio::time::timeout(Duration::from_secs(3), next(&mut stream)).await {
             Ok(Ok(Some(m))) => m,
             Ok(Ok(None)) => {
                 return Err(err!(Unavailable, "the primary at {addr} ended the stream"));

@@ -63,27 +63,98 @@ pub fn client(channel: Channel) -> RaftServiceClient<Channel> {
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
 }
 
-/// In-process fault injection: the peers (by URL) this node cannot reach. Tests cut links with it
-/// deterministically, without root; every internal call (raft, forwarding, read index, log
-/// shipping) checks it before going out. Empty in production.
+/// In-process fault injection: the peers (by URL) this node cannot reach, and the links it
+/// delays. Tests cut and slow links with it deterministically, without root; every internal call
+/// (raft, forwarding, read index, log shipping) checks it before going out. Empty in production.
+///
+/// A delay is one-way and per message, like netem's: a raft RPC waits `base ± jitter` before it is
+/// sent; a log-shipping stream holds every message it receives for `base ± jitter` (in order, as a
+/// delay line, so the stream's throughput is kept and only its latency grows). The WAN delay
+/// applies to every cross-region link (log shipping), whatever the peer region's addresses.
 #[derive(Clone, Debug, Default)]
-pub struct Faults(std::sync::Arc<std::sync::RwLock<std::collections::HashSet<String>>>);
+pub struct Faults(std::sync::Arc<std::sync::RwLock<FaultState>>);
+
+#[derive(Debug, Default)]
+struct FaultState {
+    blocked: std::collections::HashSet<String>,
+    delayed: std::collections::HashMap<String, Delay>,
+    wan: Option<Delay>,
+}
+
+/// A one-way message delay: `base`, plus or minus up to `jitter`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delay {
+    /// The mean delay.
+    pub base: Duration,
+    /// The most the delay differs from `base`, either way.
+    pub jitter: Duration,
+}
+
+impl Delay {
+    /// One message's delay: uniform in `base ± jitter` (never below zero). Not deterministic on
+    /// purpose; it is used only on the network path, never in apply.
+    pub fn sample(&self) -> Duration {
+        if self.jitter.is_zero() {
+            return self.base;
+        }
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos(),
+        );
+        let span = self.jitter.as_nanos() as u64 * 2 + 1;
+        let offset = h.finish() % span;
+        (self.base + Duration::from_nanos(offset)).saturating_sub(self.jitter)
+    }
+}
 
 impl Faults {
-    /// Cuts this node's outgoing link to `addr`.
-    pub fn block(&self, addr: &str) {
-        self.0.write().unwrap_or_else(|e| e.into_inner()).insert(addr.to_string());
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, FaultState> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Restores every link.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, FaultState> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Cuts this node's outgoing link to `addr`.
+    pub fn block(&self, addr: &str) {
+        self.write().blocked.insert(addr.to_string());
+    }
+
+    /// Delays this node's messages to (raft) or from (log shipping) `addr`.
+    pub fn delay(&self, addr: &str, delay: Delay) {
+        self.write().delayed.insert(addr.to_string(), delay);
+    }
+
+    /// Delays every message of this node's cross-region links (log shipping), as a WAN would.
+    pub fn set_wan_delay(&self, delay: Option<Delay>) {
+        self.write().wan = delay;
+    }
+
+    /// Restores every link: no cuts, no delays (the WAN delay included).
     pub fn heal(&self) {
-        self.0.write().unwrap_or_else(|e| e.into_inner()).clear();
+        *self.write() = FaultState::default();
     }
 
     /// Whether the link to `addr` is cut.
     pub fn blocked(&self, addr: &str) -> bool {
-        let set = self.0.read().unwrap_or_else(|e| e.into_inner());
-        !set.is_empty() && set.contains(addr)
+        let state = self.read();
+        !state.blocked.is_empty() && state.blocked.contains(addr)
+    }
+
+    /// The delay of the region-local link to `addr`, if any.
+    pub fn delay_of(&self, addr: &str) -> Option<Delay> {
+        self.read().delayed.get(addr).copied()
+    }
+
+    /// The delay of the cross-region link to `addr`: its own, or the WAN delay.
+    pub fn wan_delay_of(&self, addr: &str) -> Option<Delay> {
+        let state = self.read();
+        state.delayed.get(addr).copied().or(state.wan)
     }
 }
 
@@ -144,6 +215,9 @@ impl Connection {
                 self.target, self.addr
             ));
             return Err(RPCError::Unreachable(Unreachable::new(&e)));
+        }
+        if let Some(delay) = self.faults.delay_of(&self.addr) {
+            tokio::time::sleep(delay.sample()).await;
         }
         let data = encode(req).map_err(|e| RPCError::Network(NetworkError::new(&Text(e))))?;
         if self.client.is_none() {
@@ -236,3 +310,38 @@ impl std::fmt::Display for Text {
 }
 
 impl std::error::Error for Text {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delay_stays_within_its_jitter() {
+        let d = Delay { base: Duration::from_millis(50), jitter: Duration::from_millis(10) };
+        let samples: Vec<Duration> = (0..200).map(|_| d.sample()).collect();
+        assert!(samples.iter().all(|s| *s >= Duration::from_millis(40)));
+        assert!(samples.iter().all(|s| *s <= Duration::from_millis(60)));
+        // Not a constant: the jitter is used.
+        assert!(samples.iter().any(|s| *s != samples[0]));
+        let fixed = Delay { base: Duration::from_millis(5), jitter: Duration::ZERO };
+        assert_eq!(fixed.sample(), Duration::from_millis(5));
+    }
+
+    #[test]
+    fn faults_cut_delay_and_heal_links() {
+        let f = Faults::default();
+        let d = Delay { base: Duration::from_millis(7), jitter: Duration::ZERO };
+        assert!(!f.blocked("a") && f.delay_of("a").is_none() && f.wan_delay_of("a").is_none());
+        f.block("a");
+        f.delay("b", d);
+        f.set_wan_delay(Some(Delay { base: Duration::from_millis(9), ..d }));
+        assert!(f.blocked("a") && !f.blocked("b"));
+        assert_eq!(f.delay_of("b"), Some(d));
+        // A link's own delay wins over the WAN delay; other links get the WAN delay.
+        assert_eq!(f.wan_delay_of("b"), Some(d));
+        assert_eq!(f.wan_delay_of("c").map(|d| d.base), Some(Duration::from_millis(9)));
+        assert_eq!(f.delay_of("c"), None);
+        f.heal();
+        assert!(!f.blocked("a") && f.delay_of("b").is_none() && f.wan_delay_of("c").is_none());
+    }
+}

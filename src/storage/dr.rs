@@ -74,8 +74,10 @@ pub struct DrState {
     pub peer: Option<PeerRegion>,
     /// Standby: the last position of the primary's log applied here.
     pub upstream: Position,
-    /// Standby: the primary's time at which it had applied exactly `upstream` (so the standby was
-    /// caught up as of then); the "replicated time".
+    /// Standby: the primary's time up to which this region has its history (the "replicated
+    /// time"): the time of the newest write applied here, or, when the primary said a batch
+    /// brought this region up to its applied index, the primary's time then (so an idle primary
+    /// does not make the region look stale). A forced failover's RPO is measured from it.
     pub replicated_time: Timestamp,
     /// Primary: where it became primary (its own log index of the promotion).
     pub promoted_at: Option<Position>,
@@ -372,6 +374,10 @@ impl Store {
                 let _answer = self.run_into(w, &c, origin, *i)?;
             }
             dr.upstream = Position { epoch: b.source_epoch, index: b.to };
+        }
+        // The newest write applied: the region has the primary's history up to its time.
+        if let Some((_, newest)) = b.entries.iter().rev().find(|(i, _)| *i <= dr.upstream.index) {
+            dr.replicated_time = dr.replicated_time.max(newest.time);
         }
         if b.caught_up && b.to <= dr.upstream.index {
             dr.replicated_time = dr.replicated_time.max(b.source_time);

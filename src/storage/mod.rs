@@ -47,6 +47,8 @@ pub enum StorageError {
     Codec(String),
     /// Stored data breaks an invariant.
     Corrupt(String),
+    /// The data directory is locked by another process.
+    InUse(String),
 }
 
 impl std::fmt::Display for StorageError {
@@ -55,6 +57,7 @@ impl std::fmt::Display for StorageError {
             StorageError::Sled(e) => write!(f, "sled: {e}"),
             StorageError::Codec(e) => write!(f, "cannot decode a stored value: {e}"),
             StorageError::Corrupt(e) => write!(f, "corrupt data: {e}"),
+            StorageError::InUse(e) => write!(f, "{e}"),
         }
     }
 }

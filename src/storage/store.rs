@@ -42,14 +42,38 @@ pub struct Store {
     pub(super) snapshot_mem: Mutex<std::collections::HashMap<u64, Vec<u8>>>,
 }
 
+/// How long [`Store::open`] waits for a database directory's lock.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 impl Store {
     /// Opens (or creates) the store in `dir` with a sled page cache of `cache_capacity` bytes.
+    ///
+    /// sled locks the directory while a database is open, and a database just closed in this
+    /// process may hold the lock a moment longer (its background I/O jobs end asynchronously), so
+    /// a lock held elsewhere is waited for, up to [`LOCK_WAIT`]; after that the directory is
+    /// taken to be in use by another process, and the error says so.
     pub fn open(dir: &Path, cache_capacity: u64) -> Result<Store, StorageError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_capacity)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+            .mode(sled::Mode::HighThroughput);
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(e) if e.to_string().contains("could not acquire lock") => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(StorageError::InUse(format!(
+                            "the data directory {} is in use by another process (is another \
+                             node running on it?): {e}",
+                            dir.display()
+                        )));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         let name =
             format!("{}.snapshots", dir.file_name().and_then(|n| n.to_str()).unwrap_or("db"));
         let snapshots = dir.with_file_name(name);
@@ -276,4 +300,24 @@ fn decode_token(t: &str) -> Option<Vec<u8>> {
 /// Checks a continuation token's syntax (so a bad token is the client's error, not storage's).
 pub fn valid_token(t: &str) -> bool {
     decode_token(t).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_in_use_is_refused_clearly_and_free_again_once_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let first = Store::open(&path, 1 << 20).unwrap();
+        let started = std::time::Instant::now();
+        let e = Store::open(&path, 1 << 20).err().expect("a second open of a locked directory");
+        assert!(started.elapsed() >= LOCK_WAIT, "gave up before waiting for the lock");
+        assert!(matches!(e, StorageError::InUse(_)), "{e}");
+        assert!(e.to_string().contains("in use by another process"), "{e}");
+        drop(first);
+        // Closed: reopening works (waiting out sled's background jobs if need be).
+        Store::open(&path, 1 << 20).unwrap();
+    }
 }
