@@ -366,3 +366,34 @@ async fn a_slow_link_to_one_follower_delays_only_that_follower() {
     c.nodes[leader].as_ref().unwrap().faults().heal();
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_write_follows_a_new_leader_instead_of_waiting_on_a_silent_one() {
+    // Found by scripts/chaos/pause-leader.sh: a follower waited for its forwarded write's answer
+    // from a paused leader until the deadline (10 s), long after a new leader took over.
+    let c = Cluster::start().await;
+    add_model(&c, 0).await;
+    let old = c.leader().await;
+    let via = (old + 1) % 3;
+    // The old leader goes silent: its heartbeats stop reaching anyone, and whatever `via` sends
+    // it would take 20 s to arrive.
+    let node = |i: usize| c.nodes[i].as_ref().unwrap();
+    for i in (0..3).filter(|i| *i != old) {
+        node(old).faults().block(&c.addrs[i]);
+    }
+    let silent =
+        twinstore::raft::network::Delay { base: Duration::from_secs(20), ..Default::default() };
+    node(via).faults().delay(&c.addrs[old], silent);
+    let mut client = c.twins(via);
+    let started = Instant::now();
+    put(&mut client, "moved", 7, Some(("mover", 1))).await.unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(8), "the write waited {took:?} on the silent leader");
+    c.wait_for(|s| s.state == "Leader" && s.id as usize - 1 != old, "a new leader").await;
+    for i in 0..3 {
+        node(i).faults().heal();
+    }
+    let r = get(&mut client, "moved", pb::Consistency::Linearizable).await.unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&r.twin_json).unwrap()["n"], 7);
+    c.shutdown().await;
+}

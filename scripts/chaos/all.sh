@@ -24,6 +24,7 @@ done
 SCENARIOS=(kill-leader:20 kill-random:20 pause-leader:20 partition:25 wan-latency:15 region-outage:24)
 SUMMARY="$(mktemp /tmp/twinstore-chaos-summary.XXXXXX)"
 trap 'rm -f "$SUMMARY"' EXIT
+trap 'exit 130' INT TERM
 export TWINSTORE_CHAOS_SUMMARY="$SUMMARY"
 BIN="${TWINSTORE_BIN:-target/release/twinstore}"
 [ -x "$BIN" ] || cargo build --release --quiet || exit 1
@@ -36,7 +37,11 @@ for entry in "${SCENARIOS[@]}"; do
   echo
   echo "### $name --duration $seconds --seed $seed"
   before=$(wc -l < "$SUMMARY")
-  if ! "scripts/chaos/$name.sh" --duration "$seconds" --seed "$seed"; then
+  "scripts/chaos/$name.sh" --duration "$seconds" --seed "$seed"
+  code=$?
+  # Interrupted (Ctrl-C reaches the scenario first): stop here.
+  [ "$code" = 130 ] && { echo "interrupted"; exit 130; }
+  if [ "$code" != 0 ]; then
     FAILED+=("$name")
     # A scenario that died before its report still gets a row.
     [ "$(wc -l < "$SUMMARY")" -gt "$before" ] \

@@ -5,14 +5,7 @@
 #
 #   scripts/chaos/kill-leader.sh [--duration SECONDS] [--seed N]
 DURATION=20 SEED=1
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --duration) DURATION="$2"; shift 2 ;;
-    --seed) SEED="$2"; shift 2 ;;
-    *) echo "usage: $0 [--duration SECONDS] [--seed N]" >&2; exit 2 ;;
-  esac
-done
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.sh" "$@"
 chaos_start
 KILLS=0
 sleep 2

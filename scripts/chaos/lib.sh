@@ -1,5 +1,5 @@
-# Shared by the chaos scripts (source it from a script in scripts/chaos/ after parsing its flags;
-# DURATION and SEED must be set). It gives:
+# Shared by the chaos scripts: a script sets its defaults (DURATION, SEED, and any OPTIONS), then
+# runs `source "$(dirname "$0")/lib.sh" "$@"`, which parses the flags. It gives:
 #
 #   chaos_start [pair]    a 3-node primary region (and with `pair` its 3-node standby region) run
 #                         by scripts/cluster.sh in a temporary directory, then the recorded
@@ -17,6 +17,26 @@
 #   TWINSTORE_CHAOS_SUMMARY  a file to append the scenario's one-line result to (all.sh uses it)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+# The flags: --duration SECONDS, --seed N, and --NAME VALUE for each NAME in the script's OPTIONS
+# (which sets the variable NAME in capitals); the script sets the defaults before sourcing.
+chaos_usage() {
+  local o extra=""
+  for o in ${OPTIONS:-}; do extra+=" [--$o ${o^^}]"; done
+  echo "usage: $0 [--duration SECONDS] [--seed N]$extra" >&2
+  exit 2
+}
+while [ $# -gt 0 ]; do
+  [ $# -ge 2 ] || chaos_usage
+  case "$1" in
+    --duration) DURATION="$2" ;;
+    --seed) SEED="$2" ;;
+    --*) [[ " ${OPTIONS:-} " == *" ${1#--} "* ]] || chaos_usage
+         [[ "$2" =~ ^[0-9]+$ ]] || { echo "$1 takes a whole number, not '$2'" >&2; exit 2; }
+         printf -v "$(echo "${1#--}" | tr a-z A-Z)" '%s' "$2" ;;
+    *) chaos_usage ;;
+  esac
+  shift 2
+done
 [[ "$DURATION" =~ ^[0-9]+$ ]] && (( DURATION >= 5 )) || { echo "--duration must be at least 5 (seconds)" >&2; exit 2; }
 [[ "$SEED" =~ ^[0-9]+$ ]] || { echo "--seed must be a whole number" >&2; exit 2; }
 if ! command -v jq >/dev/null; then
@@ -63,7 +83,7 @@ chaos_cleanup() {
   for f in "$WORK"/*/node*.pid; do [ -f "$f" ] && kill -CONT "$(cat "$f")" 2>/dev/null || true; done
   region primary clean >/dev/null 2>&1 || true
   ((PAIR)) && region standby clean >/dev/null 2>&1 || true
-  if ((code)) && [ -d "$WORK" ]; then
+  if ((code)) && ((code != 130)) && [ -d "$WORK" ]; then
     # Keep the logs of a failed run where they can be read.
     local keep="/tmp/twinstore-chaos-failed-$$"
     mkdir -p "$keep"

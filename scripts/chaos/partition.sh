@@ -12,14 +12,7 @@
 #
 #   scripts/chaos/partition.sh [--duration SECONDS] [--seed N]
 DURATION=30 SEED=1
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --duration) DURATION="$2"; shift 2 ;;
-    --seed) SEED="$2"; shift 2 ;;
-    *) echo "usage: $0 [--duration SECONDS] [--seed N]" >&2; exit 2 ;;
-  esac
-done
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.sh" "$@"
 chaos_nft_init
 chaos_start
 ROUNDS=0 KINDS=""

@@ -5,15 +5,8 @@
 #
 #   scripts/chaos/pause-leader.sh [--duration SECONDS] [--seed N] [--pause SECONDS]
 DURATION=20 SEED=1 PAUSE=2
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --duration) DURATION="$2"; shift 2 ;;
-    --seed) SEED="$2"; shift 2 ;;
-    --pause) PAUSE="$2"; shift 2 ;;
-    *) echo "usage: $0 [--duration SECONDS] [--seed N] [--pause SECONDS]" >&2; exit 2 ;;
-  esac
-done
-source "$(dirname "$0")/lib.sh"
+OPTIONS="pause"
+source "$(dirname "$0")/lib.sh" "$@"
 chaos_start
 PAUSES=0
 sleep 2

@@ -16,14 +16,7 @@
 #
 #   scripts/chaos/region-outage.sh [--duration SECONDS] [--seed N]
 DURATION=24 SEED=1
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --duration) DURATION="$2"; shift 2 ;;
-    --seed) SEED="$2"; shift 2 ;;
-    *) echo "usage: $0 [--duration SECONDS] [--seed N]" >&2; exit 2 ;;
-  esac
-done
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.sh" "$@"
 (( DURATION >= 12 )) || { echo "--duration must be at least 12 for this scenario" >&2; exit 2; }
 BEFORE=$(( DURATION * 2 / 5 ))
 chaos_start pair

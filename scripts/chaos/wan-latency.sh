@@ -12,18 +12,10 @@
 #
 #   scripts/chaos/wan-latency.sh [--duration SECONDS] [--seed N] [--delay MS] [--jitter MS]
 DURATION=20 SEED=1 DELAY=50 JITTER=10
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --duration) DURATION="$2"; shift 2 ;;
-    --seed) SEED="$2"; shift 2 ;;
-    --delay) DELAY="$2"; shift 2 ;;
-    --jitter) JITTER="$2"; shift 2 ;;
-    *) echo "usage: $0 [--duration SECONDS] [--seed N] [--delay MS] [--jitter MS]" >&2; exit 2 ;;
-  esac
-done
+OPTIONS="delay jitter"
+source "$(dirname "$0")/lib.sh" "$@"
 export TWINSTORE_NODE_CONFIG="fault_wan_delay_ms = $DELAY
 fault_wan_jitter_ms = $JITTER"
-source "$(dirname "$0")/lib.sh"
 chaos_start pair
 sleep "$(chaos_left)"
 chaos_finish wan-latency "log shipping delayed ${DELAY} ± ${JITTER} ms between the regions"

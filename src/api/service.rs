@@ -205,7 +205,7 @@ impl Shared {
         // leader took over. Resending to the new leader is safe: the request id makes the write
         // exactly-once whichever leader commits it.
         let reply = tokio::select! {
-            reply = client.forward(req) => reply.map_err(|s| {
+            reply = async { self.link_delay(addr).await; client.forward(req).await } => reply.map_err(|s| {
                 err!(Unavailable, "forwarding to the leader at {addr} failed: {}", s.message())
             })?,
             () = self.leader_moved_from(addr) => {
@@ -214,6 +214,13 @@ impl Shared {
         };
         network::decode::<ForwardAnswer>(&reply.into_inner().data)
             .map_err(|e| err!(Internal, "decoding the leader's answer: {e}"))?
+    }
+
+    /// Waits out the fault-injected delay of this node's link to `addr`, if any (tests only).
+    async fn link_delay(&self, addr: &str) {
+        if let Some(delay) = self.inner.faults.delay_of(addr) {
+            tokio::time::sleep(delay.sample()).await;
+        }
     }
 
     /// Returns once this node knows a leader other than the one at `addr` (never, if raft stops).
@@ -408,7 +415,7 @@ impl Shared {
             deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100)),
         );
         let reply = tokio::select! {
-            reply = client.read_index(req) => reply.map_err(|s| {
+            reply = async { self.link_delay(addr).await; client.read_index(req).await } => reply.map_err(|s| {
                 err!(
                     Unavailable,
                     "asking the leader at {addr} for a read index failed: {}",

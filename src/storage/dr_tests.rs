@@ -173,3 +173,23 @@ fn reseed_replaces_the_data_and_keeps_the_region_own_state() {
         ErrorCode::OperationNotAllowed
     );
 }
+
+#[test]
+fn the_replicated_time_is_the_newest_write_applied_even_when_never_caught_up() {
+    // Under steady load the primary always has more, so no batch is marked caught up; the
+    // standby still has the primary's history up to the newest write it applied, and a forced
+    // failover's RPO is measured from that.
+    let mut p = Region::primary();
+    for n in 0..6 {
+        let _ = p.run(twin(n), None, 1);
+    }
+    let time_of = |i: u64| p.log.iter().find(|(j, _)| *j == i).unwrap().1.time;
+    let mut s = Region::standby();
+    s.ship(1, 4, &p, false).unwrap();
+    assert_eq!(s.h.store.dr().unwrap().replicated_time, time_of(4));
+    // A re-sent older batch does not move it back.
+    s.ship(1, 2, &p, false).unwrap();
+    assert_eq!(s.h.store.dr().unwrap().replicated_time, time_of(4));
+    s.ship(5, 7, &p, false).unwrap();
+    assert_eq!(s.h.store.dr().unwrap().replicated_time, time_of(7));
+}
