@@ -56,7 +56,9 @@ urls() { echo "http://127.0.$1.1:$PORT,http://127.0.$1.2:$PORT,http://127.0.$1.3
 EP="$(urls 1)"
 STANDBY_EP="$(urls 2)"
 HISTORY="$WORK/history.jsonl"
-KEYS=24
+# Twins shared by the clients: few, for many conflicts, but more in longer runs so that no key's
+# history outgrows what the checker searches (4096 operations a key).
+KEYS=$(( DURATION > 60 ? DURATION * 24 / 60 : 24 ))
 CLIENTS=6
 PAIR=0
 NFT_TABLE="twinstore_chaos_$$"
@@ -87,7 +89,7 @@ chaos_cleanup() {
     # Keep the logs of a failed run where they can be read.
     local keep="/tmp/twinstore-chaos-failed-$$"
     mkdir -p "$keep"
-    cp "$WORK"/*.jsonl "$WORK"/*.out "$keep"/ 2>/dev/null || true
+    cp "$WORK"/*.jsonl "$WORK"/*.json "$WORK"/*.out "$keep"/ 2>/dev/null || true
     echo "the history and outputs of this run are in $keep" >&2
   fi
   rm -rf "$WORK"
