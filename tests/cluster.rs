@@ -337,7 +337,7 @@ async fn a_slow_link_to_one_follower_delays_only_that_follower() {
     let leader = c.leader().await;
     let slow = (leader + 1) % 3;
     // Every raft message from the leader to `slow` waits 25 ± 10 ms (in-process fault hook).
-    // (Not more: openraft 0.9 times an AppendEntries out after the heartbeat interval, 60 ms, so
+    // (Not more: openraft 0.9 times an AppendEntries out after the heartbeat interval, 100 ms, so
     // a link slower than that carries nothing at all; see README, "Testing under failure".)
     let delay = twinstore::raft::network::Delay {
         base: Duration::from_millis(25),

@@ -15,7 +15,7 @@
 # Environment:
 #   TWINSTORE_BIN            the binary [target/release/twinstore, built if missing]
 #   TWINSTORE_CHAOS_SUMMARY  a file to append the scenario's one-line result to (all.sh uses it)
-set -euo pipefail
+set -eEuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 # The flags: --duration SECONDS, --seed N, and --NAME VALUE for each NAME in the script's OPTIONS
 # (which sets the variable NAME in capitals); the script sets the defaults before sourcing.
@@ -96,6 +96,8 @@ chaos_cleanup() {
   exit "$code"
 }
 trap chaos_cleanup EXIT
+# A command that fails stops the scenario (set -e): say which, so a failed run explains itself.
+trap 'echo "chaos: ${BASH_SOURCE[0]##*/} line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 trap 'exit 130' INT TERM
 
 # The highest raft term in the primary region (each election raises it).
@@ -112,7 +114,7 @@ chaos_start() {
   ((PAIR)) && region standby up >/dev/null
   TERM0=$(chaos_term)
   START_NS=$(date +%s%N)
-  chaos_workload "$EP" "$DURATION" "$HISTORY" 0
+  chaos_workload "$EP" "${WORKLOAD_SECONDS:-$DURATION}" "$HISTORY" 0
   RANDOM=$SEED
 }
 

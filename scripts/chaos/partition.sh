@@ -20,13 +20,13 @@ sleep 2
 while [ "$(chaos_left)" -gt 6 ]; do
   LEADER=$(chaos_leader)
   [ -n "$LEADER" ] || { sleep 1; continue; }
-  OTHERS=$(for n in 1 2 3; do [ "$n" != "$LEADER" ] && echo "$n"; done)
+  OTHERS=$(for n in 1 2 3; do if [ "$n" != "$LEADER" ]; then echo "$n"; fi; done)
   case $(( RANDOM % 4 )) in
     0) KIND=isolate-leader
        for o in $OTHERS; do chaos_cut "$LEADER" "$o"; chaos_cut "$o" "$LEADER"; done ;;
     1) KIND=split
        set -- $OTHERS; LONE=$( (( RANDOM % 2 )) && echo "$1" || echo "$2")
-       for n in 1 2 3; do [ "$n" != "$LONE" ] && { chaos_cut "$LONE" "$n"; chaos_cut "$n" "$LONE"; }; done ;;
+       for n in 1 2 3; do if [ "$n" != "$LONE" ]; then chaos_cut "$LONE" "$n"; chaos_cut "$n" "$LONE"; fi; done ;;
     2) KIND=leader-outbound-loss
        for o in $OTHERS; do chaos_cut "$LEADER" "$o"; done ;;
     3) KIND=leader-inbound-loss

