@@ -484,10 +484,12 @@ async fn losing_quorum_makes_the_region_unavailable_until_it_is_restored() {
 }
 
 /// A primary region and its standby.
-async fn pair(n: usize, standby: Thresholds) -> (Region, Region) {
-    let mut p = Region::new("west", n, Role::Primary, "east");
-    let mut s = Region::new("east", n, Role::Standby, "west");
-    s.thresholds = standby;
+/// A primary region "west" of `primary` nodes and its standby "east" of `standby` nodes (with
+/// the standby's health thresholds), both started.
+async fn pair(primary: usize, standby: usize, thresholds: Thresholds) -> (Region, Region) {
+    let mut p = Region::new("west", primary, Role::Primary, "east");
+    let mut s = Region::new("east", standby, Role::Standby, "west");
+    s.thresholds = thresholds;
     p.peer = s.addrs.clone();
     s.peer = p.addrs.clone();
     p.start_all().await;
@@ -505,7 +507,7 @@ async fn dr_status(addr: &str) -> Option<pb::DrStatus> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_primary_a_forced_failover_and_reprotect_are_recorded_in_both_regions() {
-    let (mut p, s) = pair(1, thresholds()).await;
+    let (mut p, s) = pair(1, 1, thresholds()).await;
     let (west, east) = (p.addrs[0].clone(), s.addrs[0].clone());
     add_model(&west).await;
     let mut last = 0;
@@ -601,7 +603,7 @@ async fn a_lost_primary_a_forced_failover_and_reprotect_are_recorded_in_both_reg
 async fn replication_lag_over_its_threshold_is_an_incident() {
     // Any lag at all is over a threshold of 0 s.
     let strict = Thresholds { lag_seconds: 0.0, ..thresholds() };
-    let (p, s) = pair(1, strict).await;
+    let (p, s) = pair(1, 1, strict).await;
     add_model(&p.addrs[0]).await;
     put(&p.addrs[0], "x", 1).await;
     let lag = s
@@ -672,12 +674,7 @@ async fn metrics_are_served_in_the_prometheus_text_format() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_page_shows_both_regions_their_nodes_and_incidents_in_chromium() {
-    let mut p = Region::new("west", 3, Role::Primary, "east");
-    let mut s = Region::new("east", 1, Role::Standby, "west");
-    p.peer = s.addrs.clone();
-    s.peer = p.addrs.clone();
-    p.start_all().await;
-    s.start_all().await;
+    let (mut p, s) = pair(3, 1, thresholds()).await;
     let leader = p.wait_leader().await;
     add_model(&p.addrs[leader]).await;
     for n in 0..5 {
@@ -737,12 +734,7 @@ async fn the_status_page_shows_both_regions_their_nodes_and_incidents_in_chromiu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "regenerates the README's screenshot; run by hand"]
 async fn readme_screenshot() {
-    let mut p = Region::new("west", 3, Role::Primary, "east");
-    let mut s = Region::new("east", 3, Role::Standby, "west");
-    p.peer = s.addrs.clone();
-    s.peer = p.addrs.clone();
-    p.start_all().await;
-    s.start_all().await;
+    let (mut p, s) = pair(3, 3, thresholds()).await;
     let leader = p.wait_leader().await;
     add_model(&p.addrs[leader]).await;
     let write_for = |addr: String, from: i64, millis: u64| async move {
