@@ -40,7 +40,8 @@ wait "$WORKLOAD_A" || { echo "the first workload failed" >&2; exit 1; }
 # The old region comes back (as a fenced primary), and is made the new standby.
 for n in 1 2 3; do region primary restart "$n" >/dev/null; done
 REPROTECT="" ERROR=""
-for _ in $(seq 1 120); do
+REPROTECT_END=$(( $(date +%s) + 60 ))
+while [ "$(date +%s)" -lt "$REPROTECT_END" ]; do
   if REPROTECT=$("$BIN" --endpoint "$STANDBY_EP,$EP" --output json dr reprotect 2>&1); then break; fi
   ERROR="$REPROTECT" REPROTECT=""
   sleep 0.5
