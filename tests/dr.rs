@@ -18,7 +18,13 @@ use twinstore::raft::network::Delay;
 use twinstore::storage::dr::{PeerRegion, Role};
 
 const MODEL: &str = r#"[{"@id": "dtmi:dr:Device;1", "@type": "Interface", "@context": "dtmi:dtdl:context;3",
-  "contents": [{"@type": "Property", "name": "n", "schema": "integer"}]}]"#;
+  "contents": [{"@type": "Property", "name": "n", "schema": "integer"},
+                {"@type": "Property", "name": "b0", "schema": "string"},
+                {"@type": "Property", "name": "b1", "schema": "string"},
+                {"@type": "Property", "name": "b2", "schema": "string"},
+                {"@type": "Property", "name": "b3", "schema": "string"},
+                {"@type": "Property", "name": "b4", "schema": "string"},
+                {"@type": "Property", "name": "b5", "schema": "string"}]}]"#;
 
 fn channel(addr: &str) -> Channel {
     Channel::from_shared(addr.to_string()).unwrap().timeout(Duration::from_secs(20)).connect_lazy()
@@ -191,6 +197,22 @@ fn device(n: i64) -> String {
 /// Writes `id`; returns the primary's log index of the write.
 async fn put(c: &mut TwinServiceClient<Channel>, id: &str, n: i64) -> Result<u64, tonic::Status> {
     c.put_twin(pb::PutTwinRequest { id: id.into(), twin_json: device(n), options: None })
+        .await
+        .map(|r| r.into_inner().index)
+}
+
+/// Writes `id` as a twin of about 24 KiB (six strings of 4,000 bytes, the most a string may have;
+/// a twin may have 32 KiB).
+async fn put_large(
+    c: &mut TwinServiceClient<Channel>,
+    id: &str,
+    n: i64,
+) -> Result<u64, tonic::Status> {
+    let mut twin = json!({"$metadata": {"$model": "dtmi:dr:Device;1"}, "n": n});
+    for b in 0..6 {
+        twin[format!("b{b}")] = json!(format!("{n:08}").repeat(500));
+    }
+    c.put_twin(pb::PutTwinRequest { id: id.into(), twin_json: twin.to_string(), options: None })
         .await
         .map(|r| r.into_inner().index)
 }
@@ -421,6 +443,54 @@ async fn forced_failover_then_the_old_primary_is_fenced_and_reprotected() {
     wait_identical(&p, &s).await;
     assert!(get_local(&mut pc, "after-reprotect").await.is_some());
     assert!(get_local(&mut pc, "a25").await.is_none(), "divergent writes are not in the graph");
+    p.shutdown().await;
+    s.shutdown().await;
+}
+
+/// Regression (scripts/chaos/region-outage.sh with the old region down for minutes): a reseed was
+/// one raft entry holding the whole snapshot. Once the new primary's graph had grown to megabytes,
+/// the old primary's raft group could not replicate that entry within openraft's AppendEntries
+/// timeout (one heartbeat interval): its followers never caught up, stopped hearing from the
+/// leader, campaigned, and reprotect failed with NotLeader again and again. A snapshot now goes in
+/// parts, and one AppendEntries carries about 1 MiB of entries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_primary_of_three_nodes_is_reprotected_from_a_graph_of_megabytes() {
+    let (mut p, s) = pair(3).await;
+    add_model(&p).await;
+    let mut c = p.twins(0);
+    for n in 0..20 {
+        put_large(&mut c, &format!("b{n}"), n).await.unwrap();
+    }
+    wait_identical(&p, &s).await;
+    p.kill_all().await;
+    GeoServiceClient::new(channel(&s.addrs[0]))
+        .failover(pb::FailoverRequest { planned: false })
+        .await
+        .unwrap();
+    // The new primary's graph grows to about 10 MiB while the old region is down.
+    let mut sc = s.twins(0);
+    for n in 20..440 {
+        put_large(&mut sc, &format!("b{n}"), n).await.unwrap();
+    }
+    p.start_all().await;
+    p.wait_dr("the old primary to fence itself", |d| d.role == "standby" && d.epoch == 2).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let reprotected = loop {
+        let i = p.wait_leader().await;
+        match GeoServiceClient::new(channel(&p.addrs[i])).reprotect(pb::ReprotectRequest {}).await {
+            Ok(r) => break r.into_inner(),
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("reprotect: {e}; again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("no reprotect within 60 s: {e}"),
+        }
+    };
+    assert_eq!(reprotected.reseeded_epoch, 2);
+    // Every node of the old region holds the new primary's graph, and follows it from there.
+    put(&mut sc, "after-reprotect", 1).await.unwrap();
+    wait_identical(&p, &s).await;
+    assert_eq!(p.fingerprints().len(), 1);
     p.shutdown().await;
     s.shutdown().await;
 }

@@ -83,15 +83,16 @@ chaos_cleanup() {
   ((NFT_USED)) && nft delete table inet "$NFT_TABLE" 2>/dev/null || true
   # A paused node must be resumed to be stopped.
   for f in "$WORK"/*/node*.pid; do [ -f "$f" ] && kill -CONT "$(cat "$f")" 2>/dev/null || true; done
-  region primary clean >/dev/null 2>&1 || true
-  ((PAIR)) && region standby clean >/dev/null 2>&1 || true
   if ((code)) && ((code != 130)) && [ -d "$WORK" ]; then
     # Keep the logs of a failed run where they can be read.
     local keep="/tmp/twinstore-chaos-failed-$$"
     mkdir -p "$keep"
     cp "$WORK"/*.jsonl "$WORK"/*.json "$WORK"/*.out "$keep"/ 2>/dev/null || true
-    echo "the history and outputs of this run are in $keep" >&2
+    for f in "$WORK"/*/node*.log; do [ -f "$f" ] && cp "$f" "$keep/$(basename "$(dirname "$f")")-$(basename "$f")"; done
+    echo "the history, outputs and node logs of this run are in $keep" >&2
   fi
+  region primary clean >/dev/null 2>&1 || true
+  ((PAIR)) && region standby clean >/dev/null 2>&1 || true
   rm -rf "$WORK"
   exit "$code"
 }

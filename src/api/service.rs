@@ -321,6 +321,19 @@ impl Shared {
         let consistency =
             if local { pb::Consistency::Local } else { pb::Consistency::Linearizable };
         let dr = self.store.dr().map_err(|e| to_status(e.into()))?;
+        if let Some(r) = dr.reseeding {
+            return Err(to_status(err!(
+                Unavailable,
+                "region '{}' is being reseeded from the primary's snapshot at {}:{} (part {} of {} \
+                 is next) and has no consistent graph to read until it is done; retry, or read \
+                 from the primary",
+                self.region,
+                r.position.epoch,
+                r.position.index,
+                r.next_part,
+                r.parts
+            )));
+        }
         let standby = dr.role == crate::storage::dr::Role::Standby;
         let staleness_ms = if standby && dr.replicated_time.0 > 0 {
             Timestamp::now().0.saturating_sub(dr.replicated_time.0) as f64 / 1e6

@@ -6,7 +6,8 @@
 //! has applied — read from the replicated DR state, so a new leader resumes exactly where the old
 //! one stopped: no gap, no double apply (and a re-sent batch would be a no-op anyway). It follows
 //! the primary across its nodes: on an error it tries the next endpoint. When no primary node has
-//! the log any more, it reseeds the region from a snapshot.
+//! the log any more, it reseeds the region from a snapshot (and starts a reseed again when one was
+//! cut short: the graph is incomplete until a reseed's last part is applied).
 
 use super::Geo;
 use super::source::RESEED_MARK;
@@ -15,12 +16,15 @@ use crate::error::{Error, Result};
 use crate::model::time::Timestamp;
 use crate::pb;
 use crate::raft::network;
-use crate::storage::Op;
 use crate::storage::dr::{Position, Role, ShipBatch};
+use crate::storage::{Op, Store};
 use std::time::{Duration, Instant};
 
 /// How long to wait between attempts when the primary is unreachable.
 const RETRY: Duration = Duration::from_millis(200);
+
+/// About the size of each part a reseed proposes (one raft entry each; see `storage::dr`).
+pub const RESEED_PART_BYTES: usize = 256 << 10;
 
 /// How often the standby confirms its position to the primary (for the primary's retention).
 const CONFIRM_EVERY: Duration = Duration::from_secs(1);
@@ -56,6 +60,17 @@ pub async fn run(geo: Geo) {
             continue;
         }
         let addr = endpoints[next_endpoint % endpoints.len()].clone();
+        if dr.reseeding.is_some() {
+            // A reseed was cut short (this node has just become the leader, say): the graph is
+            // incomplete, and only a whole reseed makes it a prefix of the primary's again.
+            if let Err(e) = reseed(&geo, &addr).await {
+                tracing::warn!(%addr, "reseeding again failed: {e}");
+                set_connected(&geo, false, &e.to_string());
+                next_endpoint += 1;
+                tokio::time::sleep(RETRY).await;
+            }
+            continue;
+        }
         match follow(&geo, &addr).await {
             Ok(()) => {}
             Err(e) if e.message.contains(RESEED_MARK) => {
@@ -222,8 +237,17 @@ pub async fn reseed(geo: &Geo, addr: &str) -> Result<Position> {
     }
     let (position, time) = position
         .ok_or_else(|| err!(Unavailable, "the primary at {addr} sent an empty snapshot"))?;
-    tracing::info!(%addr, epoch = position.epoch, index = position.index, bytes = data.len(), "reseeding from the primary");
-    geo.propose(Op::Reseed { position, time, data }).await?;
+    let parts =
+        tokio::task::spawn_blocking(move || Store::snapshot_parts(&data, RESEED_PART_BYTES))
+            .await
+            .map_err(|e| err!(Internal, "{e}"))??;
+    let count = u32::try_from(parts.len())
+        .map_err(|_| err!(Internal, "a snapshot of {} parts is too large", parts.len()))?;
+    tracing::info!(%addr, epoch = position.epoch, index = position.index, parts = count, "reseeding from the primary");
+    for (part, data) in parts.into_iter().enumerate() {
+        let part = part as u32;
+        geo.propose(Op::Reseed { position, time, part, parts: count, data }).await?;
+    }
     Ok(position)
 }
 

@@ -33,6 +33,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The most entries kept behind the purge point for the standby region, by default.
 pub const MAX_RETAINED: u64 = 1_000_000;
 
+/// About the most bytes of entries one AppendEntries carries (at least one entry is always sent).
+/// openraft times each AppendEntries out after one heartbeat interval and then sends the same range
+/// again, so a follower far behind — a restarted node, or a standby node whose entries are whole
+/// shipped batches — must be sent its backlog in pieces that fit in that time, or it never catches
+/// up (and, not hearing from the leader in time, it campaigns).
+pub const MAX_APPEND_BYTES: usize = 1 << 20;
+
 /// The vote (`Vote`).
 const VOTE: &str = "vote";
 /// The last committed log id (`Option<LogId>`).
@@ -161,6 +168,7 @@ fn read_entries(
     log: &RaftLog,
     visible_from: u64,
     range: impl RangeBounds<u64>,
+    max_bytes: usize,
 ) -> Result<Vec<typ::Entry>> {
     let read = |e: StoreError| sto_err(ErrorSubject::Logs, ErrorVerb::Read, &e);
     let start = match range.start_bound() {
@@ -169,7 +177,7 @@ fn read_entries(
         Bound::Unbounded => visible_from,
     };
     let raw = log
-        .range((Bound::Included(start), range.end_bound().cloned()), usize::MAX)
+        .range_bytes((Bound::Included(start), range.end_bound().cloned()), usize::MAX, max_bytes)
         .map_err(read)?;
     let mut entries = Vec::with_capacity(raw.len());
     for (index, bytes) in raw {
@@ -190,7 +198,14 @@ impl RaftLogReader<TypeConfig> for LogReader {
         &mut self,
         range: RB,
     ) -> Result<Vec<typ::Entry>> {
-        read_entries(&self.log, self.visible_from.load(Ordering::SeqCst), range)
+        read_entries(&self.log, self.visible_from.load(Ordering::SeqCst), range, usize::MAX)
+    }
+
+    /// What one AppendEntries carries: openraft bounds it by count only
+    /// (`max_payload_entries`), so this bounds it by size too.
+    async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> Result<Vec<typ::Entry>> {
+        let visible_from = self.visible_from.load(Ordering::SeqCst);
+        read_entries(&self.log, visible_from, start..end, MAX_APPEND_BYTES)
     }
 }
 
@@ -199,7 +214,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<typ::Entry>> {
-        read_entries(&self.log, self.visible_from.load(Ordering::SeqCst), range)
+        read_entries(&self.log, self.visible_from.load(Ordering::SeqCst), range, usize::MAX)
     }
 }
 

@@ -11,8 +11,10 @@ use crate::storage::codec::decode;
 use crate::storage::dr::is_data_write;
 use crate::storage::{Command, RaftLog, StorageError};
 
-/// At most this many bytes of log go in one batch.
-pub const MAX_BATCH_BYTES: usize = 4 << 20;
+/// At most this many bytes of log go in one batch (about: the entry that reaches it is the last).
+/// A batch is one raft entry in the standby region, so this is also about the largest entry its
+/// raft group replicates (see `log_store::MAX_APPEND_BYTES`).
+pub const MAX_BATCH_BYTES: usize = 1 << 20;
 
 /// A run of the log: the last index it covers and its data commands.
 pub struct Run {

@@ -123,6 +123,40 @@ async fn vote_log_committed_and_applied_survive_a_restart() {
     assert!(sm.store().twin("t16").unwrap().is_some());
 }
 
+/// One AppendEntries carries about `MAX_APPEND_BYTES` of entries, never nothing: a follower far
+/// behind on large entries (whole shipped batches on a standby) is sent them in pieces that fit in
+/// openraft's one-heartbeat timeout.
+#[tokio::test]
+async fn appends_to_a_follower_are_bounded_in_bytes() {
+    let store = Store::temporary().unwrap();
+    let (mut log, _sm) = storage_pair(store);
+    let big = |i: u64| {
+        let kind = "x".repeat(300 << 10);
+        normal(
+            1,
+            i,
+            put(
+                &format!("t{i}"),
+                json!({"$metadata": {"$model": "dtmi:test:Sensor;1"}, "kind": kind}),
+            ),
+        )
+    };
+    log.blocking_append((1..=10).map(big)).await.unwrap();
+    let mut reader = log.get_log_reader().await;
+    let sent = reader.limited_get_log_entries(1, 11).await.unwrap();
+    let indexes: Vec<u64> = sent.iter().map(|e| e.log_id.index).collect();
+    // 300 KiB each: the fourth reaches 1 MiB, so four are sent, from the first on.
+    assert_eq!(indexes, vec![1, 2, 3, 4]);
+    // Small entries all go at once; one entry above the bound still goes alone.
+    log.blocking_append(graph_entries(11, 20)).await.unwrap();
+    let small = reader.limited_get_log_entries(11, 21).await.unwrap();
+    assert_eq!(small.len(), 10);
+    let one = reader.limited_get_log_entries(10, 11).await.unwrap();
+    assert_eq!(one.len(), 1);
+    // Reading everything is not limited.
+    assert_eq!(reader.try_get_log_entries(1..21).await.unwrap().len(), 20);
+}
+
 /// Set in the child process of [`acknowledged_vote_and_appends_survive_a_crash`]: its data dir.
 const CRASH_DIR: &str = "TWINSTORE_RAFT_CRASH_TEST_DIR";
 

@@ -83,8 +83,10 @@ pub enum Op {
     Promote { epoch: u64, peer: Option<PeerRegion> },
     /// DR: follow the primary's log after position (`epoch`, `index`).
     SetUpstream { epoch: u64, index: u64, peer: Option<PeerRegion> },
-    /// DR: replace the graph with the primary's snapshot at `position`.
-    Reseed { position: Position, time: Timestamp, data: Vec<u8> },
+    /// DR: part `part` (from 0) of `parts` of the primary's snapshot at `position`, whose time was
+    /// `time`: part 0 clears the graph, the last one makes the region follow from `position`. A
+    /// snapshot goes in parts so that no raft entry is larger than a part (see `storage::dr`).
+    Reseed { position: Position, time: Timestamp, part: u32, parts: u32, data: Vec<u8> },
     /// DR: the standby confirmed the primary's log up to `index` (for log retention).
     StandbyConfirmed { index: u64 },
     /// DR: keep aside writes the new primary never received.

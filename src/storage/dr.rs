@@ -19,7 +19,12 @@
 //! - `Fence`: stop taking writes, become a standby, remember where this region's history stopped;
 //! - `Promote`: become the primary under a new epoch;
 //! - `SetUpstream`: follow the primary's log from a given position (after a planned failover);
-//! - `Reseed`: replace the whole graph with the primary's snapshot at a position;
+//! - `Reseed`: replace the whole graph with the primary's snapshot at a position, in parts: one
+//!   raft entry the size of a whole graph could not be replicated (openraft times every
+//!   AppendEntries out after one heartbeat interval, and gRPC messages are bounded). Part 0 clears
+//!   the graph, each part adds its keys, the last makes the region follow from the position. In
+//!   between the region holds no consistent state: it is marked [`Reseeding`], refuses batches,
+//!   promotion and reads, and a reseed cut short (a leader change) starts again from part 0;
 //! - `StandbyConfirmed`: the primary records how far the standby has confirmed (log retention);
 //! - `KeepDivergent`: keep aside writes a fenced old primary had that the new primary never got.
 
@@ -85,6 +90,19 @@ pub struct DrState {
     pub fenced_at: Option<Position>,
     /// Primary: how far the standby has confirmed, for log retention.
     pub standby_confirmed: u64,
+    /// Standby: a reseed under way (its parts so far are applied; the graph is incomplete).
+    pub reseeding: Option<Reseeding>,
+}
+
+/// A reseed under way: the parts of the primary's snapshot at `position` applied so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reseeding {
+    /// The position the snapshot is at.
+    pub position: Position,
+    /// The next part expected.
+    pub next_part: u32,
+    /// How many parts there are.
+    pub parts: u32,
 }
 
 impl Default for DrState {
@@ -98,6 +116,7 @@ impl Default for DrState {
             promoted_at: None,
             fenced_at: None,
             standby_confirmed: 0,
+            reseeding: None,
         }
     }
 }
@@ -257,6 +276,7 @@ impl Store {
                 Ok(Reply::Fenced { at: dr.fenced_at.unwrap_or_default() })
             }
             Op::Promote { epoch, peer } => {
+                not_reseeding(&dr, "be promoted")?;
                 if dr.role == Role::Primary && dr.epoch >= *epoch {
                     return Err(err!(
                         OperationNotAllowed,
@@ -286,6 +306,7 @@ impl Store {
                 Ok(reply)
             }
             Op::SetUpstream { epoch, index: from, peer } => {
+                not_reseeding(&dr, "follow another position")?;
                 if dr.role != Role::Standby {
                     return Err(err!(
                         OperationNotAllowed,
@@ -301,7 +322,7 @@ impl Store {
                 self.set_dr(w, &dr)?;
                 Ok(Reply::Done)
             }
-            Op::Reseed { position, time, data } => {
+            Op::Reseed { position, time, part, parts, data } => {
                 if dr.role != Role::Standby {
                     return Err(err!(
                         OperationNotAllowed,
@@ -309,7 +330,39 @@ impl Store {
                     )
                     .into());
                 }
-                self.replace_data(w, data)?;
+                if *part >= *parts {
+                    return Err(
+                        err!(BadRequest, "reseed part {part} of {parts} does not exist").into()
+                    );
+                }
+                if *part == 0 {
+                    self.clear_data(w)?;
+                } else if dr.reseeding
+                    != Some(Reseeding { position: *position, next_part: *part, parts: *parts })
+                {
+                    return Err(err!(
+                        BadRequest,
+                        "reseed part {part} of {parts} at {}:{} does not follow what was applied                          ({}); start the reseed again",
+                        position.epoch,
+                        position.index,
+                        match dr.reseeding {
+                            Some(r) => format!(
+                                "part {} of {} at {}:{} is next",
+                                r.next_part, r.parts, r.position.epoch, r.position.index
+                            ),
+                            None => "no reseed is under way".into(),
+                        }
+                    )
+                    .into());
+                }
+                self.put_data(w, data)?;
+                if *part + 1 < *parts {
+                    dr.reseeding =
+                        Some(Reseeding { position: *position, next_part: part + 1, parts: *parts });
+                    self.set_dr(w, &dr)?;
+                    return Ok(Reply::Done);
+                }
+                dr.reseeding = None;
                 dr.epoch = dr.epoch.max(position.epoch);
                 dr.upstream = *position;
                 dr.replicated_time = *time;
@@ -332,6 +385,7 @@ impl Store {
     }
 
     fn replicate(&self, w: &mut Writes, dr: &mut DrState, b: &ShipBatch) -> Step<Reply> {
+        not_reseeding(dr, "apply a shipped batch")?;
         if dr.role != Role::Standby {
             return Err(err!(
                 OperationNotAllowed,
@@ -388,20 +442,47 @@ impl Store {
 
     /// Replaces every data key with a snapshot's, keeping this region's own metadata (raft's
     /// state, the DR state), its divergent writes and its incidents.
-    fn replace_data(&self, w: &mut Writes, data: &[u8]) -> Step<()> {
-        let entries: Vec<(Vec<u8>, Vec<u8>)> = codec::decode(data)?;
-        let keep = |k: &[u8]| k.first().is_some_and(|&t| super::keys::region_local(t));
+    /// Deletes every replicated key (the region's own state stays).
+    fn clear_data(&self, w: &mut Writes) -> Step<()> {
         for k in self.graph.iter().keys() {
             let k = k?;
-            if !keep(&k) {
+            if !region_local(&k) {
                 w.delete(k.to_vec());
             }
         }
+        Ok(())
+    }
+
+    /// Writes a snapshot part's keys (but the primary's own region state).
+    fn put_data(&self, w: &mut Writes, data: &[u8]) -> Step<()> {
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = codec::decode(data)?;
         for (k, v) in entries {
-            if !keep(&k) {
+            if !region_local(&k) {
                 w.put(k, v);
             }
         }
         Ok(())
     }
+}
+
+/// Refuses what a region cannot do while a reseed has left its graph incomplete.
+fn not_reseeding(dr: &DrState, what: &str) -> Step<()> {
+    match dr.reseeding {
+        Some(r) => Err(err!(
+            OperationNotAllowed,
+            "the region is being reseeded from the primary's snapshot at {}:{} (part {} of {} is \
+             next); its graph is incomplete, so it cannot {what} until the reseed is done",
+            r.position.epoch,
+            r.position.index,
+            r.next_part,
+            r.parts
+        )
+        .into()),
+        None => Ok(()),
+    }
+}
+
+/// Whether a key is this region's own (raft state, DR state, incidents), never replicated.
+fn region_local(k: &[u8]) -> bool {
+    k.first().is_some_and(|&t| super::keys::region_local(t))
 }

@@ -148,6 +148,22 @@ fn fence_promote_and_follow_again() {
     assert_eq!(p.h.twin("s3").unwrap()["$etag"], s.h.twin("s3").unwrap()["$etag"]);
 }
 
+/// The reseed ops for `data` at `position`, in parts of about `max_bytes`.
+fn reseed_ops(data: &[u8], position: Position, time: u64, max_bytes: usize) -> Vec<Op> {
+    let parts = Store::snapshot_parts(data, max_bytes).unwrap();
+    let count = parts.len() as u32;
+    (0..count)
+        .zip(parts)
+        .map(|(part, data)| Op::Reseed {
+            position,
+            time: Timestamp(time),
+            part,
+            parts: count,
+            data,
+        })
+        .collect()
+}
+
 #[test]
 fn reseed_replaces_the_data_and_keeps_the_region_own_state() {
     let mut p = Region::primary();
@@ -156,22 +172,88 @@ fn reseed_replaces_the_data_and_keeps_the_region_own_state() {
     }
     let (_, data) = p.h.store.snapshot().unwrap();
     let mut s = Region::standby();
+    // Something of its own that the reseed must replace.
+    let _ = s.ship(1, 2, &p, false);
     let position = Position { epoch: 1, index: p.h.index };
-    s.run(Op::Reseed { position, time: Timestamp(p.h.time), data }, None, 1).unwrap();
+    for op in reseed_ops(&data, position, p.h.time, usize::MAX) {
+        s.run(op, None, 1).unwrap();
+    }
     assert_eq!(s.fp(), p.fp());
     let dr: DrState = s.h.store.dr().unwrap();
     assert_eq!(dr.role, Role::Standby);
     assert_eq!(dr.upstream, position);
+    assert_eq!(dr.reseeding, None);
     // And it keeps following from there.
     let _ = p.run(twin(9), None, 1);
     s.ship(position.index + 1, p.h.index, &p, true).unwrap();
     assert_eq!(s.fp(), p.fp());
     // A primary cannot be reseeded.
     let (_, data) = s.h.store.snapshot().unwrap();
-    assert_eq!(
-        p.run(Op::Reseed { position, time: Timestamp(0), data }, None, 1).unwrap_err().code,
-        ErrorCode::OperationNotAllowed
-    );
+    let op = reseed_ops(&data, position, 0, usize::MAX).remove(0);
+    assert_eq!(p.run(op, None, 1).unwrap_err().code, ErrorCode::OperationNotAllowed);
+}
+
+#[test]
+fn a_snapshot_is_cut_into_parts_of_its_keys() {
+    let mut p = Region::primary();
+    for n in 0..40 {
+        let _ = p.run(twin(n), None, 1);
+    }
+    let (_, data) = p.h.store.snapshot().unwrap();
+    let whole: Vec<(Vec<u8>, Vec<u8>)> = codec::decode(&data).unwrap();
+    let parts = Store::snapshot_parts(&data, 1000).unwrap();
+    assert!(parts.len() > 5, "{} parts", parts.len());
+    let mut joined = Vec::new();
+    for part in &parts {
+        let part: Vec<(Vec<u8>, Vec<u8>)> = codec::decode(part).unwrap();
+        let bytes: usize = part.iter().map(|(k, v)| k.len() + v.len()).sum();
+        assert!(bytes <= 1000 || part.len() == 1, "a part of {bytes} bytes");
+        joined.extend(part);
+    }
+    assert_eq!(joined, whole);
+    // An empty snapshot is one empty part (a reseed to an empty graph still happens).
+    let empty = codec::encode(&Vec::<(Vec<u8>, Vec<u8>)>::new()).unwrap();
+    assert_eq!(Store::snapshot_parts(&empty, 1000).unwrap(), vec![empty]);
+}
+
+#[test]
+fn a_reseed_in_parts_is_all_or_starts_again() {
+    let mut p = Region::primary();
+    for n in 0..40 {
+        let _ = p.run(twin(n), None, 1);
+    }
+    let (_, data) = p.h.store.snapshot().unwrap();
+    let position = Position { epoch: 1, index: p.h.index };
+    let ops = reseed_ops(&data, position, p.h.time, 1000);
+    assert!(ops.len() > 5);
+    let mut s = Region::standby();
+    s.ship(1, 3, &p, false).unwrap();
+    // Parts out of order are refused and change nothing.
+    let before = s.fp();
+    assert_eq!(s.run(ops[1].clone(), None, 1).unwrap_err().code, ErrorCode::BadRequest);
+    assert_eq!(s.fp(), before);
+    // Cut short after two parts: the graph is incomplete, and the region says so.
+    s.run(ops[0].clone(), None, 1).unwrap();
+    s.run(ops[1].clone(), None, 1).unwrap();
+    let dr = s.h.store.dr().unwrap();
+    let reseeding = dr.reseeding.expect("a reseed is under way");
+    assert_eq!((reseeding.position, reseeding.next_part), (position, 2));
+    assert_eq!(dr.upstream, Position { epoch: 1, index: 3 }, "follows nothing new yet");
+    assert_eq!(s.run(ops[1].clone(), None, 1).unwrap_err().code, ErrorCode::BadRequest);
+    assert_eq!(s.run(ops[3].clone(), None, 1).unwrap_err().code, ErrorCode::BadRequest);
+    // Nothing may build on an incomplete graph: no shipped batch, no promotion, no new upstream.
+    assert_eq!(s.ship(4, 5, &p, false).unwrap_err().code, ErrorCode::OperationNotAllowed);
+    let promote = Op::Promote { epoch: 2, peer: None };
+    assert_eq!(s.run(promote, None, 1).unwrap_err().code, ErrorCode::OperationNotAllowed);
+    let follow = Op::SetUpstream { epoch: 1, index: 9, peer: None };
+    assert_eq!(s.run(follow, None, 1).unwrap_err().code, ErrorCode::OperationNotAllowed);
+    // Started again from part 0, it completes and is the primary's state exactly.
+    for op in ops {
+        s.run(op, None, 1).unwrap();
+    }
+    assert_eq!(s.fp(), p.fp());
+    let dr = s.h.store.dr().unwrap();
+    assert_eq!((dr.upstream, dr.reseeding), (position, None));
 }
 
 #[test]

@@ -83,6 +83,17 @@ impl RaftLog {
         range: impl RangeBounds<u64>,
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
+        self.range_bytes(range, limit, usize::MAX)
+    }
+
+    /// [`RaftLog::range`], stopping once the entries read reach `max_bytes` (the first entry is
+    /// always read, however large).
+    pub fn range_bytes(
+        &self,
+        range: impl RangeBounds<u64>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
         let start = match range.start_bound() {
             Bound::Included(&i) => Bound::Included(key(i)),
             Bound::Excluded(&i) => Bound::Excluded(key(i)),
@@ -94,8 +105,13 @@ impl RaftLog {
             Bound::Unbounded => Bound::Unbounded,
         };
         let mut out = Vec::new();
+        let mut bytes = 0;
         for kv in self.log.range::<[u8; 8], _>((start, end)).take(limit) {
+            if bytes >= max_bytes {
+                break;
+            }
             let (k, v) = kv?;
+            bytes += v.len();
             out.push((index_of(&k)?, v.to_vec()));
         }
         Ok(out)
@@ -203,6 +219,12 @@ mod tests {
         assert_eq!(indexes(&log.range(254..=258, 2).unwrap()), vec![254, 255]);
         assert_eq!(indexes(&log.range(..252, usize::MAX).unwrap()), vec![250, 251]);
         assert_eq!(log.range(300.., usize::MAX).unwrap(), vec![]);
+        // Each entry here is 4 bytes: the read stops once the bytes reach the bound, and always
+        // returns at least one entry.
+        assert_eq!(indexes(&log.range_bytes(250.., usize::MAX, 8).unwrap()), vec![250, 251]);
+        assert_eq!(indexes(&log.range_bytes(250.., usize::MAX, 9).unwrap()), vec![250, 251, 252]);
+        assert_eq!(indexes(&log.range_bytes(250.., usize::MAX, 1).unwrap()), vec![250]);
+        assert_eq!(indexes(&log.range_bytes(250.., 1, 100).unwrap()), vec![250]);
 
         log.truncate_from(258).unwrap();
         assert_eq!(log.last().unwrap().unwrap().0, 257);

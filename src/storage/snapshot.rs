@@ -55,6 +55,28 @@ impl Store {
         Ok(applied)
     }
 
+    /// Cuts a snapshot (as [`Store::snapshot`] makes it) into parts of its keys, each encoded the
+    /// same way and about `max_bytes` long (a key-value pair larger than that is a part alone), in
+    /// key order; an empty snapshot is one empty part. A reseed proposes them one raft entry each.
+    pub fn snapshot_parts(data: &[u8], max_bytes: usize) -> Result<Vec<Vec<u8>>, StorageError> {
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = codec::decode(data)?;
+        let mut parts = Vec::new();
+        let mut part: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut bytes = 0;
+        for (k, v) in entries {
+            if !part.is_empty() && bytes + k.len() + v.len() > max_bytes {
+                parts.push(codec::encode(&std::mem::take(&mut part))?);
+                bytes = 0;
+            }
+            bytes += k.len() + v.len();
+            part.push((k, v));
+        }
+        if !part.is_empty() || parts.is_empty() {
+            parts.push(codec::encode(&part)?);
+        }
+        Ok(parts)
+    }
+
     /// Keeps snapshot `seq`'s bytes durably: in a file beside the database (written to a
     /// temporary name, synced, then renamed, so a crash leaves the whole file or none), not in
     /// sled, whose log copes badly with values of hundreds of megabytes.
