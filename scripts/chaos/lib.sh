@@ -15,6 +15,8 @@
 # Environment:
 #   TWINSTORE_BIN            the binary [target/release/twinstore, built if missing]
 #   TWINSTORE_CHAOS_SUMMARY  a file to append the scenario's one-line result to (all.sh uses it)
+#   TWINSTORE_CHAOS_KEEP     when set, the histories, outputs and node logs are kept also when the
+#                            run passes (a failed run's always are), in /tmp/twinstore-chaos-*
 set -eEuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 # The flags: --duration SECONDS, --seed N, and --NAME VALUE for each NAME in the script's OPTIONS
@@ -83,9 +85,9 @@ chaos_cleanup() {
   ((NFT_USED)) && nft delete table inet "$NFT_TABLE" 2>/dev/null || true
   # A paused node must be resumed to be stopped.
   for f in "$WORK"/*/node*.pid; do [ -f "$f" ] && kill -CONT "$(cat "$f")" 2>/dev/null || true; done
-  if ((code)) && ((code != 130)) && [ -d "$WORK" ]; then
-    # Keep the logs of a failed run where they can be read.
-    local keep="/tmp/twinstore-chaos-failed-$$"
+  if { ((code)) && ((code != 130)) || [ -n "${TWINSTORE_CHAOS_KEEP:-}" ]; } && [ -d "$WORK" ]; then
+    # Keep the logs of a failed run (or of any run, when asked) where they can be read.
+    local keep="/tmp/twinstore-chaos-$( ((code)) && echo failed || echo kept )-$$"
     mkdir -p "$keep"
     cp "$WORK"/*.jsonl "$WORK"/*.json "$WORK"/*.out "$keep"/ 2>/dev/null || true
     for f in "$WORK"/*/node*.log; do [ -f "$f" ] && cp "$f" "$keep/$(basename "$(dirname "$f")")-$(basename "$f")"; done

@@ -163,15 +163,18 @@ impl Node {
         let retention = log_store.retention();
         let faults = raft::network::Faults::default();
         faults.set_wan_delay(config.wan_delay);
-        let network = raft::network::Network { local: local_ip, faults: faults.clone() };
-        let raft = Raft::new(
-            config.id,
-            Arc::new(raft::config(config.snapshot_logs)?),
-            network,
-            log_store,
-            state_machine,
-        )
-        .await?;
+        let raft_config = raft::config(config.snapshot_logs)?;
+        let elections = raft::election::Elections::new(std::time::Duration::from_millis(
+            raft_config.election_timeout_max,
+        ));
+        let network = raft::network::Network {
+            local: local_ip,
+            faults: faults.clone(),
+            elections: elections.clone(),
+        };
+        let raft =
+            Raft::new(config.id, Arc::new(raft_config), network, log_store, state_machine).await?;
+        tokio::spawn(elections.clone().drive(raft.clone()));
         let geo = Geo::new(
             store.clone(),
             raft.clone(),
@@ -241,7 +244,7 @@ impl Node {
                 .max_encoding_message_size(raft_max),
             )
             .add_service(
-                RaftServiceServer::new(RaftApi(shared.clone()))
+                RaftServiceServer::new(RaftApi(shared.clone(), elections.clone()))
                     .max_decoding_message_size(raft_max)
                     .max_encoding_message_size(raft_max),
             );

@@ -5,14 +5,17 @@ use super::service::{ForwardAnswer, Forwarded, Shared};
 use crate::error::Result;
 use crate::pb;
 use crate::pb::raft_service_server::RaftService;
+use crate::raft::election::Elections;
 use crate::raft::{TypeConfig, network};
-use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, VoteRequest,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status};
 
-/// The raft service over the node's shared state.
-pub struct RaftApi(pub Shared);
+/// The raft service over the node's shared state, and the node's election corrections.
+pub struct RaftApi(pub Shared, pub Elections);
 
 fn decode<T: DeserializeOwned>(req: Request<pb::RaftMessage>) -> Result<T, Status> {
     network::decode(&req.into_inner().data)
@@ -32,7 +35,11 @@ impl RaftService for RaftApi {
         req: Request<pb::RaftMessage>,
     ) -> Result<Response<pb::RaftMessage>, Status> {
         let rpc: AppendEntriesRequest<TypeConfig> = decode(req)?;
-        reply(&self.0.raft.append_entries(rpc).await)
+        let answer = self.0.raft.append_entries(rpc).await;
+        if !matches!(answer, Ok(AppendEntriesResponse::HigherVote(_)) | Err(_)) {
+            self.1.heard_from_leader();
+        }
+        reply(&answer)
     }
 
     async fn vote(
@@ -40,7 +47,11 @@ impl RaftService for RaftApi {
         req: Request<pb::RaftMessage>,
     ) -> Result<Response<pb::RaftMessage>, Status> {
         let rpc: VoteRequest<u64> = decode(req)?;
-        reply(&self.0.raft.vote(rpc).await)
+        let answer = self.0.raft.vote(rpc.clone()).await;
+        if let Ok(resp) = &answer {
+            self.1.vote_received(&self.0.raft, &rpc, resp);
+        }
+        reply(&answer)
     }
 
     async fn install_snapshot(

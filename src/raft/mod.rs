@@ -49,6 +49,7 @@
 //! openraft, which stops the node. A node that cannot be sure of its own state must not vote,
 //! apply or answer — replicas must never diverge.
 
+pub mod election;
 mod flusher;
 mod log_store;
 pub mod network;
@@ -185,13 +186,13 @@ pub fn open(store: Arc<Store>) -> Result<(LogStore, StateMachine), crate::storag
 /// - Heartbeat every 100 ms; election timeout 200–300 ms. A follower that has heard from a leader
 ///   waits out the leader's lease (`election_timeout_max`) *plus* its election timeout before
 ///   campaigning, so a dead leader is replaced 500–600 ms after its last heartbeat, while a
-///   loaded node must miss 5 heartbeats before anyone campaigns. openraft makes a candidate that
-///   lost for a shorter log wait `2 × election_timeout_max` more, and times every AppendEntries
-///   out after one heartbeat interval, so both ends matter (measured by the chaos scenarios,
-///   README "Testing under failure"): 250–450 ms timeouts cost 0.9–2.2 s of writes per leader
-///   kill, 200–300 ms 0.67 s at the median, 1.9 s at worst; 60 ms heartbeats with 150–250 ms
-///   improved the tail only a little and made a region restarted far behind (catching up in
-///   300-entry AppendEntries) time out its appends and elect over and over.
+///   loaded node must miss 5 heartbeats before anyone campaigns. When the first to campaign has
+///   the shorter log, [`election`] has the follower with the longer log take over at once (openraft
+///   alone would lose a round, and a stale flag of its could add 600 ms to a later election).
+///   Measured by the chaos scenarios (README "Testing under failure"): 250–450 ms timeouts cost
+///   0.9–2.2 s of writes per leader kill; 200–300 ms 0.5–0.9 s, and up to 1.9 s before the
+///   [`election`] corrections; 0.5–0.7 s with them. openraft times every AppendEntries out after
+///   one heartbeat interval, so each carries about 1 MiB at most (`log_store::MAX_APPEND_BYTES`).
 /// - Keep `2 × snapshot_logs` entries behind the latest snapshot, so a follower that has just
 ///   installed a slightly older snapshot (one built before a newer one replaced it during the
 ///   transfer) still finds the entries that follow it, instead of being sent snapshot after

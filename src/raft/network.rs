@@ -10,6 +10,7 @@
 //! Outgoing connections can be bound to the node's own loopback address, so that packet filters
 //! can cut the link between two chosen nodes on one machine.
 
+use super::election::Elections;
 use super::{NodeInfo, TypeConfig};
 use crate::pb;
 use crate::pb::raft_service_client::RaftServiceClient;
@@ -159,12 +160,14 @@ impl Faults {
 }
 
 /// Creates connections to peers.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Network {
     /// The local address to bind outgoing connections to.
     pub local: Option<IpAddr>,
     /// Links cut for tests.
     pub faults: Faults,
+    /// Sees the answers to this node's vote requests (see [`super::election`]).
+    pub elections: Elections,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -177,6 +180,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             local: self.local,
             client: None,
             faults: self.faults.clone(),
+            elections: self.elections.clone(),
         }
     }
 }
@@ -188,6 +192,7 @@ pub struct Connection {
     local: Option<IpAddr>,
     client: Option<RaftServiceClient<Channel>>,
     faults: Faults,
+    elections: Elections,
 }
 
 #[derive(Clone, Copy)]
@@ -289,7 +294,9 @@ impl RaftNetwork<TypeConfig> for Connection {
         rpc: VoteRequest<u64>,
         option: RPCOption,
     ) -> Result<VoteResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>> {
-        self.call(Method::Vote, &rpc, option.hard_ttl()).await
+        let mut resp = self.call(Method::Vote, &rpc, option.hard_ttl()).await?;
+        self.elections.vote_answered(&rpc, &mut resp);
+        Ok(resp)
     }
 
     fn backoff(&self) -> openraft::network::Backoff {
