@@ -16,14 +16,17 @@
 #
 #   scripts/chaos/region-outage.sh [--duration SECONDS] [--seed N] [--down SECONDS]
 #
-# --down: how long the old region stays down after the failover [10].
-DURATION=24 SEED=1 DOWN=10 OPTIONS="down"
+# --down: how long the old region stays down after the failover [until 10 s before the end, at
+# least 5 s]: the longer, the more the new primary has moved on (and the larger the snapshot the
+# old region is reseeded from).
+DURATION=24 SEED=1 DOWN="" OPTIONS="down"
 source "$(dirname "$0")/lib.sh" "$@"
 (( DURATION >= 12 )) || { echo "--duration must be at least 12 for this scenario" >&2; exit 2; }
 BEFORE=$(( DURATION * 2 / 5 ))
 # The first workload (against the old primary) goes on failing fast for DOWN seconds after the
 # outage; then the old region is brought back (the second workload, against the new primary, runs
 # to the end).
+[ -n "$DOWN" ] || DOWN=$(( DURATION - BEFORE - 10 > 5 ? DURATION - BEFORE - 10 : 5 ))
 (( DOWN < DURATION - BEFORE )) || { echo "--down must be below the time after the outage ($(( DURATION - BEFORE )) s)" >&2; exit 2; }
 WORKLOAD_SECONDS=$(( BEFORE + DOWN ))
 chaos_start pair
