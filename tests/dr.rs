@@ -3,19 +3,16 @@
 
 mod common;
 
-use common::free_port;
+use common::region::{RPC_TIMEOUT, Region, timed_channel};
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
-use twinstore::api::{Node, NodeConfig};
 use twinstore::pb;
-use twinstore::pb::cluster_service_client::ClusterServiceClient;
 use twinstore::pb::geo_service_client::GeoServiceClient;
 use twinstore::pb::model_service_client::ModelServiceClient;
 use twinstore::pb::twin_service_client::TwinServiceClient;
 use twinstore::raft::network::Delay;
-use twinstore::storage::dr::{PeerRegion, Role};
+use twinstore::storage::dr::Role;
 
 const MODEL: &str = r#"[{"@id": "dtmi:dr:Device;1", "@type": "Interface", "@context": "dtmi:dtdl:context;3",
   "contents": [{"@type": "Property", "name": "n", "schema": "integer"},
@@ -27,84 +24,12 @@ const MODEL: &str = r#"[{"@id": "dtmi:dr:Device;1", "@type": "Interface", "@cont
                 {"@type": "Property", "name": "b5", "schema": "string"}]}]"#;
 
 fn channel(addr: &str) -> Channel {
-    Channel::from_shared(addr.to_string()).unwrap().timeout(Duration::from_secs(20)).connect_lazy()
+    timed_channel(addr, RPC_TIMEOUT)
 }
 
-struct Region {
-    name: String,
-    nodes: Vec<Option<Node>>,
-    dirs: Vec<tempfile::TempDir>,
-    addrs: Vec<String>,
-    role: Role,
-    peer: Vec<String>,
-    peer_name: String,
-    snapshot_logs: u64,
-    max_retained: u64,
-    wan_delay: Option<Delay>,
-}
-
+/// What the DR tests ask of a region, beyond the shared harness.
 impl Region {
-    fn new(name: &str, n: usize, role: Role, peer_name: &str) -> Region {
-        Region {
-            name: name.into(),
-            nodes: (0..n).map(|_| None).collect(),
-            dirs: (0..n).map(|_| tempfile::tempdir().unwrap()).collect(),
-            addrs: (0..n).map(|_| format!("http://127.0.0.1:{}", free_port())).collect(),
-            role,
-            peer: Vec::new(),
-            peer_name: peer_name.into(),
-            snapshot_logs: 10_000,
-            max_retained: 1_000_000,
-            wan_delay: None,
-        }
-    }
-
-    fn config(&self, i: usize) -> NodeConfig {
-        let mut c = NodeConfig::new(
-            self.dirs[i].path(),
-            self.addrs[i].trim_start_matches("http://").parse().unwrap(),
-        );
-        c.id = i as u64 + 1;
-        c.region = self.name.clone();
-        c.peers = self.addrs.iter().enumerate().map(|(j, a)| (j as u64 + 1, a.clone())).collect();
-        c.role = self.role;
-        c.snapshot_logs = self.snapshot_logs;
-        c.max_retained = self.max_retained;
-        c.wan_delay = self.wan_delay;
-        if !self.peer.is_empty() {
-            c.peer =
-                Some(PeerRegion { name: self.peer_name.clone(), endpoints: self.peer.clone() });
-        }
-        c
-    }
-
-    async fn start_all(&mut self) {
-        for i in 0..self.nodes.len() {
-            self.start(i).await;
-        }
-        self.wait_leader().await;
-    }
-
-    async fn start(&mut self, i: usize) {
-        self.nodes[i] = Some(Node::start(self.config(i)).await.unwrap());
-    }
-
-    async fn kill(&mut self, i: usize) {
-        if let Some(n) = self.nodes[i].take() {
-            n.shutdown().await;
-        }
-    }
-
-    async fn kill_all(&mut self) {
-        for i in 0..self.nodes.len() {
-            self.kill(i).await;
-        }
-    }
-
-    fn live(&self) -> Vec<usize> {
-        (0..self.nodes.len()).filter(|i| self.nodes[*i].is_some()).collect()
-    }
-
+    /// Node `i`'s DR status; `None` when it is down or does not answer.
     async fn dr(&self, i: usize) -> Option<pb::DrStatus> {
         self.nodes[i].as_ref()?;
         GeoServiceClient::new(channel(&self.addrs[i]))
@@ -112,23 +37,6 @@ impl Region {
             .await
             .ok()
             .map(|r| r.into_inner())
-    }
-
-    async fn wait_leader(&self) -> usize {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            for i in self.live() {
-                if let Ok(s) = ClusterServiceClient::new(channel(&self.addrs[i]))
-                    .status(pb::ClusterStatusRequest {})
-                    .await
-                    && s.get_ref().state == "Leader"
-                {
-                    return i;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("region {} elected no leader", self.name);
     }
 
     /// Waits until the region's DR status (on its leader) satisfies `f`.
@@ -151,16 +59,9 @@ impl Region {
         panic!("region {}: timed out waiting for {what}; last status {last:?}", self.name);
     }
 
+    /// A twin client of node `i`.
     fn twins(&self, i: usize) -> TwinServiceClient<Channel> {
         TwinServiceClient::new(channel(&self.addrs[i]))
-    }
-
-    fn fingerprints(&self) -> BTreeSet<u64> {
-        self.nodes.iter().flatten().map(|n| n.store().fingerprint().unwrap()).collect()
-    }
-
-    async fn shutdown(mut self) {
-        self.kill_all().await;
     }
 }
 

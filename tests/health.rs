@@ -6,24 +6,22 @@
 #[path = "health/browser.rs"]
 mod browser;
 mod common;
-use common::free_port;
 #[path = "health/prometheus.rs"]
 mod prometheus;
 
 use browser::{output_dir, run_chromium};
+use common::region::{Region, timed_channel};
 use prometheus::{parse_prometheus, value};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
-use twinstore::api::{Node, NodeConfig};
 use twinstore::health::Thresholds;
 use twinstore::pb;
-use twinstore::pb::cluster_service_client::ClusterServiceClient;
 use twinstore::pb::geo_service_client::GeoServiceClient;
 use twinstore::pb::health_service_client::HealthServiceClient;
 use twinstore::pb::model_service_client::ModelServiceClient;
 use twinstore::pb::twin_service_client::TwinServiceClient;
-use twinstore::storage::dr::{PeerRegion, Role};
+use twinstore::storage::dr::Role;
 
 const MODEL: &str = r#"[{"@id": "dtmi:health:Device;1", "@type": "Interface", "@context": "dtmi:dtdl:context;3",
   "contents": [{"@type": "Property", "name": "n", "schema": "integer"}]}]"#;
@@ -47,105 +45,30 @@ fn thresholds() -> Thresholds {
     }
 }
 
+/// How long one RPC may take.
+const RPC_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn channel(addr: &str) -> Channel {
-    Channel::from_shared(addr.to_string()).unwrap().timeout(Duration::from_secs(10)).connect_lazy()
+    timed_channel(addr, RPC_TIMEOUT)
 }
 
 fn health(addr: &str) -> HealthServiceClient<Channel> {
     HealthServiceClient::new(channel(addr))
 }
 
-struct Region {
-    name: String,
-    nodes: Vec<Option<Node>>,
-    dirs: Vec<tempfile::TempDir>,
-    addrs: Vec<String>,
-    http: Vec<u16>,
-    role: Role,
-    peer: Vec<String>,
-    peer_name: String,
-    thresholds: Thresholds,
+/// A region `name` of `n` nodes, none started, each serving HTTP, with the short [`thresholds`]
+/// and RPCs of at most [`RPC_TIMEOUT`].
+fn region(name: &str, n: usize, role: Role, peer_name: &str) -> Region {
+    let mut r = Region::new(name, n, role, peer_name);
+    r.serve_http = true;
+    r.thresholds = thresholds();
+    r.rpc_timeout = RPC_TIMEOUT;
+    r
 }
 
+/// What the health tests ask of a region, beyond the shared harness.
 impl Region {
-    fn new(name: &str, n: usize, role: Role, peer_name: &str) -> Region {
-        Region {
-            name: name.into(),
-            nodes: (0..n).map(|_| None).collect(),
-            dirs: (0..n).map(|_| tempfile::tempdir().unwrap()).collect(),
-            addrs: (0..n).map(|_| format!("http://127.0.0.1:{}", free_port())).collect(),
-            http: vec![0; n],
-            role,
-            peer: Vec::new(),
-            peer_name: peer_name.into(),
-            thresholds: thresholds(),
-        }
-    }
-
-    fn config(&self, i: usize) -> NodeConfig {
-        let mut c = NodeConfig::new(
-            self.dirs[i].path(),
-            self.addrs[i].trim_start_matches("http://").parse().unwrap(),
-        );
-        c.id = i as u64 + 1;
-        c.region = self.name.clone();
-        c.peers = self.addrs.iter().enumerate().map(|(j, a)| (j as u64 + 1, a.clone())).collect();
-        c.role = self.role;
-        c.http = Some("127.0.0.1:0".parse().unwrap());
-        c.health = self.thresholds.clone();
-        if !self.peer.is_empty() {
-            c.peer =
-                Some(PeerRegion { name: self.peer_name.clone(), endpoints: self.peer.clone() });
-        }
-        c
-    }
-
-    async fn start_all(&mut self) {
-        for i in 0..self.nodes.len() {
-            self.start(i).await;
-        }
-        self.wait_leader().await;
-    }
-
-    async fn start(&mut self, i: usize) {
-        let node = Node::start(self.config(i)).await.unwrap();
-        self.http[i] = node.http_addr().expect("an HTTP port").port();
-        self.nodes[i] = Some(node);
-    }
-
-    async fn kill(&mut self, i: usize) {
-        if let Some(n) = self.nodes[i].take() {
-            n.shutdown().await;
-        }
-    }
-
-    async fn kill_all(&mut self) {
-        for i in 0..self.nodes.len() {
-            self.kill(i).await;
-        }
-    }
-
-    fn live(&self) -> Vec<usize> {
-        (0..self.nodes.len()).filter(|i| self.nodes[*i].is_some()).collect()
-    }
-
-    async fn wait_leader(&self) -> usize {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            for i in self.live() {
-                if let Ok(s) = ClusterServiceClient::new(channel(&self.addrs[i]))
-                    .status(pb::ClusterStatusRequest {})
-                    .await
-                    && s.get_ref().state == "Leader"
-                {
-                    return i;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("region {} elected no leader", self.name);
-    }
-
+    /// The incidents node `i` holds; none when it does not answer.
     async fn incidents(&self, i: usize) -> Vec<pb::Incident> {
         match health(&self.addrs[i]).list_incidents(pb::ListIncidentsRequest::default()).await {
             Ok(r) => r.into_inner().incidents,
@@ -218,10 +141,6 @@ impl Region {
             self.name,
             i + 1
         );
-    }
-
-    async fn shutdown(mut self) {
-        self.kill_all().await;
     }
 }
 
@@ -306,7 +225,7 @@ async fn cli(endpoint: &str, args: &[&str]) -> common::Out {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_down_is_an_incident_mitigated_when_it_returns() {
-    let mut r = Region::new("west", 3, Role::Primary, "");
+    let mut r = region("west", 3, Role::Primary, "");
     r.start_all().await;
     let leader = r.wait_leader().await;
     let down = (leader + 1) % 3;
@@ -375,7 +294,7 @@ async fn a_node_down_is_an_incident_mitigated_when_it_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_the_leader_is_recorded_as_leader_lost_and_node_down() {
-    let mut r = Region::new("west", 3, Role::Primary, "");
+    let mut r = region("west", 3, Role::Primary, "");
     r.start_all().await;
     let old = r.wait_leader().await;
     let old_id = old as u64 + 1;
@@ -403,7 +322,7 @@ async fn losing_the_leader_is_recorded_as_leader_lost_and_node_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_quorum_makes_the_region_unavailable_until_it_is_restored() {
-    let mut r = Region::new("west", 3, Role::Primary, "");
+    let mut r = region("west", 3, Role::Primary, "");
     r.start_all().await;
     let leader = r.wait_leader().await;
     r.wait_region(leader, "a healthy region", |v| state(v) == pb::HealthState::Available).await;
@@ -487,8 +406,8 @@ async fn losing_quorum_makes_the_region_unavailable_until_it_is_restored() {
 /// A primary region "west" of `primary` nodes and its standby "east" of `standby` nodes (with
 /// the standby's health thresholds), both started.
 async fn pair(primary: usize, standby: usize, thresholds: Thresholds) -> (Region, Region) {
-    let mut p = Region::new("west", primary, Role::Primary, "east");
-    let mut s = Region::new("east", standby, Role::Standby, "west");
+    let mut p = region("west", primary, Role::Primary, "east");
+    let mut s = region("east", standby, Role::Standby, "west");
     s.thresholds = thresholds;
     p.peer = s.addrs.clone();
     s.peer = p.addrs.clone();
@@ -623,7 +542,7 @@ async fn replication_lag_over_its_threshold_is_an_incident() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_served_in_the_prometheus_text_format() {
-    let mut r = Region::new("west", 3, Role::Primary, "");
+    let mut r = region("west", 3, Role::Primary, "");
     r.start_all().await;
     let leader = r.wait_leader().await;
     add_model(&r.addrs[leader]).await;

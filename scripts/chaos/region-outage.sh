@@ -65,5 +65,5 @@ SECOND_EP="$EP"
 CHECK_ARGS=(--lost "$WORK/lost.jsonl")
 BEFORE_CHECK=chaos_lost
 EXTRA_REPORT="forced failover promoted the standby $PROMOTED_MS ms after the kill (the command: \
-$(echo "$FAILOVER" | jq -r '"\(.elapsed_ms | floor) ms, RPO \(.rpo_seconds) s, about \(.lost_entries_estimate) entries not carried over"'))"
+$(echo "$FAILOVER" | jq -r '"\(.elapsed_ms | floor) ms, RPO \(.rpo_seconds) s, at least \(.lost_entries_estimate) entries not carried over by the last reported position"'))"
 chaos_finish region-outage "all 3 primary nodes killed with kill -9 after ${BEFORE}s, forced failover, reprotect"

@@ -431,8 +431,8 @@ async fn failover(
                 out("  RPO            0: every acknowledged write is in the new primary");
             } else {
                 out(&format!(
-                    "  RPO            {:.3} s: writes after {}:{} (about {} log entries, as last \
-                     known) were not carried over",
+                    "  RPO            {:.3} s: writes after {}:{} (at least {} log entries, by the \
+                     old primary's last reported position) were not carried over",
                     r.rpo_seconds,
                     r.promoted_at_epoch,
                     r.promoted_at_index,

@@ -44,7 +44,9 @@ pub struct Report {
     pub at_time: Timestamp,
     /// Planned: how long writes were refused.
     pub write_pause: Duration,
-    /// Forced: entries the old primary had that this region had not received, as last known.
+    /// Forced: entries the old primary had that this region had not received, at least: the old
+    /// primary's last reported position less the position promoted at (it may have applied more
+    /// before it died, unreported; `reprotect` lists the writes exactly).
     pub lost_estimate: u64,
     /// A summary for people.
     pub summary: String,
@@ -142,8 +144,8 @@ pub async fn forced(geo: &Geo) -> Result<Report> {
     let summary = format!(
         "region '{}' is the primary at epoch {}; it holds the old primary's history up to {}:{} \
          (the old primary's time {}, {rpo:.3} s ago); writes after that position were not carried \
-         over (last known: about {lost_estimate} log entries) — run `dr reprotect` on the old \
-         primary when it is back to list them exactly",
+         over (at least {lost_estimate} log entries, by the old primary's last reported position) — \
+         run `dr reprotect` on the old primary when it is back to list them exactly",
         geo.region,
         dr.epoch + 1,
         at.epoch,

@@ -113,7 +113,8 @@ impl Health {
                 } else {
                     format!(
                         "RPO {}: the region holds the old primary's history up to {}:{} ({}); \
-                         about {} log entries after it were not carried over",
+                         at least {} log entries after it (by the old primary's last reported \
+                         position) were not carried over",
                         duration_words(rpo),
                         r.at.epoch,
                         r.at.index,

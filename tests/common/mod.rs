@@ -1,7 +1,10 @@
 //! Helpers for the end-to-end tests: run the real `twinstore` binary, as a node or as a client,
-//! always with bounded waits so a hung process fails the test instead of hanging it.
+//! always with bounded waits so a hung process fails the test instead of hanging it. [`region`]
+//! runs a region's nodes inside the test process instead.
 
 #![allow(dead_code)]
+
+pub mod region;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
