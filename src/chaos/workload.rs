@@ -387,7 +387,7 @@ const FINAL_ATTEMPTS: u32 = 3;
 
 /// Each node's final value of every key of a workload over `keys` twins (`LOCAL` reads), for the
 /// checker. A node is either read completely or listed as unreachable with its last error (after
-/// [`FINAL_ATTEMPTS`] tries of one key); a key that does not exist on a node is `None`.
+/// `FINAL_ATTEMPTS` tries of one key); a key that does not exist on a node is `None`.
 pub async fn finals(endpoints: &[String], keys: u32) -> Finals {
     let mut out = Finals::default();
     for node in endpoints {

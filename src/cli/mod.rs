@@ -4,7 +4,7 @@
 //! (`twinstore up`), talks to a deployment as a client (`twin`, `rel`, `model`, `telemetry`,
 //! `cluster`, `dr`), and loads it (`bench`).
 //! The client commands are thin: they read their arguments, make one [`crate::client::Client`]
-//! call (or follow a list's pages), and print the answer with [`output::Printer`]. Keeping them
+//! call (or follow a list's pages), and print the answer with `output::Printer`. Keeping them
 //! thin keeps the CLI's behaviour identical to the client library's, which is what scripts and
 //! the tests in `tests/cli.rs` rely on.
 //!

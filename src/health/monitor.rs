@@ -7,7 +7,7 @@
 //! incident on this node and is handed to the leader once there is one again).
 //!
 //! On the region's leader it also: turns persisting conditions into incidents and mitigates them
-//! ([`detect`](super::detect)); records a leader loss when it was just elected and the leader it
+//! ([`super::detect`]); records a leader loss when it was just elected and the leader it
 //! knew no longer answers; and every `merge_every` fetches the peer region's incidents and merges
 //! the ones it lacks, which is also how a primary notices its standby is unreachable.
 //!

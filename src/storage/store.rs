@@ -50,7 +50,7 @@ impl Store {
     ///
     /// sled locks the directory while a database is open, and a database just closed in this
     /// process may hold the lock a moment longer (its background I/O jobs end asynchronously), so
-    /// a lock held elsewhere is waited for, up to [`LOCK_WAIT`]; after that the directory is
+    /// a lock held elsewhere is waited for, up to `LOCK_WAIT`; after that the directory is
     /// taken to be in use by another process, and the error says so.
     pub fn open(dir: &Path, cache_capacity: u64) -> Result<Store, StorageError> {
         let config = sled::Config::new()
