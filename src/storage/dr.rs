@@ -9,7 +9,7 @@
 //! THE EPOCH is the fence against split brain. It grows at every promotion. Every local write
 //! carries the epoch its leader believed current; apply refuses a write whose epoch is not the
 //! region's current one, and refuses every local write in a standby. A region that learns of a
-//! higher epoch applies a [`Op::Fence`](super::Op::Fence): from that entry on it takes no write,
+//! higher epoch applies a [`super::Op::Fence`]: from that entry on it takes no write,
 //! on any replica, deterministically.
 //!
 //! The ops, all applied here:
