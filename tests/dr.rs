@@ -7,12 +7,14 @@ use common::region::{RPC_TIMEOUT, Region, timed_channel};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
+use twinstore::model::time::Timestamp;
 use twinstore::pb;
 use twinstore::pb::geo_service_client::GeoServiceClient;
 use twinstore::pb::model_service_client::ModelServiceClient;
 use twinstore::pb::twin_service_client::TwinServiceClient;
 use twinstore::raft::network::Delay;
 use twinstore::storage::dr::Role;
+use twinstore::storage::{Command, Op, codec};
 
 const MODEL: &str = r#"[{"@id": "dtmi:dr:Device;1", "@type": "Interface", "@context": "dtmi:dtdl:context;3",
   "contents": [{"@type": "Property", "name": "n", "schema": "integer"},
@@ -392,6 +394,56 @@ async fn an_old_primary_of_three_nodes_is_reprotected_from_a_graph_of_megabytes(
     put(&mut sc, "after-reprotect", 1).await.unwrap();
     wait_identical(&p, &s).await;
     assert_eq!(p.fingerprints().len(), 1);
+    p.shutdown().await;
+    s.shutdown().await;
+}
+
+/// A reseed cut short (its leader died after part 0, say) leaves the standby with part of a
+/// graph: until a whole reseed has replaced it, the standby refuses reads and promotion, and its
+/// shipper starts the reseed again by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reseed_cut_short_refuses_reads_and_promotion_until_it_is_done_again() {
+    let (p, s) = pair(1).await;
+    add_model(&p).await;
+    let mut c = p.twins(0);
+    for n in 0..10 {
+        put(&mut c, &format!("c{n}"), n).await.unwrap();
+    }
+    wait_identical(&p, &s).await;
+    let standby = s.nodes[0].as_ref().unwrap();
+    let mut sc = s.twins(0);
+    assert!(get_local(&mut sc, "c3").await.is_some());
+    // The standby cannot reach the primary; part 0 of 3 of a reseed is applied, and no more.
+    for a in &p.addrs {
+        standby.faults().block(a);
+    }
+    let dr = standby.store().dr().unwrap();
+    let part = Op::Reseed {
+        position: dr.upstream,
+        time: dr.replicated_time,
+        part: 0,
+        parts: 3,
+        data: codec::encode(&Vec::<(Vec<u8>, Vec<u8>)>::new()).unwrap(),
+    };
+    let cmd =
+        Command { request: None, time: Timestamp::now(), epoch: dr.epoch, origin: None, op: part };
+    standby.raft().client_write(cmd).await.unwrap().data.unwrap();
+    let options = Some(pb::ReadOptions { consistency: pb::Consistency::Local as i32 });
+    let refused = sc.get_twin(pb::GetTwinRequest { id: "c3".into(), options }).await.unwrap_err();
+    assert_eq!(code(&refused), "Unavailable", "{refused:?}");
+    assert!(refused.message().contains("being reseeded"), "{refused:?}");
+    let failover = GeoServiceClient::new(channel(&s.addrs[0]))
+        .failover(pb::FailoverRequest { planned: false })
+        .await
+        .unwrap_err();
+    assert!(failover.message().contains("being reseeded"), "{failover:?}");
+    // The link is back: the shipper reseeds the standby whole, and it follows on.
+    standby.faults().heal();
+    wait_identical(&p, &s).await;
+    assert!(get_local(&mut sc, "c3").await.is_some());
+    put(&mut c, "after", 1).await.unwrap();
+    wait_identical(&p, &s).await;
+    assert!(get_local(&mut sc, "after").await.is_some());
     p.shutdown().await;
     s.shutdown().await;
 }

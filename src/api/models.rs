@@ -37,8 +37,10 @@ impl ModelService for ModelApi {
     ) -> Result<Response<pb::ModelResponse>, Status> {
         let r = req.into_inner();
         let id = required("the model id", &r.id)?;
-        let read = self.0.read_info(r.options.as_ref()).await?;
-        let json = self.0.store.get_model(id, r.include_definition).status()?;
+        let (read, json) = self
+            .0
+            .read(r.options.as_ref(), || self.0.store.get_model(id, r.include_definition).status())
+            .await?;
         Ok(Response::new(pb::ModelResponse { model_json: json, index: 0, read: Some(read) }))
     }
 
@@ -47,17 +49,17 @@ impl ModelService for ModelApi {
         req: Request<pb::ListModelsRequest>,
     ) -> Result<Response<pb::ListModelsResponse>, Status> {
         let r = req.into_inner();
-        let read = self.0.read_info(r.options.as_ref()).await?;
-        let page = self
+        let (read, page) = self
             .0
-            .store
-            .list_models(
-                &r.dependencies_for,
-                r.include_definition,
-                token(&r.continuation_token)?,
-                page_size(r.page_size),
-            )
-            .status()?;
+            .read(r.options.as_ref(), || {
+                let from = token(&r.continuation_token)?;
+                let size = page_size(r.page_size);
+                self.0
+                    .store
+                    .list_models(&r.dependencies_for, r.include_definition, from, size)
+                    .status()
+            })
+            .await?;
         Ok(Response::new(pb::ListModelsResponse {
             model_json: page.items,
             continuation_token: page.next.unwrap_or_default(),

@@ -80,7 +80,7 @@ impl QueryService for QueryApi {
             Some(_) => Some(pb::ReadOptions { consistency: pb::Consistency::Local as i32 }),
             None => r.options,
         };
-        let mut read = self.shared.read_info(barrier.as_ref()).await?;
+        let (mut read, reseeds) = self.shared.read_info(barrier.as_ref()).await?;
 
         let cancel = Arc::new(AtomicBool::new(false));
         let _guard = CancelOnDrop(cancel.clone());
@@ -107,7 +107,9 @@ impl QueryService for QueryApi {
             };
             engine.query(&store, &request, &flag)
         });
-        let page = match tokio::time::timeout(timeout + GRACE, task).await {
+        let page = tokio::time::timeout(timeout + GRACE, task).await;
+        self.shared.read_done(reseeds)?;
+        let page = match page {
             Ok(Ok(result)) => result.status()?,
             Ok(Err(e)) => return Err(to_status(err!(Internal, "the query task failed: {e}"))),
             Err(_) => {

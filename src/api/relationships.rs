@@ -62,14 +62,19 @@ impl RelationshipService for RelationshipApi {
         let r = req.into_inner();
         let source = required("the source twin id", &r.source_id)?;
         let id = required("the relationship id", &r.relationship_id)?;
-        let read = self.0.read_info(r.options.as_ref()).await?;
-        let Some(doc) = self.0.store.relationship(source, id).status()? else {
-            self.twin_must_exist(source)?;
-            return Err(to_status(err!(
-                RelationshipNotFound,
-                "twin '{source}' has no relationship with id '{id}'"
-            )));
-        };
+        let (read, doc) = self
+            .0
+            .read(r.options.as_ref(), || {
+                let Some(doc) = self.0.store.relationship(source, id).status()? else {
+                    self.twin_must_exist(source)?;
+                    return Err(to_status(err!(
+                        RelationshipNotFound,
+                        "twin '{source}' has no relationship with id '{id}'"
+                    )));
+                };
+                Ok(doc)
+            })
+            .await?;
         let etag = etag_in(&doc);
         Ok(Response::new(pb::RelationshipResponse {
             relationship_json: doc,
@@ -114,14 +119,15 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<pb::ListRelationshipsResponse>, Status> {
         let r = req.into_inner();
         let source = required("the source twin id", &r.source_id)?;
-        let read = self.0.read_info(r.options.as_ref()).await?;
-        self.twin_must_exist(source)?;
         let name = (!r.relationship_name.is_empty()).then_some(r.relationship_name.as_str());
-        let page = self
+        let (read, page) = self
             .0
-            .store
-            .relationships(source, name, token(&r.continuation_token)?, page_size(r.page_size))
-            .status()?;
+            .read(r.options.as_ref(), || {
+                self.twin_must_exist(source)?;
+                let from = token(&r.continuation_token)?;
+                self.0.store.relationships(source, name, from, page_size(r.page_size)).status()
+            })
+            .await?;
         Ok(Response::new(pb::ListRelationshipsResponse {
             relationship_json: page.items,
             continuation_token: page.next.unwrap_or_default(),
@@ -135,13 +141,14 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<pb::ListIncomingRelationshipsResponse>, Status> {
         let r = req.into_inner();
         let target = required("the twin id", &r.target_id)?;
-        let read = self.0.read_info(r.options.as_ref()).await?;
-        self.twin_must_exist(target)?;
-        let page = self
+        let (read, page) = self
             .0
-            .store
-            .incoming(target, token(&r.continuation_token)?, page_size(r.page_size))
-            .status()?;
+            .read(r.options.as_ref(), || {
+                self.twin_must_exist(target)?;
+                let from = token(&r.continuation_token)?;
+                self.0.store.incoming(target, from, page_size(r.page_size)).status()
+            })
+            .await?;
         Ok(Response::new(pb::ListIncomingRelationshipsResponse {
             incoming_json: page.items,
             continuation_token: page.next.unwrap_or_default(),

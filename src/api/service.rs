@@ -309,11 +309,42 @@ impl Shared {
         Ok(network::client(channel))
     }
 
-    /// Waits for the consistency a read asked for and says where it is served.
+    /// Serves a read: waits for the consistency it asked for, runs `read` on this node's state,
+    /// and says where it was served. A reseed that starts while `read` runs may have replaced
+    /// part of the graph under it, so then the answer — whatever it was, a "not found" too — is
+    /// refused (Unavailable: retry).
+    pub async fn read<T>(
+        &self,
+        options: Option<&pb::ReadOptions>,
+        read: impl FnOnce() -> std::result::Result<T, Status>,
+    ) -> std::result::Result<(pb::ReadInfo, T), Status> {
+        let (info, reseeds) = self.read_info(options).await?;
+        let answer = read();
+        self.read_done(reseeds)?;
+        Ok((info, answer?))
+    }
+
+    /// Refuses a read's answer when a reseed has started since [`Shared::read_info`] counted
+    /// `reseeds`.
+    pub fn read_done(&self, reseeds: u64) -> std::result::Result<(), Status> {
+        let dr = self.store.dr().map_err(|e| to_status(e.into()))?;
+        if dr.reseeds != reseeds || dr.reseeding.is_some() {
+            return Err(to_status(err!(
+                Unavailable,
+                "region '{}' started being reseeded from the primary while the read ran; retry, \
+                 or read from the primary",
+                self.region
+            )));
+        }
+        Ok(())
+    }
+
+    /// Waits for the consistency a read asked for; says where it is served, and how many reseeds
+    /// the region has had (for [`Shared::read_done`]). Prefer [`Shared::read`].
     pub async fn read_info(
         &self,
         options: Option<&pb::ReadOptions>,
-    ) -> std::result::Result<pb::ReadInfo, Status> {
+    ) -> std::result::Result<(pb::ReadInfo, u64), Status> {
         let local = matches!(options.map(|o| o.consistency()), Some(pb::Consistency::Local));
         if !local {
             self.read_barrier().await.map_err(to_status)?;
@@ -340,7 +371,7 @@ impl Shared {
         } else {
             0.0
         };
-        Ok(pb::ReadInfo {
+        let info = pb::ReadInfo {
             applied_index: self.store.applied_index(),
             consistency: consistency as i32,
             region: self.region.clone(),
@@ -348,7 +379,8 @@ impl Shared {
             replicated_index: if standby { dr.upstream.index } else { 0 },
             replicated_time_ns: if standby { dr.replicated_time.0 } else { 0 },
             staleness_ms,
-        })
+        };
+        Ok((info, dr.reseeds))
     }
 
     /// Waits until this node has applied every write acknowledged before now.

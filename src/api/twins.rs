@@ -51,8 +51,7 @@ impl TwinService for TwinApi {
     ) -> Result<Response<pb::TwinResponse>, Status> {
         let r = req.into_inner();
         let id = required("the twin id", &r.id)?;
-        let read = self.0.read_info(r.options.as_ref()).await?;
-        let doc = self.load(id)?;
+        let (read, doc) = self.0.read(r.options.as_ref(), || self.load(id)).await?;
         let etag = etag_in(&doc);
         Ok(Response::new(pb::TwinResponse { twin_json: doc, etag, index: 0, read: Some(read) }))
     }
@@ -91,16 +90,19 @@ impl TwinService for TwinApi {
         let r = req.into_inner();
         let id = required("the twin id", &r.id)?;
         let name = required("the component name", &r.component)?;
-        let read = self.0.read_info(r.options.as_ref()).await?;
-        let doc: serde_json::Value = serde_json::from_str(&self.load(id)?)
-            .map_err(|e| to_status(err!(Internal, "stored twin '{id}' is not JSON: {e}")))?;
-        let model = twin::model_of(&doc).and_then(|m| self.0.store.resolved(m).ok());
-        let component = twin::component(&doc, model.as_deref(), name).status()?;
-        Ok(Response::new(pb::ComponentResponse {
-            component_json: component.to_string(),
-            etag: twin::etag_of(&doc).unwrap_or_default().to_string(),
-            read: Some(read),
-        }))
+        let (read, (component_json, etag)) = self
+            .0
+            .read(r.options.as_ref(), || {
+                let doc: serde_json::Value =
+                    serde_json::from_str(&self.load(id)?).map_err(|e| {
+                        to_status(err!(Internal, "stored twin '{id}' is not JSON: {e}"))
+                    })?;
+                let model = twin::model_of(&doc).and_then(|m| self.0.store.resolved(m).ok());
+                let component = twin::component(&doc, model.as_deref(), name).status()?;
+                Ok((component.to_string(), twin::etag_of(&doc).unwrap_or_default().to_string()))
+            })
+            .await?;
+        Ok(Response::new(pb::ComponentResponse { component_json, etag, read: Some(read) }))
     }
 
     async fn patch_component(

@@ -220,6 +220,9 @@ async fn follow(geo: &Geo, addr: &str) -> Result<()> {
 
 /// Replaces this region's graph with a snapshot of the primary's, then shipping resumes after it.
 pub async fn reseed(geo: &Geo, addr: &str) -> Result<Position> {
+    if geo.faults.blocked(addr) {
+        return Err(err!(Unavailable, "the link to {addr} is cut (fault injection)"));
+    }
     let mut client = geo.client(addr)?;
     let mut stream =
         client.snapshot(pb::SnapshotRequest {}).await.map_err(status_error)?.into_inner();

@@ -92,6 +92,9 @@ pub struct DrState {
     pub standby_confirmed: u64,
     /// Standby: a reseed under way (its parts so far are applied; the graph is incomplete).
     pub reseeding: Option<Reseeding>,
+    /// How many reseeds have started here: a read that sees it change while it runs may have
+    /// read a graph half replaced, and is refused.
+    pub reseeds: u64,
 }
 
 /// A reseed under way: the parts of the primary's snapshot at `position` applied so far.
@@ -117,6 +120,7 @@ impl Default for DrState {
             fenced_at: None,
             standby_confirmed: 0,
             reseeding: None,
+            reseeds: 0,
         }
     }
 }
@@ -337,6 +341,7 @@ impl Store {
                 }
                 if *part == 0 {
                     self.clear_data(w)?;
+                    dr.reseeds += 1;
                 } else if dr.reseeding
                     != Some(Reseeding { position: *position, next_part: *part, parts: *parts })
                 {

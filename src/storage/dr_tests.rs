@@ -236,6 +236,7 @@ fn a_reseed_in_parts_is_all_or_starts_again() {
     s.run(ops[0].clone(), None, 1).unwrap();
     s.run(ops[1].clone(), None, 1).unwrap();
     let dr = s.h.store.dr().unwrap();
+    assert_eq!(dr.reseeds, 1);
     let reseeding = dr.reseeding.expect("a reseed is under way");
     assert_eq!((reseeding.position, reseeding.next_part), (position, 2));
     assert_eq!(dr.upstream, Position { epoch: 1, index: 3 }, "follows nothing new yet");
@@ -253,7 +254,7 @@ fn a_reseed_in_parts_is_all_or_starts_again() {
     }
     assert_eq!(s.fp(), p.fp());
     let dr = s.h.store.dr().unwrap();
-    assert_eq!((dr.upstream, dr.reseeding), (position, None));
+    assert_eq!((dr.upstream, dr.reseeding, dr.reseeds), (position, None, 2));
 }
 
 #[test]
