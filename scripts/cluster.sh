@@ -67,18 +67,8 @@ running() { local pid; pid="$(pid_of "$1")"; [[ -n "$pid" ]] && kill -0 "$pid" 2
 check_node() { [[ "${1:-}" =~ ^[1-9]$ ]] && (( $1 <= NODES )) || die "no node '${1:-}' (1..$NODES)"; }
 
 # The binary: TWINSTORE_BIN, or the release build, rebuilt when a source is newer.
-binary() {
-  if [[ -n "$BIN" ]]; then
-    [[ -x "$BIN" ]] || die "TWINSTORE_BIN=$BIN is not an executable"
-    return
-  fi
-  BIN="$REPO/target/release/twinstore"
-  if [[ ! -x "$BIN" ]] || [[ -n "$(cd "$REPO" && find src proto build.rs Cargo.toml Cargo.lock \
-        -newer "$BIN" -print -quit 2>/dev/null)" ]]; then
-    echo "building twinstore (cargo build --release) ..."
-    (cd "$REPO" && cargo build --release --quiet) || die "the build failed"
-  fi
-}
+source "$REPO/scripts/binary.sh"
+binary() { twinstore_binary || die "no twinstore binary to run"; }
 
 # A comma-separated list as a TOML array of strings.
 toml_list() {

@@ -58,16 +58,8 @@ done
 [[ "$SETTLE" =~ ^[0-9]+$ ]] && (( SETTLE > 0 && SETTLE <= 600 )) || die "--settle must be 1..600"
 
 # The binary: TWINSTORE_BIN, or the release build, rebuilt when a source is newer.
-if [[ -n "$BIN" ]]; then
-  [[ -x "$BIN" ]] || die "TWINSTORE_BIN=$BIN is not an executable"
-else
-  BIN="$REPO/target/release/twinstore"
-  if [[ ! -x "$BIN" ]] || [[ -n "$(cd "$REPO" && find src proto build.rs Cargo.toml Cargo.lock \
-        -newer "$BIN" -print -quit 2>/dev/null)" ]]; then
-    echo "building twinstore (cargo build --release) ..."
-    (cd "$REPO" && cargo build --release --quiet) || die "the build failed"
-  fi
-fi
+source "$REPO/scripts/binary.sh"
+twinstore_binary || die "no twinstore binary to run"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/twinstore-drill.XXXXXX")"
 UP_PID=""

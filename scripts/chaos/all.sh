@@ -26,8 +26,8 @@ SUMMARY="$(mktemp /tmp/twinstore-chaos-summary.XXXXXX)"
 trap 'rm -f "$SUMMARY"' EXIT
 trap 'exit 130' INT TERM
 export TWINSTORE_CHAOS_SUMMARY="$SUMMARY"
-BIN="${TWINSTORE_BIN:-target/release/twinstore}"
-[ -x "$BIN" ] || cargo build --release --quiet || exit 1
+source scripts/binary.sh
+twinstore_binary || exit 1
 export TWINSTORE_BIN="$BIN"
 FAILED=() STARTED=$(date +%s) i=0
 for entry in "${SCENARIOS[@]}"; do

@@ -13,7 +13,7 @@
 # so faults can be injected per link with nftables.
 #
 # Environment:
-#   TWINSTORE_BIN            the binary [target/release/twinstore, built if missing]
+#   TWINSTORE_BIN            the binary [target/release/twinstore, built if missing or stale]
 #   TWINSTORE_CHAOS_SUMMARY  a file to append the scenario's one-line result to (all.sh uses it)
 #   TWINSTORE_CHAOS_KEEP     when set, the histories, outputs and node logs are kept also when the
 #                            run passes (a failed run's always are), in /tmp/twinstore-chaos-*
@@ -51,8 +51,8 @@ WORK="$(mktemp -d /tmp/twinstore-chaos.XXXXXX)"
 # Below the kernel's ephemeral port range, so a restarted node's port is never taken by an
 # outgoing connection in the meantime.
 PORT="${TWINSTORE_BASE_PORT:-$(( 10000 + (SEED * 97 + $$) % 20000 ))}"
-BIN="${TWINSTORE_BIN:-target/release/twinstore}"
-[ -x "$BIN" ] || cargo build --release --quiet
+source scripts/binary.sh
+twinstore_binary || exit 2
 export TWINSTORE_BIN="$BIN" TWINSTORE_BASE_PORT="$PORT"
 urls() { echo "http://127.0.$1.1:$PORT,http://127.0.$1.2:$PORT,http://127.0.$1.3:$PORT"; }
 EP="$(urls 1)"
