@@ -311,6 +311,36 @@ async fn membership_add_and_remove() {
     c.shutdown().await;
 }
 
+/// openraft runs one membership change at a time; two admins' changes at once (or a change
+/// right after a join, whose two steps are still committing) both complete: the second waits for
+/// the first instead of failing with "already undergoing a configuration change" (found in CI:
+/// `membership_add_and_remove` removed node 4 before its join had finished).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_membership_changes_wait_for_each_other() {
+    let c = Cluster::start().await;
+    let mut joined = Vec::new();
+    for id in [4u64, 5] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(id, dir.path());
+        cfg.join = Some(c.addrs[0].clone());
+        joined.push((Node::start(cfg).await.unwrap(), dir));
+    }
+    c.wait_for(|s| s.members.iter().filter(|m| m.voter).count() == 5, "5 voters").await;
+    let mut a = ClusterServiceClient::new(channel(&c.addrs[1]).await);
+    let mut b = ClusterServiceClient::new(channel(&c.addrs[2]).await);
+    let (ra, rb) = tokio::join!(
+        a.remove_node(pb::RemoveNodeRequest { id: 4 }),
+        b.remove_node(pb::RemoveNodeRequest { id: 5 })
+    );
+    ra.unwrap();
+    rb.unwrap();
+    c.wait_for(|s| s.members.len() == 3, "3 members").await;
+    for (node, _dir) in joined {
+        node.shutdown().await;
+    }
+    c.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_write_is_applied_once_across_a_leader_change() {
     let mut c = Cluster::start().await;

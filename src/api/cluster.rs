@@ -12,6 +12,7 @@ use crate::pb::cluster_service_client::ClusterServiceClient;
 use crate::pb::cluster_service_server::ClusterService;
 use crate::raft::NodeInfo;
 use openraft::ChangeMembers;
+use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use std::collections::{BTreeMap, BTreeSet};
 use tonic::{Request, Response, Status};
 
@@ -72,6 +73,43 @@ impl ClusterApi {
     }
 }
 
+/// How long a membership change waits for one already in progress (openraft runs one at a time:
+/// a joint configuration, then the final one) before it gives up.
+const CHANGE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl ClusterApi {
+    /// Changes the membership; when another change is still in progress (a node that just joined
+    /// is committed in two steps; another admin's change), waits for it to finish first rather
+    /// than failing.
+    async fn change(
+        &self,
+        members: ChangeMembers<u64, NodeInfo>,
+    ) -> Result<openraft::raft::ClientWriteResponse<crate::raft::TypeConfig>, Status> {
+        let raft = &self.0.raft;
+        retry_in_progress(|| raft.change_membership(members.clone(), false)).await
+    }
+}
+
+/// Runs a membership change (`attempt`) again while openraft answers that another one is in
+/// progress, for up to [`CHANGE_WAIT`].
+async fn retry_in_progress<T, F, Fut>(attempt: F) -> Result<T, Status>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, RaftError<u64, ClientWriteError<u64, NodeInfo>>>>,
+{
+    let deadline = std::time::Instant::now() + CHANGE_WAIT;
+    loop {
+        match attempt().await {
+            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                ChangeMembershipError::InProgress(_),
+            ))) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            answer => return answer.map_err(change_error),
+        }
+    }
+}
+
 fn change_error(e: impl std::fmt::Display) -> Status {
     to_status(err!(Unavailable, "the membership change did not complete: {e}"))
 }
@@ -119,19 +157,12 @@ impl ClusterService for ClusterApi {
             return self.leader_client(&leader).await?.add_node(r).await;
         }
         let node = NodeInfo { addr: r.addr.clone() };
-        let learner =
-            tokio::time::timeout(LEADER_WAIT * 6, self.0.raft.add_learner(r.id, node, true))
-                .await
-                .map_err(|_| {
-                    to_status(err!(Unavailable, "node {} did not catch up within a minute", r.id))
-                })?;
-        learner.map_err(change_error)?;
-        let resp = self
-            .0
-            .raft
-            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([r.id])), false)
-            .await
-            .map_err(change_error)?;
+        let raft = &self.0.raft;
+        let learner = retry_in_progress(|| raft.add_learner(r.id, node.clone(), true));
+        tokio::time::timeout(LEADER_WAIT * 6, learner).await.map_err(|_| {
+            to_status(err!(Unavailable, "node {} did not catch up within a minute", r.id))
+        })??;
+        let resp = self.change(ChangeMembers::AddVoterIds(BTreeSet::from([r.id]))).await?;
         Ok(Response::new(pb::MembershipResponse {
             members: self.members(),
             index: resp.log_id.index,
@@ -166,22 +197,12 @@ impl ClusterService for ClusterApi {
                     r.id
                 )));
             }
-            let resp = self
-                .0
-                .raft
-                .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([r.id])), false)
-                .await
-                .map_err(change_error)?;
+            let resp = self.change(ChangeMembers::RemoveVoters(BTreeSet::from([r.id]))).await?;
             index = resp.log_id.index;
         }
         let m = self.0.raft.metrics().borrow().clone();
         if m.membership_config.membership().get_node(&r.id).is_some() {
-            let resp = self
-                .0
-                .raft
-                .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([r.id])), false)
-                .await
-                .map_err(change_error)?;
+            let resp = self.change(ChangeMembers::RemoveNodes(BTreeSet::from([r.id]))).await?;
             index = resp.log_id.index;
         }
         Ok(Response::new(pb::MembershipResponse { members: self.members(), index }))
