@@ -159,12 +159,16 @@ impl Elections {
             raft.runtime_config().elect(false);
             loop {
                 tokio::time::sleep_until(until.into()).await;
-                match self.state().back_off_until {
+                // Checked and cleared under one lock, so a back-off set meanwhile is not lost.
+                let mut state = self.state();
+                match state.back_off_until {
                     Some(later) if later > until => until = later,
-                    _ => break,
+                    _ => {
+                        state.back_off_until = None;
+                        break;
+                    }
                 }
             }
-            self.state().back_off_until = None;
             raft.runtime_config().elect(true);
         }
     }
