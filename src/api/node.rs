@@ -244,9 +244,12 @@ impl Node {
                 .max_encoding_message_size(raft_max),
             )
             .add_service(
-                RaftServiceServer::new(RaftApi(shared.clone(), elections.clone()))
-                    .max_decoding_message_size(raft_max)
-                    .max_encoding_message_size(raft_max),
+                RaftServiceServer::new(RaftApi {
+                    shared: shared.clone(),
+                    elections: elections.clone(),
+                })
+                .max_decoding_message_size(raft_max)
+                .max_encoding_message_size(raft_max),
             );
 
         let (stop, stopped) = oneshot::channel::<()>();

@@ -14,8 +14,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status};
 
-/// The raft service over the node's shared state, and the node's election corrections.
-pub struct RaftApi(pub Shared, pub Elections);
+/// The raft service over the node's shared state.
+pub struct RaftApi {
+    /// The node's shared state.
+    pub shared: Shared,
+    /// The node's election corrections: they see every AppendEntries and vote request.
+    pub elections: Elections,
+}
 
 fn decode<T: DeserializeOwned>(req: Request<pb::RaftMessage>) -> Result<T, Status> {
     network::decode(&req.into_inner().data)
@@ -35,9 +40,9 @@ impl RaftService for RaftApi {
         req: Request<pb::RaftMessage>,
     ) -> Result<Response<pb::RaftMessage>, Status> {
         let rpc: AppendEntriesRequest<TypeConfig> = decode(req)?;
-        let answer = self.0.raft.append_entries(rpc).await;
+        let answer = self.shared.raft.append_entries(rpc).await;
         if !matches!(answer, Ok(AppendEntriesResponse::HigherVote(_)) | Err(_)) {
-            self.1.heard_from_leader();
+            self.elections.heard_from_leader();
         }
         reply(&answer)
     }
@@ -47,9 +52,9 @@ impl RaftService for RaftApi {
         req: Request<pb::RaftMessage>,
     ) -> Result<Response<pb::RaftMessage>, Status> {
         let rpc: VoteRequest<u64> = decode(req)?;
-        let answer = self.0.raft.vote(rpc.clone()).await;
+        let answer = self.shared.raft.vote(rpc.clone()).await;
         if let Ok(resp) = &answer {
-            self.1.vote_received(&self.0.raft, &rpc, resp);
+            self.elections.vote_received(&self.shared.raft, &rpc, resp);
         }
         reply(&answer)
     }
@@ -59,7 +64,7 @@ impl RaftService for RaftApi {
         req: Request<pb::RaftMessage>,
     ) -> Result<Response<pb::RaftMessage>, Status> {
         let rpc: InstallSnapshotRequest<TypeConfig> = decode(req)?;
-        reply(&self.0.raft.install_snapshot(rpc).await)
+        reply(&self.shared.raft.install_snapshot(rpc).await)
     }
 
     async fn forward(
@@ -69,7 +74,7 @@ impl RaftService for RaftApi {
         let f: Forwarded = decode(req)?;
         // Only the leader proposes; a node that is not the leader says so and the sender retries
         // with the leader it learns of. Forwarding is never chained.
-        let answer: ForwardAnswer = self.0.write_local(f.request, f.op).await;
+        let answer: ForwardAnswer = self.shared.write_local(f.request, f.op).await;
         reply(&answer)
     }
 
@@ -77,7 +82,7 @@ impl RaftService for RaftApi {
         &self,
         _req: Request<pb::RaftMessage>,
     ) -> Result<Response<pb::RaftMessage>, Status> {
-        let index: Result<u64> = self.0.read_index().await;
+        let index: Result<u64> = self.shared.read_index().await;
         reply(&index)
     }
 }

@@ -355,14 +355,9 @@ impl Shared {
         if let Some(r) = dr.reseeding {
             return Err(to_status(err!(
                 Unavailable,
-                "region '{}' is being reseeded from the primary's snapshot at {}:{} (part {} of {} \
-                 is next) and has no consistent graph to read until it is done; retry, or read \
-                 from the primary",
-                self.region,
-                r.position.epoch,
-                r.position.index,
-                r.next_part,
-                r.parts
+                "region '{}' is being reseeded from the primary's {r} and has no consistent graph \
+                 to read until it is done; retry, or read from the primary",
+                self.region
             )));
         }
         let standby = dr.role == crate::storage::dr::Role::Standby;

@@ -108,6 +108,13 @@ pub struct Reseeding {
     pub parts: u32,
 }
 
+impl std::fmt::Display for Reseeding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Reseeding { position: p, next_part, parts } = self;
+        write!(f, "the snapshot at {}:{} (part {next_part} of {parts} is next)", p.epoch, p.index)
+    }
+}
+
 impl Default for DrState {
     fn default() -> Self {
         DrState {
@@ -345,18 +352,16 @@ impl Store {
                 } else if dr.reseeding
                     != Some(Reseeding { position: *position, next_part: *part, parts: *parts })
                 {
+                    let applied = match dr.reseeding {
+                        Some(r) => format!("reseeding from {r}"),
+                        None => "no reseed is under way".into(),
+                    };
                     return Err(err!(
                         BadRequest,
-                        "reseed part {part} of {parts} at {}:{} does not follow what was applied                          ({}); start the reseed again",
+                        "reseed part {part} of {parts} at {}:{} does not follow what was applied \
+                         ({applied}); start the reseed again",
                         position.epoch,
                         position.index,
-                        match dr.reseeding {
-                            Some(r) => format!(
-                                "part {} of {} at {}:{} is next",
-                                r.next_part, r.parts, r.position.epoch, r.position.index
-                            ),
-                            None => "no reseed is under way".into(),
-                        }
                     )
                     .into());
                 }
@@ -475,12 +480,8 @@ fn not_reseeding(dr: &DrState, what: &str) -> Step<()> {
     match dr.reseeding {
         Some(r) => Err(err!(
             OperationNotAllowed,
-            "the region is being reseeded from the primary's snapshot at {}:{} (part {} of {} is \
-             next); its graph is incomplete, so it cannot {what} until the reseed is done",
-            r.position.epoch,
-            r.position.index,
-            r.next_part,
-            r.parts
+            "the region is being reseeded from the primary's {r}; its graph is incomplete, so it cannot {what} \
+             until the reseed is done"
         )
         .into()),
         None => Ok(()),

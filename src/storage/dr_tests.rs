@@ -148,6 +148,16 @@ fn fence_promote_and_follow_again() {
     assert_eq!(p.h.twin("s3").unwrap()["$etag"], s.h.twin("s3").unwrap()["$etag"]);
 }
 
+/// A primary with twins `s0`..`s{n-1}`, and its snapshot.
+fn primary_with_twins(n: i64) -> (Region, Vec<u8>) {
+    let mut p = Region::primary();
+    for n in 0..n {
+        let _ = p.run(twin(n), None, 1);
+    }
+    let (_, data) = p.h.store.snapshot().unwrap();
+    (p, data)
+}
+
 /// The reseed ops for `data` at `position`, in parts of about `max_bytes`.
 fn reseed_ops(data: &[u8], position: Position, time: u64, max_bytes: usize) -> Vec<Op> {
     let parts = Store::snapshot_parts(data, max_bytes).unwrap();
@@ -166,11 +176,7 @@ fn reseed_ops(data: &[u8], position: Position, time: u64, max_bytes: usize) -> V
 
 #[test]
 fn reseed_replaces_the_data_and_keeps_the_region_own_state() {
-    let mut p = Region::primary();
-    for n in 0..5 {
-        let _ = p.run(twin(n), None, 1);
-    }
-    let (_, data) = p.h.store.snapshot().unwrap();
+    let (mut p, data) = primary_with_twins(5);
     let mut s = Region::standby();
     // Something of its own that the reseed must replace.
     let _ = s.ship(1, 2, &p, false);
@@ -195,11 +201,7 @@ fn reseed_replaces_the_data_and_keeps_the_region_own_state() {
 
 #[test]
 fn a_snapshot_is_cut_into_parts_of_its_keys() {
-    let mut p = Region::primary();
-    for n in 0..40 {
-        let _ = p.run(twin(n), None, 1);
-    }
-    let (_, data) = p.h.store.snapshot().unwrap();
+    let (_, data) = primary_with_twins(40);
     let whole: Vec<(Vec<u8>, Vec<u8>)> = codec::decode(&data).unwrap();
     let parts = Store::snapshot_parts(&data, 1000).unwrap();
     assert!(parts.len() > 5, "{} parts", parts.len());
@@ -218,11 +220,7 @@ fn a_snapshot_is_cut_into_parts_of_its_keys() {
 
 #[test]
 fn a_reseed_in_parts_is_all_or_starts_again() {
-    let mut p = Region::primary();
-    for n in 0..40 {
-        let _ = p.run(twin(n), None, 1);
-    }
-    let (_, data) = p.h.store.snapshot().unwrap();
+    let (p, data) = primary_with_twins(40);
     let position = Position { epoch: 1, index: p.h.index };
     let ops = reseed_ops(&data, position, p.h.time, 1000);
     assert!(ops.len() > 5);
