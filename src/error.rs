@@ -57,6 +57,9 @@ pub enum ErrorCode {
     NotLeader,
     /// The region is a standby and refuses writes.
     ReadOnlyRegion,
+    /// A node is out of a resource it needs to take the request (disk space): the message names
+    /// the node and what ran out. Reads still work; retry once the operator has made room.
+    ResourceExhausted,
     /// An internal failure: a bug or a storage error. Never caused by the request alone.
     Internal,
 }
@@ -86,12 +89,13 @@ impl ErrorCode {
             Self::Unavailable => "Unavailable",
             Self::NotLeader => "NotLeader",
             Self::ReadOnlyRegion => "ReadOnlyRegion",
+            Self::ResourceExhausted => "ResourceExhausted",
             Self::Internal => "Internal",
         }
     }
 
     /// Every code, for parsing and tests.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         Self::InvalidArgument,
         Self::DigitalTwinNotFound,
         Self::RelationshipNotFound,
@@ -113,6 +117,7 @@ impl ErrorCode {
         Self::Unavailable,
         Self::NotLeader,
         Self::ReadOnlyRegion,
+        Self::ResourceExhausted,
         Self::Internal,
     ];
 

@@ -282,8 +282,13 @@ impl GeoService for GeoApi {
         _req: Request<pb::DivergentRequest>,
     ) -> Result<Response<pb::DivergentResponse>, Status> {
         let writes = self.geo.store.divergent().status()?;
+        // A batch of writes is listed as its writes, each with the batch's index.
         let write_json = writes
             .into_iter()
+            .flat_map(|(index, cmd)| match cmd.op {
+                Op::Batch(cmds) => cmds.into_iter().map(|c| (index, c)).collect(),
+                _ => vec![(index, cmd)],
+            })
             .map(|(index, cmd)| {
                 serde_json::json!({
                     "index": index,

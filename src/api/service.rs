@@ -22,7 +22,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::model::time::Timestamp;
 use crate::pb;
 use crate::pb::raft_service_client::RaftServiceClient;
-use crate::raft::{NodeInfo, Raft, network};
+use crate::raft::{NodeInfo, Proposer, Raft, network};
 use crate::storage::{Command, Op, Outcome, Precondition, Reply, RequestId, Store};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -80,6 +80,8 @@ struct Inner {
     faults: network::Faults,
     /// Linearizable reads waiting for a quorum confirmation.
     reads: Mutex<ReadBatch>,
+    /// Proposes this node's writes while it leads, batching those that arrive together.
+    proposer: Proposer,
 }
 
 /// Reads waiting for the next quorum confirmation, and whether one is running.
@@ -124,6 +126,7 @@ impl Shared {
             configured_standby,
             faults,
             reads: Mutex::new(ReadBatch::default()),
+            proposer: Proposer::start(raft.clone()),
         };
         Shared { store, raft, id, region, addr, inner: Arc::new(inner) }
     }
@@ -175,8 +178,8 @@ impl Shared {
         let epoch = self.store.dr()?.epoch;
         let cmd =
             Command { request: Some(request), time: Timestamp::now(), epoch, origin: None, op };
-        match self.raft.client_write(cmd).await {
-            Ok(resp) => Ok((resp.log_id.index, resp.data)),
+        match self.inner.proposer.propose(cmd).await {
+            Ok(answer) => Ok(answer),
             Err(openraft::error::RaftError::APIError(
                 openraft::error::ClientWriteError::ForwardToLeader(f),
             )) => Err(not_leader(f.leader_node.as_ref())),

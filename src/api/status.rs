@@ -27,6 +27,7 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | ReadOnlyRegion => Code::FailedPrecondition,
         ModelAlreadyExists => Code::AlreadyExists,
         Unavailable | NotLeader => Code::Unavailable,
+        ResourceExhausted => Code::ResourceExhausted,
         Internal => Code::Internal,
     }
 }

@@ -27,7 +27,7 @@ use crate::model::time::Timestamp;
 use crate::pb;
 use crate::raft::reader;
 use crate::storage::dr::{DrState, PeerRegion, Position, Role};
-use crate::storage::{Op, Reply, RequestId};
+use crate::storage::{Command, Op, Reply, RequestId};
 use std::time::{Duration, Instant};
 
 /// How long a planned failover waits for the standby to catch up with the fenced primary.
@@ -249,10 +249,7 @@ pub async fn reprotect(geo: &Geo) -> Result<(u64, Position)> {
             .map_err(|e| err!(Internal, "{e}"))??;
             let Some(run) = run else { break };
             for (i, cmd) in run.entries {
-                if cmd.epoch != fenced.epoch {
-                    continue;
-                }
-                if acknowledged(geo, cmd.request.as_ref())? {
+                if let Some(cmd) = acknowledged_part(geo, cmd, fenced.epoch)? {
                     divergent.push((i, cmd));
                 }
             }
@@ -267,11 +264,26 @@ pub async fn reprotect(geo: &Geo) -> Result<(u64, Position)> {
     Ok((kept, position))
 }
 
+/// The part of a write of epoch `epoch` that was acknowledged: the write itself, or of a batch the
+/// batch of its acknowledged writes (`None` if nothing of it was).
+fn acknowledged_part(geo: &Geo, cmd: Command, epoch: u64) -> Result<Option<Command>> {
+    if let Op::Batch(cmds) = &cmd.op {
+        let mut kept = Vec::new();
+        for c in cmds {
+            if c.epoch == epoch && acknowledged(geo, c.request.as_ref())? {
+                kept.push(c.clone());
+            }
+        }
+        return Ok((!kept.is_empty()).then_some(Command { op: Op::Batch(kept), ..cmd }));
+    }
+    Ok((cmd.epoch == epoch && acknowledged(geo, cmd.request.as_ref())?).then_some(cmd))
+}
+
 /// Whether a write was acknowledged: its remembered outcome was a success (or is unknown — the
 /// dedupe record was evicted — in which case it counts, to be safe).
 fn acknowledged(geo: &Geo, request: Option<&RequestId>) -> Result<bool> {
     match request {
-        Some(r) => Ok(geo.store.remembered(r)?.is_none_or(|o| o.is_ok())),
+        Some(r) => Ok(geo.store.remembered(r)?.unwrap_or(true)),
         None => Ok(true),
     }
 }

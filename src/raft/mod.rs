@@ -49,6 +49,7 @@
 //! openraft, which stops the node. A node that cannot be sure of its own state must not vote,
 //! apply or answer — replicas must never diverge.
 
+pub mod batcher;
 pub mod election;
 mod flusher;
 mod log_store;
@@ -64,6 +65,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
 
+pub use batcher::Proposer;
 pub use log_store::{LogReader, LogStore, MAX_RETAINED};
 pub use state_machine::{SnapshotBuilder, StateMachine};
 

@@ -41,6 +41,13 @@ const SNAPSHOT_META: &str = "snapshot_meta";
 
 type Result<T> = std::result::Result<T, typ::StorageError>;
 
+/// Runs blocking storage work on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(sto_err(ErrorSubject::StateMachine, ErrorVerb::Write, &std::io::Error::other(e)))
+    })
+}
+
 /// The twin graph as openraft's state machine.
 pub struct StateMachine {
     store: Arc<Store>,
@@ -139,8 +146,14 @@ impl StateMachine {
 
 impl Snapshots {
     /// Makes `meta`/`data` the current snapshot, unless the current one is more recent; durable
-    /// when this returns.
+    /// when this returns. The file is written and synced on the blocking pool.
     async fn save(&self, meta: &typ::SnapshotMeta, data: &[u8], seq: u64) -> Result<()> {
+        let this = self.clone();
+        let (meta, data) = (meta.clone(), data.to_vec());
+        blocking(move || this.save_blocking(&meta, &data, seq)).await
+    }
+
+    fn save_blocking(&self, meta: &typ::SnapshotMeta, data: &[u8], seq: u64) -> Result<()> {
         let write = |e: StoreError| {
             let e = openraft::AnyError::new(&e);
             typ::StorageError::from(StorageIOError::write_snapshot(Some(meta.signature()), e))
@@ -159,7 +172,7 @@ impl Snapshots {
             self.store.write_snapshot_file(seq, data).map_err(write)?;
             self.log.set_values(&[(SNAPSHOT_META, &stored)]).map_err(write)?;
         }
-        self.log.flush_async().await.map_err(write)?;
+        self.log.flush().map_err(write)?;
         self.store.remove_snapshot_files_except(seq);
         Ok(())
     }
@@ -183,8 +196,14 @@ impl Snapshots {
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<typ::Snapshot> {
         let read = |e: StoreError| sto_err(ErrorSubject::StateMachine, ErrorVerb::Read, &e);
-        let (_, metas, data) =
-            self.store.snapshot_with_meta(&[RAFT_APPLIED, RAFT_MEMBERSHIP]).map_err(read)?;
+        // The copy, its encoding and the file are blocking work: off the runtime's workers, so
+        // that heartbeats, votes and replication keep running meanwhile (on two cores, a worker
+        // busy for a second is a lost leader).
+        let store = self.store.clone();
+        let (_, metas, data) = blocking(move || {
+            store.snapshot_with_meta(&[RAFT_APPLIED, RAFT_MEMBERSHIP]).map_err(read)
+        })
+        .await?;
         let mut metas = metas.into_iter();
         let last_log_id: Option<typ::LogId> =
             metas.next().flatten().map(|b| decode(&b)).transpose().map_err(read)?;

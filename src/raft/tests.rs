@@ -329,7 +329,7 @@ fn entries_and_raft_types_round_trip_through_bincode() {
             request: Some(RequestId { client: "c".into(), seq: 7 }),
             time: Timestamp(42),
             epoch: 3,
-            origin: Some(Origin { epoch: 2, index: 99 }),
+            origin: Some(Origin::at(2, 99)),
             op: Op::PatchTwin {
                 id: "s".into(),
                 component: Some("thermostat".into()),

@@ -178,7 +178,7 @@ impl Store {
         let mut w = Writes::new(self);
         let (origin, outcome) = match cmd {
             Some(cmd) => {
-                let origin = cmd.origin.unwrap_or(Origin { epoch: cmd.epoch, index });
+                let origin = cmd.origin.unwrap_or(Origin::at(cmd.epoch, index));
                 (origin, Some(self.run_into(&mut w, cmd, origin, index)?))
             }
             None => (self.applied()?.origin, None),
@@ -225,6 +225,9 @@ impl Store {
         origin: Origin,
         index: u64,
     ) -> Result<Outcome, StorageError> {
+        if let Op::Batch(cmds) = &cmd.op {
+            return self.run_batch(w, cmds, cmd.origin.is_some(), origin, index);
+        }
         match self.check_writable(w, cmd) {
             Ok(()) => {}
             Err(Fail::User(e)) => return Ok(Err(e)),
@@ -235,7 +238,7 @@ impl Store {
         let data = dr::is_data_write(&cmd.op);
         let request = cmd.request.as_ref().filter(|_| data);
         if let Some(req) = request
-            && let Some(outcome) = self.dedupe_get(w, req)?
+            && let Some(outcome) = self.dedupe_get(w, req, &cmd.op)?
         {
             if data {
                 self.dedupe_evict(w, cmd.time)?;
@@ -268,6 +271,38 @@ impl Store {
         Ok(outcome)
     }
 
+    /// Runs the writes of a batch in order, each as if it were an entry of its own at slot `i` of
+    /// `origin` — its own checks, dedupe record and ETag — so a refused write leaves the others
+    /// applied, and a later write sees the earlier ones. `shipped`: the batch came from another
+    /// region (its writes carry their origin).
+    fn run_batch(
+        &self,
+        w: &mut Writes,
+        cmds: &[Command],
+        shipped: bool,
+        origin: Origin,
+        index: u64,
+    ) -> Result<Outcome, StorageError> {
+        let mut outcomes = Vec::with_capacity(cmds.len());
+        for (slot, c) in cmds.iter().enumerate() {
+            if !c.op.batchable() {
+                return Err(StorageError::Corrupt(format!(
+                    "a batch holds a {} write, which never goes in a batch",
+                    c.op.name()
+                )));
+            }
+            let at = Origin { epoch: c.epoch, index: origin.index, slot: slot as u32 };
+            let outcome = if shipped {
+                let c = Command { origin: Some(at), ..c.clone() };
+                self.run_into(w, &c, at, index)?
+            } else {
+                self.run_into(w, c, at, index)?
+            };
+            outcomes.push(outcome);
+        }
+        Ok(Ok(Reply::Batch(outcomes)))
+    }
+
     fn execute(&self, w: &mut Writes, ctx: &Ctx, index: u64, op: &Op) -> Step<Reply> {
         match op {
             Op::PutTwin { id, json, pre } => self.put_twin(w, ctx, id, json, pre),
@@ -288,6 +323,9 @@ impl Store {
             Op::DecommissionModel { id } => self.decommission_model(w, id),
             Op::DeleteModel { id } => self.delete_model(w, id),
             Op::Noop => Ok(Reply::Done),
+            Op::Batch(_) => Err(Fail::Storage(StorageError::Corrupt(
+                "a batch is run by run_batch, never executed as one write".into(),
+            ))),
             Op::DrInit { .. }
             | Op::Replicate(_)
             | Op::Fence { .. }

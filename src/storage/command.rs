@@ -73,6 +73,10 @@ pub enum Op {
     DeleteModel { id: String },
     /// Does nothing; used to commit a position and in tests.
     Noop,
+    /// Several client writes in one log entry, applied in order, each with its own outcome,
+    /// dedupe record and origin slot (its place here): one entry — one disk sync on each node,
+    /// one apply batch — carries many writes. Only [`Op::batchable`] ops go in a batch.
+    Batch(Vec<Command>),
     /// DR: the region's initial role, applied only if it has none yet.
     DrInit { role: Role, epoch: u64, peer: Option<PeerRegion> },
     /// DR: a batch of the primary's log (standby only).
@@ -100,6 +104,21 @@ pub enum Op {
 }
 
 impl Op {
+    /// Whether the op may share a log entry with others ([`Op::Batch`]): the twin and
+    /// relationship writes. Model changes go alone (they invalidate the model cache), and so do
+    /// control ops.
+    pub fn batchable(&self) -> bool {
+        matches!(
+            self,
+            Op::PutTwin { .. }
+                | Op::PatchTwin { .. }
+                | Op::DeleteTwin { .. }
+                | Op::PutRelationship { .. }
+                | Op::PatchRelationship { .. }
+                | Op::DeleteRelationship { .. }
+        )
+    }
+
     /// A short name for logs and metrics.
     pub fn name(&self) -> &'static str {
         match self {
@@ -113,6 +132,7 @@ impl Op {
             Op::DecommissionModel { .. } => "decommission_model",
             Op::DeleteModel { .. } => "delete_model",
             Op::Noop => "noop",
+            Op::Batch(_) => "batch",
             Op::DrInit { .. } => "dr_init",
             Op::Replicate(_) => "replicate",
             Op::Fence { .. } => "fence",
@@ -150,6 +170,8 @@ pub enum Reply {
     /// The region was promoted: it had replicated up to `at` (as of `replicated_time`), and its
     /// own history as primary starts after log index `index`.
     Promoted { at: Position, replicated_time: Timestamp, index: u64 },
+    /// The outcomes of an [`Op::Batch`]'s writes, in order.
+    Batch(Vec<Outcome>),
 }
 
 /// What a write did: a reply or a (deterministic) error.

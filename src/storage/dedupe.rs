@@ -12,10 +12,12 @@
 //! within the window (the client library's total retry budget is seconds, the window minutes).
 
 use super::apply::Writes;
-use super::command::{Outcome, RequestId};
+use super::command::{Op, Outcome, Reply, RequestId};
 use super::keys::{Key, Reader, Space, meta};
 use super::store::{Store, corrupt};
 use super::{StorageError, codec};
+use crate::err;
+use crate::error::Error;
 use crate::model::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +33,30 @@ pub const EVICT_PER_APPLY: usize = 8;
 #[derive(Serialize, Deserialize)]
 struct DedupeRecord {
     time: Timestamp,
-    outcome: Outcome,
+    outcome: Result<Answer, Error>,
+}
+
+/// What a retry needs to be answered, and no more: the table is in every snapshot and sized by
+/// the write rate, so it must not hold documents (a table of whole replies was 87 MB for 1 MB of
+/// live data). Errors are small and kept whole.
+#[derive(Serialize, Deserialize)]
+enum Answer {
+    /// The write stored its twin or relationship with this ETag; a retry is answered with the
+    /// entity as stored now (see [`Store::dedupe_get`]).
+    Stored { etag: String },
+    /// Any other reply (deleted, model replies — small or rare), whole.
+    Whole(Reply),
+}
+
+impl Answer {
+    fn of(reply: &Reply) -> Answer {
+        match reply {
+            Reply::Twin { etag, .. } | Reply::Relationship { etag, .. } => {
+                Answer::Stored { etag: etag.clone() }
+            }
+            other => Answer::Whole(other.clone()),
+        }
+    }
 }
 
 fn record_key(req: &RequestId) -> Vec<u8> {
@@ -47,15 +72,69 @@ fn count_key() -> Vec<u8> {
 }
 
 impl Store {
-    /// The remembered outcome of a request, if any.
+    /// The remembered outcome of request `req`, which was `op`, if any.
+    ///
+    /// A write that stored an entity is answered with the entity as it is now. That is its first
+    /// answer while nothing has changed it since — the case of a retry after a lost answer. If
+    /// another write has changed it since, the retry gets it as it is now, with its current ETag
+    /// (a consistent pair, as if read after the write); if it was deleted since, `NotFound` says
+    /// so. The answer depends only on the state, so every replica gives the same one.
     pub(super) fn dedupe_get(
         &self,
         w: &Writes,
         req: &RequestId,
+        op: &Op,
     ) -> Result<Option<Outcome>, StorageError> {
-        match w.get(record_key(req))? {
-            Some(v) => Ok(Some(codec::decode::<DedupeRecord>(&v)?.outcome)),
-            None => Ok(None),
+        let Some(v) = w.get(record_key(req))? else { return Ok(None) };
+        let answer = match codec::decode::<DedupeRecord>(&v)?.outcome {
+            Err(e) => Err(e),
+            Ok(Answer::Whole(reply)) => Ok(reply),
+            Ok(Answer::Stored { etag }) => self.stored_now(w, op, etag)?,
+        };
+        Ok(Some(answer))
+    }
+
+    /// The entity `op` stored, as it is now (see [`Store::dedupe_get`]).
+    fn stored_now(&self, w: &Writes, op: &Op, etag: String) -> Result<Outcome, StorageError> {
+        let step = |r: super::apply::Step<Option<serde_json::Value>>| match r {
+            Ok(doc) => Ok(doc),
+            Err(super::apply::Fail::Storage(e)) => Err(e),
+            Err(super::apply::Fail::User(e)) => Err(StorageError::Corrupt(e.message)),
+        };
+        let now = |doc: serde_json::Value| {
+            let etag = crate::model::twin::etag_of(&doc).map_or(etag, str::to_string);
+            (doc.to_string(), etag)
+        };
+        match op {
+            Op::PutTwin { id, .. } | Op::PatchTwin { id, .. } => {
+                Ok(match step(self.read_twin(w, id))? {
+                    Some(doc) => {
+                        let (json, etag) = now(doc);
+                        Ok(Reply::Twin { json, etag })
+                    }
+                    None => Err(err!(
+                        DigitalTwinNotFound,
+                        "this request was applied earlier, but twin '{id}' has been deleted since"
+                    )),
+                })
+            }
+            Op::PutRelationship { source, id, .. } | Op::PatchRelationship { source, id, .. } => {
+                Ok(match step(self.read_relationship(w, source, id))? {
+                    Some(doc) => {
+                        let (json, etag) = now(doc);
+                        Ok(Reply::Relationship { json, etag })
+                    }
+                    None => Err(err!(
+                        RelationshipNotFound,
+                        "this request was applied earlier, but relationship '{id}' of twin \
+                         '{source}' has been deleted since"
+                    )),
+                })
+            }
+            other => Err(StorageError::Corrupt(format!(
+                "the dedupe table remembers a stored entity for a {} write",
+                other.name()
+            ))),
         }
     }
 
@@ -67,7 +146,8 @@ impl Store {
         time: Timestamp,
         outcome: &Outcome,
     ) -> Result<(), StorageError> {
-        let record = DedupeRecord { time, outcome: outcome.clone() };
+        let record =
+            DedupeRecord { time, outcome: outcome.as_ref().map(Answer::of).map_err(Clone::clone) };
         w.put(record_key(req), codec::encode(&record)?);
         w.put(age_key(time, &req.client, req.seq), Vec::new());
         let n = self.dedupe_count(w)?;
@@ -111,8 +191,11 @@ impl Store {
 }
 
 impl Store {
-    /// The remembered outcome of a request, if the dedupe table still holds it.
-    pub fn remembered(&self, req: &RequestId) -> Result<Option<Outcome>, StorageError> {
-        self.dedupe_get(&Writes::new(self), req)
+    /// Whether the dedupe table still remembers request `req`, and if so whether it succeeded.
+    pub fn remembered(&self, req: &RequestId) -> Result<Option<bool>, StorageError> {
+        match self.graph.get(record_key(req))? {
+            Some(v) => Ok(Some(codec::decode::<DedupeRecord>(&v)?.outcome.is_ok())),
+            None => Ok(None),
+        }
     }
 }

@@ -164,6 +164,7 @@ pub fn is_data_write(op: &Op) -> bool {
             | Op::AddModels { .. }
             | Op::DecommissionModel { .. }
             | Op::DeleteModel { .. }
+            | Op::Batch(_)
     )
 }
 
@@ -431,7 +432,7 @@ impl Store {
                     continue;
                 }
                 let mut c = cmd.clone();
-                let origin = c.origin.unwrap_or(Origin { epoch: cmd.epoch, index: *i });
+                let origin = c.origin.unwrap_or(Origin::at(cmd.epoch, *i));
                 c.origin = Some(origin);
                 // The command's own outcome (a failed precondition, say) was the primary's answer
                 // too; only storage failures stop the batch.

@@ -33,6 +33,9 @@ pub(crate) mod tests;
 #[cfg(test)]
 mod dr_tests;
 
+#[cfg(test)]
+mod batch_tests;
+
 pub use command::{Command, Op, Outcome, Precondition, Reply, RequestId};
 pub use models::ModelRecord;
 pub use raftlog::RaftLog;

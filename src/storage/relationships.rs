@@ -70,7 +70,12 @@ impl Store {
         self.set_edge_counts(w, id, c)
     }
 
-    fn read_relationship(&self, w: &Writes, source: &str, id: &str) -> Step<Option<Value>> {
+    pub(super) fn read_relationship(
+        &self,
+        w: &Writes,
+        source: &str,
+        id: &str,
+    ) -> Step<Option<Value>> {
         match w.get(out_key(source, id))? {
             Some(bytes) => {
                 let t = text(bytes.into())?;

@@ -26,14 +26,17 @@ impl Store {
         &self,
         names: &[&str],
     ) -> Result<(Applied, Metas, Vec<u8>), StorageError> {
-        let _apply = self.apply_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let applied = self.applied()?;
-        let metas = names.iter().map(|n| self.meta(n)).collect::<Result<Vec<_>, _>>()?;
-        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        for kv in self.graph.iter() {
-            let (k, v) = kv?;
-            entries.push((k.to_vec(), v.to_vec()));
-        }
+        // Apply is held off only while the live data is copied (sled's values are reference
+        // counted, so the copy is a walk of the tree); encoding happens after apply resumed.
+        let (applied, metas, entries) = {
+            let _apply = self.apply_lock.lock().unwrap_or_else(|e| e.into_inner());
+            let applied = self.applied()?;
+            let metas = names.iter().map(|n| self.meta(n)).collect::<Result<Vec<_>, _>>()?;
+            let entries = self.graph.iter().collect::<Result<Vec<_>, _>>()?;
+            (applied, metas, entries)
+        };
+        let entries: Vec<(&[u8], &[u8])> =
+            entries.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
         Ok((applied, metas, codec::encode(&entries)?))
     }
 

@@ -439,9 +439,19 @@ fn dedupe_entries_expire_by_command_time() {
     h.time += dedupe::DEDUPE_WINDOW_NANOS + 1;
     // Control entries do not evict (only data writes, which both DR regions apply, do).
     let _ = h.run(None, Op::Noop);
-    assert!(h.store.dedupe_get(&super::apply::Writes::new(&h.store), &req).unwrap().is_some());
+    assert!(
+        h.store
+            .dedupe_get(&super::apply::Writes::new(&h.store), &req, &put("s0", sensor()))
+            .unwrap()
+            .is_some()
+    );
     h.put_twin("s1", sensor());
-    assert!(h.store.dedupe_get(&super::apply::Writes::new(&h.store), &req).unwrap().is_none());
+    assert!(
+        h.store
+            .dedupe_get(&super::apply::Writes::new(&h.store), &req, &put("s0", sensor()))
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[test]
