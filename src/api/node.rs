@@ -42,6 +42,7 @@ use crate::raft::{self, NodeInfo, Raft};
 use crate::storage::Op;
 use crate::storage::Store;
 use crate::storage::dr::{PeerRegion, Role};
+use crate::storage::space::DiskGuard;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -75,6 +76,9 @@ pub struct NodeConfig {
     pub join: Option<String>,
     /// sled's page cache size in bytes.
     pub cache_capacity: u64,
+    /// Writes are refused (`ResourceExhausted`) while the data directory has less than this many
+    /// bytes free (see `storage::space`).
+    pub min_free_bytes: u64,
     /// Take a raft snapshot (and allow purging the log before it) every this many entries.
     pub snapshot_logs: u64,
     /// The most log entries a primary keeps behind its snapshots for a standby that has not
@@ -109,6 +113,7 @@ impl NodeConfig {
             peers: Vec::new(),
             join: None,
             cache_capacity: 64 << 20,
+            min_free_bytes: crate::storage::space::DEFAULT_RESERVE,
             snapshot_logs: raft::DEFAULT_SNAPSHOT_LOGS,
             max_retained: raft::MAX_RETAINED,
             role: Role::Primary,
@@ -192,6 +197,11 @@ impl Node {
             local_ip,
             configured_standby: config.role == Role::Standby,
             faults: faults.clone(),
+            disk: DiskGuard::new(
+                format!("node {} of region '{}'", config.id, config.region),
+                &config.data_dir,
+                config.min_free_bytes,
+            ),
         };
         let shared = Shared::new(store.clone(), raft.clone(), me);
 

@@ -23,6 +23,7 @@ use crate::model::time::Timestamp;
 use crate::pb;
 use crate::pb::raft_service_client::RaftServiceClient;
 use crate::raft::{NodeInfo, Proposer, Raft, network};
+use crate::storage::space::DiskGuard;
 use crate::storage::{Command, Op, Outcome, Precondition, Reply, RequestId, Store};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -82,6 +83,8 @@ struct Inner {
     reads: Mutex<ReadBatch>,
     /// Proposes this node's writes while it leads, batching those that arrive together.
     proposer: Proposer,
+    /// Refuses writes while the data directory is nearly full.
+    disk: DiskGuard,
 }
 
 /// Reads waiting for the next quorum confirmation, and whether one is running.
@@ -111,12 +114,14 @@ pub struct Identity {
     pub configured_standby: bool,
     /// Links cut for tests.
     pub faults: network::Faults,
+    /// Refuses writes while the data directory is nearly full.
+    pub disk: DiskGuard,
 }
 
 impl Shared {
     /// Shared state for a node.
     pub fn new(store: Arc<Store>, raft: Raft, me: Identity) -> Self {
-        let Identity { id, region, addr, local_ip, configured_standby, faults } = me;
+        let Identity { id, region, addr, local_ip, configured_standby, faults, disk } = me;
         let nanos = Timestamp::now().0;
         let inner = Inner {
             client_id: format!("node-{id}-{nanos:x}"),
@@ -127,6 +132,7 @@ impl Shared {
             faults,
             reads: Mutex::new(ReadBatch::default()),
             proposer: Proposer::start(raft.clone()),
+            disk,
         };
         Shared { store, raft, id, region, addr, inner: Arc::new(inner) }
     }
@@ -145,6 +151,8 @@ impl Shared {
                 self.region
             ));
         }
+        // A full disk here refuses at once, rather than after the deadline.
+        self.inner.disk.check()?;
         let request = match options.filter(|o| !o.client_id.is_empty()) {
             Some(o) => RequestId { client: o.client_id.clone(), seq: o.request_id },
             None => RequestId {
@@ -174,6 +182,8 @@ impl Shared {
 
     /// Proposes a write on this node, which must be the leader.
     pub async fn write_local(&self, request: RequestId, op: Op) -> ForwardAnswer {
+        // The leader's own disk: the entry goes into its log first.
+        self.inner.disk.check()?;
         // The epoch this leader believes current; apply refuses the write if it is not.
         let epoch = self.store.dr()?.epoch;
         let cmd =

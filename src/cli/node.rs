@@ -59,6 +59,10 @@ pub(crate) struct NodeArgs {
     /// The storage page cache size in MiB [default: 64].
     #[arg(long, value_name = "N")]
     cache_mb: Option<u64>,
+    /// Refuse writes (ResourceExhausted) while the data directory has less than this many MiB
+    /// free [default: 64].
+    #[arg(long, value_name = "N")]
+    min_free_mb: Option<u64>,
     /// Serve Prometheus `/metrics` and the status page `/` on this address (e.g. 127.0.0.1:9100).
     #[arg(long, value_name = "ADDR")]
     http: Option<String>,
@@ -98,6 +102,7 @@ impl NodeArgs {
             peers: self.peers.clone(),
             join: self.join.clone(),
             cache_mb: self.cache_mb,
+            min_free_mb: self.min_free_mb,
             http: self.http.clone(),
             max_retained: self.max_retained,
             standby_of: self.standby_of.clone(),
@@ -147,6 +152,9 @@ async fn serve(s: Settings) -> CliResult {
     config.wan_delay = s.wan_delay;
     if let Some(n) = s.max_retained {
         config.max_retained = n;
+    }
+    if let Some(mb) = s.min_free_mb {
+        config.min_free_bytes = mb.saturating_mul(1 << 20);
     }
     if let Some(mb) = s.cache_mb {
         config.cache_capacity = mb.saturating_mul(1 << 20);

@@ -13,6 +13,7 @@
 //! peers = ["1=http://127.0.1.1:7001", "2=http://127.0.1.2:7001", "3=http://127.0.1.3:7001"]
 //! # join = "http://127.0.1.1:7001"  # instead of peers: join an existing region
 //! cache_mb = 64
+//! min_free_mb = 64                 # writes are refused while less than this is free on the disk
 //! # DR: this region's geo-pair, the standby region (on the primary's nodes) ...
 //! standby = ["http://127.0.2.1:7001", "http://127.0.2.2:7001", "http://127.0.2.3:7001"]
 //! # ... or, on the standby's nodes, the primary region they follow:
@@ -60,6 +61,7 @@ pub(crate) struct RawSettings {
     pub(crate) peers: Option<String>,
     pub(crate) join: Option<String>,
     pub(crate) cache_mb: Option<u64>,
+    pub(crate) min_free_mb: Option<u64>,
     pub(crate) http: Option<String>,
     pub(crate) max_retained: Option<u64>,
     pub(crate) standby_of: Option<String>,
@@ -81,6 +83,7 @@ impl RawSettings {
             peers: self.peers.or(file.peers),
             join: self.join.or(file.join),
             cache_mb: self.cache_mb.or(file.cache_mb),
+            min_free_mb: self.min_free_mb.or(file.min_free_mb),
             http: self.http.or(file.http),
             max_retained: self.max_retained.or(file.max_retained),
             standby_of: self.standby_of.or(file.standby_of),
@@ -103,6 +106,8 @@ pub(crate) struct Settings {
     pub(crate) peers: Vec<(u64, String)>,
     pub(crate) join: Option<String>,
     pub(crate) cache_mb: Option<u64>,
+    /// Writes are refused while less than this many MiB are free.
+    pub(crate) min_free_mb: Option<u64>,
     /// Where to serve `/metrics` and the status page, if anywhere.
     pub(crate) http: Option<SocketAddr>,
     /// The most log entries kept for an unconfirmed standby.
@@ -291,6 +296,7 @@ impl RawSettings {
             peers,
             join,
             cache_mb: self.cache_mb,
+            min_free_mb: self.min_free_mb,
             http: match &self.http {
                 Some(h) => Some(h.parse().map_err(|_| {
                     invalid(format!("--http {h} is not an address such as 127.0.0.1:9100"))
@@ -421,6 +427,7 @@ pub(crate) fn parse(text: &str) -> Result<RawSettings, (usize, String)> {
             "advertise" => raw.advertise = Some(text(value)?),
             "join" => raw.join = Some(text(value)?),
             "cache_mb" => raw.cache_mb = Some(number(value)?),
+            "min_free_mb" => raw.min_free_mb = Some(number(value)?),
             "http" => raw.http = Some(text(value)?),
             "max_retained" => raw.max_retained = Some(number(value)?),
             "peer_region" => raw.peer_region = Some(text(value)?),
@@ -442,7 +449,7 @@ pub(crate) fn parse(text: &str) -> Result<RawSettings, (usize, String)> {
                     n,
                     format!(
                         "unknown key '{other}' (known: id, region, data, listen, advertise, \
-                         peers, join, cache_mb, standby_of, standby, peer_region, fault_wan_delay_ms, \
+                         peers, join, cache_mb, min_free_mb, standby_of, standby, peer_region, fault_wan_delay_ms, \
                          fault_wan_jitter_ms)"
                     ),
                 ));

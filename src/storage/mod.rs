@@ -24,6 +24,7 @@ mod raftlog;
 mod relationships;
 pub mod scan;
 mod snapshot;
+pub mod space;
 mod store;
 mod twins;
 
