@@ -55,6 +55,7 @@ mod log_store;
 pub mod network;
 pub mod reader;
 mod state_machine;
+pub mod wal;
 
 #[cfg(test)]
 mod tests;
