@@ -62,8 +62,7 @@ impl GeoApi {
         } else {
             (0, 0.0, Timestamp::default())
         };
-        let first = self.geo.log.first().status()?.map(|(i, _)| i).unwrap_or(0);
-        let last = self.geo.log.last().status()?.map(|(i, _)| i).unwrap_or(0);
+        let (first, last) = self.geo.log.bounds().unwrap_or((0, 0));
         let peer = dr.peer.clone().unwrap_or_default();
         Ok(pb::DrStatus {
             region: self.geo.region.clone(),

@@ -61,7 +61,7 @@ pub struct NodeConfig {
     pub id: u64,
     /// The region the node belongs to.
     pub region: String,
-    /// Where the node keeps its sled database.
+    /// Where the node keeps its data: the sled database in `db/`, the raft WAL in `wal/`.
     pub data_dir: PathBuf,
     /// The address the gRPC API (public and internal services) listens on; port 0 picks a free
     /// port.
@@ -162,10 +162,12 @@ impl Node {
         // link between two chosen nodes (all on loopback, one address each).
         let local_ip = (!addr.ip().is_unspecified()).then_some(addr.ip());
 
-        let (log_store, state_machine) = raft::open(store.clone())?;
+        let wal_dir = config.data_dir.join("wal");
+        let (log_store, state_machine) = raft::open(store.clone(), &wal_dir)?;
         let mut log_store = log_store;
         log_store.set_max_retained(config.max_retained);
         let retention = log_store.retention();
+        let shipping_log = log_store.shipping_reader();
         let faults = raft::network::Faults::default();
         faults.set_wan_delay(config.wan_delay);
         let raft_config = raft::config(config.snapshot_logs)?;
@@ -183,6 +185,7 @@ impl Node {
         let geo = Geo::new(
             store.clone(),
             raft.clone(),
+            shipping_log,
             config.id,
             config.region.clone(),
             retention,

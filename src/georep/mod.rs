@@ -37,8 +37,8 @@ use crate::err;
 use crate::error::Result;
 use crate::model::time::Timestamp;
 use crate::pb::geo_service_client::GeoServiceClient;
-use crate::raft::{Raft, network};
-use crate::storage::{Command, Op, RaftLog, Reply, RequestId, Store};
+use crate::raft::{Raft, network, wal};
+use crate::storage::{Command, Op, Reply, RequestId, Store};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -49,8 +49,8 @@ pub struct Geo {
     pub store: Arc<Store>,
     /// The region's raft group.
     pub raft: Raft,
-    /// This node's raft log (the shipper reads it).
-    pub log: RaftLog,
+    /// This node's raft log, retained entries included (the shipper reads it).
+    pub log: wal::Reader,
     /// This node's id.
     pub id: u64,
     /// This node's region.
@@ -69,16 +69,17 @@ pub struct Geo {
 }
 
 impl Geo {
-    /// The DR machinery of a node.
+    /// The DR machinery of a node; `log` reads its raft log
+    /// ([`LogStore::shipping_reader`](crate::raft::LogStore::shipping_reader)).
     pub fn new(
         store: Arc<Store>,
         raft: Raft,
+        log: wal::Reader,
         id: u64,
         region: String,
         retention: Arc<AtomicU64>,
         faults: crate::raft::network::Faults,
     ) -> Result<Geo> {
-        let log = RaftLog::open(&store)?;
         Ok(Geo {
             store,
             raft,

@@ -1,32 +1,43 @@
-//! The raft log store: openraft's `RaftLogStorage` over the sled trees of [`RaftLog`].
+//! The raft log store: openraft's `RaftLogStorage` over the node's [`Wal`].
 //!
-//! Entries are `openraft::Entry<TypeConfig>` encoded with the storage codec (bincode), keyed by
-//! index. The vote, the committed log id and the last purged log id are named values beside them.
-//! What is durable when is explained in the [module docs](super): the vote is flushed before
-//! `save_vote` returns; appends are acknowledged by the group-commit [`Flusher`] once a flush that
-//! covers them has completed; truncate and purge flush before returning.
+//! Entries are `openraft::Entry<TypeConfig>` encoded with the storage codec (bincode), one WAL
+//! entry record per raft entry, at its index. The vote, the committed log id and the last purged
+//! log id are the WAL's own values, encoded the same way. What is durable when is explained in the
+//! [module docs](super): an append is acknowledged, and `save_vote` returns, only after an
+//! `fdatasync` that covers it; the committed position, truncations and purge points are durable
+//! with the next sync.
+//!
+//! THE PURGE BARRIER. openraft purges the log behind a snapshot, but twinstore's state machine is
+//! sled, written without syncs (a crash is repaired by re-applying the log from sled's last applied
+//! index). So the log may forget entries only once the state they produced is durable: `purge`
+//! first runs [`Store::sync`] (sled flush, then `fsync` of its file and directory), then writes the
+//! purge point. A purge point that reached the disk is therefore never ahead of the durable state
+//! machine, and neither is any deleted segment.
 //!
 //! RETENTION FOR THE STANDBY REGION. openraft purges the log behind its snapshots, but the
 //! standby region pulls this log and must not find it gone. So a purge moves the *visible* start
 //! of the log at once (openraft never sees purged entries again), while the *physical* deletion
-//! stops at the retention floor — the last index the standby has confirmed — unless that would
-//! keep more than the retention bound ([`MAX_RETAINED`] by default, [`LogStore::set_max_retained`]) entries behind the purge point, past which a standby must be
+//! (of whole WAL segments) stops at the retention floor — the last index the standby has
+//! confirmed — unless that would keep more than the retention bound ([`MAX_RETAINED`] by default,
+//! [`LogStore::set_max_retained`]) entries behind the purge point, past which a standby must be
 //! reseeded from a snapshot. The shipper reads retained entries directly
-//! (`raft::reader`). With no standby the floor is `u64::MAX`: everything purged is deleted.
+//! ([`LogStore::shipping_reader`], `raft::reader`). With no standby the floor is `u64::MAX`:
+//! everything purged may be deleted, a segment at a time.
 
 // openraft's storage traits return its `StorageError` (over 200 bytes) by value; the helpers
 // here return what the traits return.
 #![allow(clippy::result_large_err)]
 
-use super::flusher::{Completion, Flusher};
+use super::wal::{self, Completion, Wal};
 use super::{NodeId, TypeConfig, sto_err, typ};
 use crate::storage::codec::{decode, encode};
-use crate::storage::{RaftLog, StorageError as StoreError, Store};
+use crate::storage::{StorageError as StoreError, Store};
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader};
 use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -40,60 +51,71 @@ pub const MAX_RETAINED: u64 = 1_000_000;
 /// up (and, not hearing from the leader in time, it campaigns).
 pub const MAX_APPEND_BYTES: usize = 1 << 20;
 
-/// The vote (`Vote`).
-const VOTE: &str = "vote";
-/// The last committed log id (`Option<LogId>`).
-const COMMITTED: &str = "committed";
-/// The last purged log id (`LogId`).
-const PURGED: &str = "last_purged";
-
 type Result<T> = std::result::Result<T, typ::StorageError>;
+
+/// The purge barrier: makes the state machine durable ([`Store::sync`]).
+pub type Barrier = Arc<dyn Fn() -> std::result::Result<(), StoreError> + Send + Sync>;
 
 /// The raft log, vote and committed position of one node.
 pub struct LogStore {
-    log: RaftLog,
-    flusher: Flusher,
+    wal: Arc<Wal>,
+    /// Makes the state machine durable; run before a purge.
+    barrier: Barrier,
     /// The first index openraft may see (one past the last purged).
     visible_from: Arc<AtomicU64>,
     /// Entries at or below this index may be deleted (the standby has them).
     retention: Arc<AtomicU64>,
     /// The most entries kept behind the purge point for the standby.
     max_retained: u64,
+    /// Appends acknowledged so far.
+    flushed_appends: Arc<AtomicU64>,
 }
 
 /// A reader of the log, for openraft's replication tasks (cheap to clone).
 #[derive(Clone)]
 pub struct LogReader {
-    log: RaftLog,
+    log: wal::Reader,
     visible_from: Arc<AtomicU64>,
 }
 
+fn io_err(
+    subject: ErrorSubject<NodeId>,
+    verb: ErrorVerb,
+) -> impl Fn(io::Error) -> typ::StorageError {
+    move |e| sto_err(subject.clone(), verb, &e)
+}
+
 impl LogStore {
-    /// The log store kept in `store`'s database. Starts the group-commit flusher thread (it stops
-    /// when the log store is dropped).
-    pub fn new(store: &Store) -> std::result::Result<LogStore, StoreError> {
-        let log = RaftLog::open(store)?;
-        // Entries below the purge point are invisible; those past the retention bound (or left
-        // by a crash in the middle of a purge) are deleted.
+    /// The log store in the WAL directory `wal_dir` (created if missing), purging only what
+    /// `store` has made durable. Starts the WAL's sync thread (it stops when the log store is
+    /// dropped).
+    pub fn new(store: Arc<Store>, wal_dir: &Path) -> std::result::Result<LogStore, StoreError> {
+        let wal = Wal::open(wal_dir, wal::Options::default()).map_err(|e| {
+            StoreError::Io(format!("cannot open the raft WAL in {}: {e}", wal_dir.display()))
+        })?;
+        LogStore::with_wal(wal, Arc::new(move || store.sync()))
+    }
+
+    /// The log store over an open WAL, running `barrier` before each purge.
+    pub fn with_wal(wal: Wal, barrier: Barrier) -> std::result::Result<LogStore, StoreError> {
+        // Entries below the purge point are invisible; those past the retention bound are
+        // deleted (they were purged, so the state machine had them durably).
         let mut visible_from = 0;
-        if let Some(purged) = log.value(PURGED)? {
-            let purged: typ::LogId = decode(&purged)?;
-            visible_from = purged.index + 1;
-            if let Some(bound) = purged.index.checked_sub(MAX_RETAINED) {
-                log.purge_up_to(bound)?;
+        if let Some((index, _)) = wal.purged() {
+            visible_from = index + 1;
+            if let Some(bound) = index.checked_sub(MAX_RETAINED) {
+                wal.release(bound).map_err(|e| {
+                    StoreError::Io(format!("cannot delete old raft WAL segments: {e}"))
+                })?;
             }
         }
-        let flush_log = log.clone();
-        let flusher = Flusher::start("raft-log-flush", move || {
-            flush_log.flush().map_err(|e| io::Error::other(e.to_string()))
-        })
-        .map_err(|e| StoreError::Corrupt(format!("cannot start the log flusher thread: {e}")))?;
         Ok(LogStore {
-            log,
-            flusher,
+            wal: Arc::new(wal),
+            barrier,
             visible_from: Arc::new(AtomicU64::new(visible_from)),
             retention: Arc::new(AtomicU64::new(u64::MAX)),
             max_retained: MAX_RETAINED,
+            flushed_appends: Arc::default(),
         })
     }
 
@@ -109,81 +131,99 @@ impl LogStore {
         self.retention.clone()
     }
 
-    /// How many group-commit flushes have acknowledged appends so far (for metrics and tests).
+    /// A reader of every entry still in the WAL, purged or not: what the geo shipper reads.
+    pub fn shipping_reader(&self) -> wal::Reader {
+        self.wal.reader()
+    }
+
+    /// How many group-commit syncs have run so far (for metrics and tests).
     pub fn flushes(&self) -> u64 {
-        self.flusher.flushes()
+        self.wal.syncs()
     }
 
-    /// How many appends those flushes have acknowledged.
+    /// How many appends those syncs have acknowledged.
     pub fn flushed_appends(&self) -> u64 {
-        self.flusher.completions()
+        self.flushed_appends.load(Ordering::Relaxed)
     }
 
-    /// Writes `entries` (readable when this returns) and queues `done` to run once a flush that
-    /// covers them has completed.
+    /// Writes `entries` (readable when this returns) and queues `done` to run once an `fdatasync`
+    /// that covers them has completed.
     pub(crate) fn append_then(
         &self,
         entries: impl IntoIterator<Item = typ::Entry>,
         done: Completion,
     ) -> Result<()> {
-        let write = |e: StoreError| sto_err(ErrorSubject::Logs, ErrorVerb::Write, &e);
         let mut batch = Vec::new();
         for entry in entries {
-            batch.push((entry.log_id.index, encode(&entry).map_err(write)?));
+            let bytes =
+                encode(&entry).map_err(|e| sto_err(ErrorSubject::Logs, ErrorVerb::Write, &e))?;
+            batch.push((entry.log_id.index, bytes));
         }
-        self.log.append(batch).map_err(write)?;
-        // Only now, with the entries written, may a flush that acknowledges them start.
-        if self.flusher.enqueue(done).is_err() {
-            return Err(write(StoreError::Corrupt("the log flusher thread has stopped".into())));
-        }
-        Ok(())
+        let counter = self.flushed_appends.clone();
+        let done: Completion = Box::new(move |r| {
+            if r.is_ok() {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            done(r)
+        });
+        let entries = batch.iter().map(|(i, b)| (*i, b.as_slice()));
+        self.wal.append(entries, done).map_err(io_err(ErrorSubject::Logs, ErrorVerb::Write))
     }
 
-    fn read_value<T: serde::de::DeserializeOwned>(
+    /// Runs `f` on the WAL and the barrier off the async runtime's threads (it blocks on disks).
+    async fn blocking<T: Send + 'static>(
         &self,
-        name: &str,
         subject: ErrorSubject<NodeId>,
-    ) -> Result<Option<T>> {
-        let read = |e: StoreError| sto_err(subject.clone(), ErrorVerb::Read, &e);
-        self.log.value(name).map_err(read)?.map(|v| decode(&v)).transpose().map_err(read)
+        f: impl FnOnce(&Wal, &Barrier) -> std::result::Result<T, String> + Send + 'static,
+    ) -> Result<T> {
+        let (wal, barrier) = (self.wal.clone(), self.barrier.clone());
+        let r = tokio::task::spawn_blocking(move || f(&wal, &barrier)).await;
+        let e = match r {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e)) => e,
+            Err(e) => e.to_string(),
+        };
+        Err(sto_err(subject, ErrorVerb::Write, &io::Error::other(e)))
     }
+}
 
-    fn write_value<T: serde::Serialize>(
-        &self,
-        name: &str,
-        value: &T,
-        subject: ErrorSubject<NodeId>,
-    ) -> Result<()> {
-        let bytes = encode(value).map_err(|e| sto_err(subject.clone(), ErrorVerb::Write, &e))?;
-        self.log.set_values(&[(name, &bytes)]).map_err(|e| sto_err(subject, ErrorVerb::Write, &e))
-    }
-
-    async fn flush(&self, subject: ErrorSubject<NodeId>) -> Result<()> {
-        self.log.flush_async().await.map_err(|e| sto_err(subject, ErrorVerb::Write, &e))
-    }
+fn decode_value<T: serde::de::DeserializeOwned>(
+    bytes: Option<Vec<u8>>,
+    subject: ErrorSubject<NodeId>,
+) -> Result<Option<T>> {
+    bytes.map(|b| decode(&b)).transpose().map_err(|e| sto_err(subject, ErrorVerb::Read, &e))
 }
 
 /// Reads the visible entries in `range` (missing ones are skipped, as openraft allows).
 fn read_entries(
-    log: &RaftLog,
+    log: &wal::Reader,
     visible_from: u64,
     range: impl RangeBounds<u64>,
     max_bytes: usize,
 ) -> Result<Vec<typ::Entry>> {
-    let read = |e: StoreError| sto_err(ErrorSubject::Logs, ErrorVerb::Read, &e);
+    let read = |e: &dyn std::error::Error| {
+        sto_err(ErrorSubject::Logs, ErrorVerb::Read, &io::Error::other(e.to_string()))
+    };
     let start = match range.start_bound() {
         Bound::Included(&i) => i.max(visible_from),
-        Bound::Excluded(&i) => (i + 1).max(visible_from),
+        Bound::Excluded(&i) => i.saturating_add(1).max(visible_from),
         Bound::Unbounded => visible_from,
     };
-    let raw = log
-        .range_bytes((Bound::Included(start), range.end_bound().cloned()), usize::MAX, max_bytes)
-        .map_err(read)?;
+    let end = match range.end_bound() {
+        Bound::Included(&i) => i,
+        Bound::Excluded(&0) => return Ok(Vec::new()),
+        Bound::Excluded(&i) => i - 1,
+        Bound::Unbounded => u64::MAX,
+    };
+    if start > end {
+        return Ok(Vec::new());
+    }
+    let raw = log.read(start, end, usize::MAX, max_bytes).map_err(|e| read(&e))?;
     let mut entries = Vec::with_capacity(raw.len());
     for (index, bytes) in raw {
-        let entry: typ::Entry = decode(&bytes).map_err(read)?;
+        let entry: typ::Entry = decode(&bytes).map_err(|e| read(&e))?;
         if entry.log_id.index != index {
-            return Err(read(StoreError::Corrupt(format!(
+            return Err(read(&StoreError::Corrupt(format!(
                 "the raft log entry stored at index {index} has log id {}",
                 entry.log_id
             ))));
@@ -214,7 +254,8 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<typ::Entry>> {
-        read_entries(&self.log, self.visible_from.load(Ordering::SeqCst), range, usize::MAX)
+        let visible_from = self.visible_from.load(Ordering::SeqCst);
+        read_entries(&self.wal.reader(), visible_from, range, usize::MAX)
     }
 }
 
@@ -222,10 +263,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogReader;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>> {
-        let last_purged: Option<typ::LogId> = self.read_value(PURGED, ErrorSubject::Logs)?;
-        let read = |e: StoreError| sto_err(ErrorSubject::Logs, ErrorVerb::Read, &e);
-        let last_entry = match self.log.last().map_err(read)? {
-            Some((_, bytes)) => Some(decode::<typ::Entry>(&bytes).map_err(read)?.log_id),
+        let last_purged: Option<typ::LogId> =
+            decode_value(self.wal.purged().map(|(_, id)| id), ErrorSubject::Logs)?;
+        let last_entry = match self.wal.reader().bounds() {
+            Some((_, last)) => read_entries(&self.wal.reader(), 0, last..=last, usize::MAX)?
+                .pop()
+                .map(|e| e.log_id),
             None => None,
         };
         // After a purge past the end of the log (e.g. after installing a snapshot) the log is
@@ -239,25 +282,43 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn get_log_reader(&mut self) -> LogReader {
-        LogReader { log: self.log.clone(), visible_from: self.visible_from.clone() }
+        LogReader { log: self.wal.reader(), visible_from: self.visible_from.clone() }
     }
 
     async fn save_vote(&mut self, vote: &typ::Vote) -> Result<()> {
-        self.write_value(VOTE, vote, ErrorSubject::Vote)?;
-        self.flush(ErrorSubject::Vote).await
+        let write = |e: &dyn std::error::Error| {
+            sto_err(ErrorSubject::Vote, ErrorVerb::Write, &io::Error::other(e.to_string()))
+        };
+        let bytes = encode(vote).map_err(|e| write(&e))?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.wal
+            .save_vote(
+                &bytes,
+                Box::new(move |r| {
+                    let _ = tx.send(r);
+                }),
+            )
+            .map_err(|e| write(&e))?;
+        // Durable before returning: a node never votes twice in a term, even across a crash.
+        match rx.await {
+            Ok(r) => r.map_err(|e| write(&e)),
+            Err(e) => Err(write(&e)),
+        }
     }
 
     async fn read_vote(&mut self) -> Result<Option<typ::Vote>> {
-        self.read_value(VOTE, ErrorSubject::Vote)
+        decode_value(self.wal.vote(), ErrorSubject::Vote)
     }
 
     async fn save_committed(&mut self, committed: Option<typ::LogId>) -> Result<()> {
-        // Not flushed: see the module docs of `raft`.
-        self.write_value(COMMITTED, &committed, ErrorSubject::Store)
+        // Not synced: see the module docs of `raft`.
+        let bytes =
+            encode(&committed).map_err(|e| sto_err(ErrorSubject::Store, ErrorVerb::Write, &e))?;
+        self.wal.save_committed(&bytes).map_err(io_err(ErrorSubject::Store, ErrorVerb::Write))
     }
 
     async fn read_committed(&mut self) -> Result<Option<typ::LogId>> {
-        Ok(self.read_value::<Option<typ::LogId>>(COMMITTED, ErrorSubject::Store)?.flatten())
+        Ok(decode_value::<Option<typ::LogId>>(self.wal.committed(), ErrorSubject::Store)?.flatten())
     }
 
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<()>
@@ -269,24 +330,32 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: typ::LogId) -> Result<()> {
-        self.log
-            .truncate_from(log_id.index)
-            .map_err(|e| sto_err(ErrorSubject::Logs, ErrorVerb::Delete, &e))?;
-        self.flush(ErrorSubject::Logs).await
+        // Not synced: the next append's sync covers it, and until then a crash only brings back
+        // entries that were never acknowledged as matching the leader's.
+        self.wal.truncate_from(log_id.index).map_err(io_err(ErrorSubject::Logs, ErrorVerb::Delete))
     }
 
     async fn purge(&mut self, log_id: typ::LogId) -> Result<()> {
-        // The purge point first: a crash before the deletion leaves stale entries below it
-        // (removed at the next open), never a log that seems to start later than it does.
-        self.write_value(PURGED, &log_id, ErrorSubject::Logs)?;
+        let id = encode(&log_id).map_err(|e| sto_err(ErrorSubject::Logs, ErrorVerb::Write, &e))?;
+        // The barrier: the state machine durable first, then the purge point, which reaches the
+        // disk with the next sync.
+        self.blocking(ErrorSubject::Logs, move |wal, barrier| {
+            barrier().map_err(|e| format!("cannot sync the state machine before a purge: {e}"))?;
+            wal.purge(log_id.index, &id).map_err(|e| e.to_string())
+        })
+        .await?;
         self.visible_from.fetch_max(log_id.index + 1, Ordering::SeqCst);
         let floor = self
             .retention
             .load(Ordering::SeqCst)
-            .max(log_id.index.saturating_sub(self.max_retained));
-        self.log
-            .purge_up_to(log_id.index.min(floor))
-            .map_err(|e| sto_err(ErrorSubject::Logs, ErrorVerb::Delete, &e))?;
-        self.flush(ErrorSubject::Logs).await
+            .max(log_id.index.saturating_sub(self.max_retained))
+            .min(log_id.index);
+        if self.wal.releasable(floor) {
+            self.blocking(ErrorSubject::Logs, move |wal, _| {
+                wal.release(floor).map(|_| ()).map_err(|e| e.to_string())
+            })
+            .await?;
+        }
+        Ok(())
     }
 }

@@ -6,56 +6,65 @@
 //!
 //! - [`TypeConfig`]: a log entry carries a [`Command`](crate::storage::Command); applying it
 //!   answers an [`Outcome`](crate::storage::Outcome); nodes are `u64` ids with a [`NodeInfo`].
-//! - [`LogStore`]: the raft log, the vote and the committed position, in the node's sled database
-//!   (through [`crate::storage::RaftLog`]).
-//! - [`StateMachine`]: the twin graph ([`crate::storage::Store`]); applying an entry is
-//!   [`Store::apply_entry`](crate::storage::Store::apply_entry), and snapshots are the store's own
-//!   consistent copies.
+//! - [`LogStore`]: the raft log, the vote and the committed position, in the node's own
+//!   write-ahead log ([`wal`], `data_dir/wal/`).
+//! - [`StateMachine`]: the twin graph ([`crate::storage::Store`], sled in `data_dir/db/`);
+//!   applying an entry is [`Store::apply_entry`](crate::storage::Store::apply_entry), and
+//!   snapshots are the store's own consistent copies.
 //! - [`config`]: the timeouts and snapshot policy.
 //! - [`network`]: the gRPC transport between the members.
 //!
 //! # How the storage side keeps openraft's durability contract
 //!
-//! Raft's safety rests on a node never forgetting what it told others. sled makes a write durable
-//! only at a flush, and a flush covers every write made before it in the whole database (log,
-//! metadata and state machine alike); sled recovers a prefix of its writes after a crash. So:
+//! Raft's safety rests on a node never forgetting what it told others. Only `fdatasync`/`fsync`
+//! make a write durable: sled's flush is `sync_file_range`, which promises nothing across a power
+//! cut (it flushes neither the drive's cache nor the file's size). So the log and the vote are in
+//! the [`wal`], and sled is synced for real ([`Store::sync`]) only where the log depends on it:
 //!
-//! - **Vote**: `save_vote` writes the vote and returns only after a flush has completed. A node
-//!   never votes twice in a term, even across a crash.
-//! - **Log append**: `append` writes the entries (readable at once) and hands openraft's
-//!   `LogFlushed` callback to a *group-commit flusher* thread. The flusher takes every callback
-//!   queued so far, runs one sled flush, and only then reports them all flushed. Under load one
-//!   flush covers many appends; the raft task never waits for a disk.
-//! - **Truncate / purge**: rare; both flush before returning. (Even unflushed they would be safe:
-//!   a truncation is written before any later append, so the flush that acknowledges that append
-//!   covers it too; a lost purge only leaves more log than needed. Flushing keeps the argument
-//!   short.) A purge records the last purged id before deleting entries, so a crash in between
-//!   leaves stale entries below the purge point, never a hole above it.
-//! - **Committed**: saved without a flush; it is written after the entries it covers, so a
-//!   recovered committed position never points past the recovered log. Losing it only means
-//!   re-learning it from the leader.
+//! - **Vote**: `save_vote` writes the vote record and returns only after an `fdatasync` that covers
+//!   it. A node never votes twice in a term, even across a crash.
+//! - **Log append**: `append` writes the entries (readable at once) and queues openraft's
+//!   `LogFlushed` callback; the WAL's sync thread takes every callback queued so far, runs one
+//!   `fdatasync`, and only then reports them all flushed (group commit). openraft 0.9 waits for
+//!   each append's callback before it starts the next one (and meanwhile handles no other event:
+//!   no heartbeat, no vote), so on 0.9 the raft task *does* wait for the disk once per append, and
+//!   groups form only from the vote and appends queued together; making each entry carry more (a
+//!   batch of client commands) is what raises throughput, not the WAL.
+//! - **Truncate**: written, not synced. The next append's sync covers it; a crash before then
+//!   brings back only entries never acknowledged to the leader as matching its log.
+//! - **Committed**: written without a sync, after the entries it covers, so a recovered committed
+//!   position never points past the recovered log. Losing it only means re-learning it from the
+//!   leader; at start-up openraft re-applies the log from the state machine's last applied index up
+//!   to the recovered committed position.
 //! - **State machine**: `apply` writes each entry's effects, the last applied log id and (for a
-//!   membership entry) the membership in *one* atomic sled batch, without a flush: an entry is
-//!   applied only once it is committed, i.e. already durable in the log of a quorum, so a crash
-//!   that loses the tail of apply is repaired by re-applying from the log (apply is
-//!   deterministic). Snapshots (built or installed) are flushed before openraft may purge the log
-//!   they replace.
+//!   membership entry) the membership in *one* atomic sled batch, without a sync: an entry is
+//!   applied only once it is committed, i.e. durable in the log of a quorum, so a crash that loses
+//!   the tail of apply is repaired by re-applying from the log (apply is deterministic).
+//! - **Purge (the barrier)**: the log may forget entries only once the state machine that applied
+//!   them is durable. `purge` first runs [`Store::sync`] (sled flush, then `fsync` of sled's file
+//!   and directory), then writes the purge point; WAL segments are deleted (after a WAL sync, so
+//!   the purge point is durable first) only when all their entries are purged and the standby
+//!   region no longer needs them (see [`LogStore`]'s retention). The snapshot openraft purges
+//!   behind was saved before, so it is covered by the same sync.
 //!
 //! # Which failures are fatal
 //!
 //! A command that breaks a rule (bad precondition, invalid document) is a deterministic
 //! [`Outcome`](crate::storage::Outcome) error: the same on every replica, returned to the client,
-//! and the log moves on. A sled or decoding failure is a `StorageError`: it is returned to
-//! openraft, which stops the node. A node that cannot be sure of its own state must not vote,
-//! apply or answer — replicas must never diverge.
+//! and the log moves on. A sled, WAL or decoding failure is a `StorageError`: it is returned to
+//! openraft, which stops the node. A failed `fdatasync` is never retried (the kernel may have
+//! dropped the pages it could not write): the WAL refuses every later write. Damage found when
+//! opening the WAL is repaired only where a crash can have caused it (the unsynced tail of the
+//! last segment); anywhere else the node refuses to start. A node that cannot be sure of its own
+//! state must not vote, apply or answer — replicas must never diverge.
 
 pub mod batcher;
 pub mod election;
-mod flusher;
 mod log_store;
 pub mod network;
 pub mod reader;
 mod state_machine;
+pub mod wal;
 
 #[cfg(test)]
 mod tests;
@@ -63,10 +72,11 @@ mod tests;
 use crate::storage::Store;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 
 pub use batcher::Proposer;
-pub use log_store::{LogReader, LogStore, MAX_RETAINED};
+pub use log_store::{Barrier, LogReader, LogStore, MAX_RETAINED};
 pub use state_machine::{SnapshotBuilder, StateMachine};
 
 openraft::declare_raft_types!(
@@ -177,9 +187,13 @@ pub mod typ {
 /// The default of [`config`]'s `snapshot_logs`: snapshot every this many applied entries.
 pub const DEFAULT_SNAPSHOT_LOGS: u64 = 10_000;
 
-/// The log store and state machine of a node, both over `store`.
-pub fn open(store: Arc<Store>) -> Result<(LogStore, StateMachine), crate::storage::StorageError> {
-    Ok((LogStore::new(&store)?, StateMachine::new(store)?))
+/// The log store of a node (its WAL in `wal_dir`) and its state machine (over `store`, which the
+/// log store also syncs before purging).
+pub fn open(
+    store: Arc<Store>,
+    wal_dir: &Path,
+) -> Result<(LogStore, StateMachine), crate::storage::StorageError> {
+    Ok((LogStore::new(store.clone(), wal_dir)?, StateMachine::new(store)?))
 }
 
 /// The raft configuration: modest timeouts for a small machine running a handful of nodes, and a

@@ -172,7 +172,9 @@ impl Snapshots {
             self.store.write_snapshot_file(seq, data).map_err(write)?;
             self.log.set_values(&[(SNAPSHOT_META, &stored)]).map_err(write)?;
         }
-        self.log.flush().map_err(write)?;
+        // Really durable (sled's own flush is not): the installed state and the meta naming it
+        // must survive before openraft purges the log they replace.
+        self.store.sync().map_err(write)?;
         self.store.remove_snapshot_files_except(seq);
         Ok(())
     }

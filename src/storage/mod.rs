@@ -53,6 +53,8 @@ pub enum StorageError {
     Corrupt(String),
     /// The data directory is locked by another process.
     InUse(String),
+    /// A file operation outside sled failed (the raft WAL, an fsync).
+    Io(String),
 }
 
 impl std::fmt::Display for StorageError {
@@ -62,6 +64,7 @@ impl std::fmt::Display for StorageError {
             StorageError::Codec(e) => write!(f, "cannot decode a stored value: {e}"),
             StorageError::Corrupt(e) => write!(f, "corrupt data: {e}"),
             StorageError::InUse(e) => write!(f, "{e}"),
+            StorageError::Io(e) => write!(f, "I/O: {e}"),
         }
     }
 }

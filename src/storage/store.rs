@@ -40,6 +40,8 @@ pub struct Store {
     /// them in memory.
     pub(super) snapshot_dir: Option<std::path::PathBuf>,
     pub(super) snapshot_mem: Mutex<std::collections::HashMap<u64, Vec<u8>>>,
+    /// The database directory; `None` for a temporary store (see [`Store::sync`]).
+    db_dir: Option<std::path::PathBuf>,
 }
 
 /// How long [`Store::open`] waits for a database directory's lock.
@@ -80,7 +82,9 @@ impl Store {
         std::fs::create_dir_all(&snapshots).map_err(|e| {
             StorageError::Corrupt(format!("cannot create {}: {e}", snapshots.display()))
         })?;
-        Self::from_db(db, Some(snapshots))
+        let mut store = Self::from_db(db, Some(snapshots))?;
+        store.db_dir = Some(dir.to_path_buf());
+        Ok(store)
     }
 
     /// A store in a temporary directory, deleted on drop (tests, benches).
@@ -101,12 +105,13 @@ impl Store {
             apply_lock: Mutex::new(()),
             snapshot_dir,
             snapshot_mem: Mutex::new(std::collections::HashMap::new()),
+            db_dir: None,
         };
         store.applied_index.store(store.applied()?.index, Ordering::SeqCst);
         Ok(store)
     }
 
-    /// The sled database, for layers that keep their own trees in it (the raft log).
+    /// The sled database, for layers that keep their own trees in it (raft's snapshot meta).
     pub fn db(&self) -> &sled::Db {
         &self.db
     }
@@ -302,6 +307,28 @@ pub fn valid_token(t: &str) -> bool {
     decode_token(t).is_some()
 }
 
+impl Store {
+    /// Makes every write so far durable on the disk itself, not only handed to the kernel.
+    ///
+    /// sled's `flush` ends in `sync_file_range`, which writes the pages out but flushes neither
+    /// the drive's cache nor the file's size; only its background flusher calls `fsync`, every
+    /// 500 ms. So this flushes, then `fsync`s sled's `db` file and the database directory through
+    /// handles of its own. The raft log store calls it before purging the log (the purge
+    /// barrier): entries may go only once the state they produced is durable. For a temporary
+    /// store it is a flush.
+    pub fn sync(&self) -> Result<(), StorageError> {
+        self.db.flush()?;
+        let Some(dir) = &self.db_dir else { return Ok(()) };
+        let fsync = |path: &Path| {
+            std::fs::File::open(path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| StorageError::Io(format!("cannot fsync {}: {e}", path.display())))
+        };
+        fsync(&dir.join("db"))?;
+        fsync(dir)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,5 +346,16 @@ mod tests {
         drop(first);
         // Closed: reopening works (waiting out sled's background jobs if need be).
         Store::open(&path, 1 << 20).unwrap();
+    }
+
+    #[test]
+    fn sync_fsyncs_the_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = Store::open(&path, 1 << 20).unwrap();
+        store.graph.insert(b"k", b"v").unwrap();
+        store.sync().unwrap();
+        assert!(path.join("db").is_file(), "sled keeps its data in the file `db`");
+        Store::temporary().unwrap().sync().unwrap();
     }
 }

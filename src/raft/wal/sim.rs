@@ -1,0 +1,210 @@
+//! A simulated disk for tests: it remembers what a power cut would keep.
+//!
+//! Every file has its current bytes (what reads see) and its *synced* bytes (what the last
+//! `sync_data` made durable). The directory has its current names and the names as of the last
+//! `sync_dir`. [`SimDisk::power_cut`] builds the disk a reboot would find:
+//!
+//! - only the names of the last directory sync exist: an unsynced creation is undone, an unsynced
+//!   removal comes back (with that file's synced bytes);
+//! - each file holds its synced bytes, plus, of what was appended after them, nothing
+//!   ([`Cut::Drop`]), a random prefix ([`Cut::Prefix`]), or a random prefix whose last 4 KiB
+//!   page is torn: part of its unsynced bytes zeroed or scrambled ([`Cut::Tear`]). Synced bytes
+//!   are never touched: that is what `fdatasync` promises.
+//!
+//! It also counts syncs and can be told to fail them, for the tests of group commit and of the
+//! fatal sync error.
+
+use super::disk::{Disk, WalFile};
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A small deterministic random number generator (splitmix64).
+pub(super) struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// True with probability `percent` / 100.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// What a power cut does to the bytes written since the last sync.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Cut {
+    Drop,
+    Prefix,
+    Tear,
+}
+
+#[derive(Default)]
+struct FileData {
+    data: Vec<u8>,
+    synced: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Sim {
+    files: HashMap<u64, FileData>,
+    names: BTreeMap<String, u64>,
+    durable_names: BTreeMap<String, u64>,
+    next_id: u64,
+    syncs: u64,
+    fail_syncs: bool,
+}
+
+/// The simulated disk (clones share it).
+#[derive(Clone, Default)]
+pub(super) struct SimDisk(Arc<Mutex<Sim>>);
+
+struct SimFile {
+    sim: SimDisk,
+    id: u64,
+}
+
+impl SimDisk {
+    fn lock(&self) -> MutexGuard<'_, Sim> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many `sync_data` calls have succeeded.
+    pub fn syncs(&self) -> u64 {
+        self.lock().syncs
+    }
+
+    /// Makes every later `sync_data` fail (or not).
+    pub fn fail_syncs(&self, fail: bool) {
+        self.lock().fail_syncs = fail;
+    }
+
+    /// The disk a reboot after a power cut now would find.
+    pub fn power_cut(&self, rng: &mut Rng, cut: Cut) -> SimDisk {
+        let sim = self.lock();
+        let mut after = Sim { next_id: sim.next_id, ..Sim::default() };
+        for (name, &id) in &sim.durable_names {
+            let f = &sim.files[&id];
+            let mut bytes = f.synced.clone();
+            if f.data.len() > f.synced.len() && f.data.starts_with(&f.synced) {
+                let extra = &f.data[f.synced.len()..];
+                let keep = match cut {
+                    Cut::Drop => 0,
+                    Cut::Prefix | Cut::Tear => rng.below(extra.len() as u64 + 1) as usize,
+                };
+                bytes.extend_from_slice(&extra[..keep]);
+                if matches!(cut, Cut::Tear) && keep > 0 {
+                    // Damage part of the unsynced bytes of the last 4 KiB page.
+                    let page = (bytes.len() - 1) / 4096 * 4096;
+                    let from = page.max(f.synced.len());
+                    let a = from + rng.below((bytes.len() - from) as u64) as usize;
+                    let b = a + 1 + rng.below((bytes.len() - a) as u64) as usize;
+                    let zero = rng.chance(50);
+                    for byte in &mut bytes[a..b] {
+                        *byte = if zero { 0 } else { rng.next() as u8 };
+                    }
+                }
+            } else if f.data != f.synced && rng.chance(50) {
+                // Truncated (or rewritten) since the sync: the change may or may not be there.
+                bytes = f.data.clone();
+            }
+            after.files.insert(id, FileData { data: bytes.clone(), synced: bytes });
+            after.names.insert(name.clone(), id);
+            after.durable_names.insert(name.clone(), id);
+        }
+        SimDisk(Arc::new(Mutex::new(after)))
+    }
+}
+
+impl WalFile for SimFile {
+    fn append(&self, buf: &[u8]) -> io::Result<()> {
+        let mut sim = self.sim.lock();
+        sim.files.get_mut(&self.id).expect("an open file").data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn read_at(&self, buf: &mut [u8], at: u64) -> io::Result<()> {
+        let sim = self.sim.lock();
+        let data = &sim.files[&self.id].data;
+        let at = at as usize;
+        let src = data
+            .get(at..at + buf.len())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end"))?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.sim.lock().files[&self.id].data.len() as u64)
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        let mut sim = self.sim.lock();
+        if sim.fail_syncs {
+            return Err(io::Error::other("simulated EIO"));
+        }
+        sim.syncs += 1;
+        let f = sim.files.get_mut(&self.id).expect("an open file");
+        if f.data.starts_with(&f.synced) {
+            let from = f.synced.len();
+            f.synced.extend_from_slice(&f.data[from..]);
+        } else {
+            f.synced = f.data.clone();
+        }
+        Ok(())
+    }
+
+    fn truncate(&self, len: u64) -> io::Result<()> {
+        self.sim.lock().files.get_mut(&self.id).expect("an open file").data.truncate(len as usize);
+        Ok(())
+    }
+}
+
+impl Disk for SimDisk {
+    fn create(&self, name: &str) -> io::Result<Arc<dyn WalFile>> {
+        let mut sim = self.lock();
+        if sim.names.contains_key(name) {
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, name.to_string()));
+        }
+        let id = sim.next_id;
+        sim.next_id += 1;
+        sim.files.insert(id, FileData::default());
+        sim.names.insert(name.to_string(), id);
+        Ok(Arc::new(SimFile { sim: self.clone(), id }))
+    }
+
+    fn open(&self, name: &str) -> io::Result<Arc<dyn WalFile>> {
+        let sim = self.lock();
+        let id = *sim.names.get(name).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        Ok(Arc::new(SimFile { sim: self.clone(), id }))
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        self.lock().names.remove(name).map(|_| ()).ok_or_else(|| io::ErrorKind::NotFound.into())
+    }
+
+    fn list(&self) -> io::Result<Vec<String>> {
+        Ok(self.lock().names.keys().cloned().collect())
+    }
+
+    fn sync_dir(&self) -> io::Result<()> {
+        let mut sim = self.lock();
+        sim.durable_names = sim.names.clone();
+        Ok(())
+    }
+
+    fn describe(&self, name: &str) -> String {
+        format!("sim:{name}")
+    }
+}
