@@ -104,6 +104,14 @@ pub(super) fn code(status: &Status) -> String {
     format!("{:?}", status.code())
 }
 
+/// `Code: message`, or `Code` alone when the message is empty.
+fn status_text(status: &Status) -> String {
+    match status.message() {
+        "" => code(status),
+        m => format!("{}: {m}", code(status)),
+    }
+}
+
 /// A value of exactly `size` printable bytes, not all one byte.
 pub(super) fn value_of(size: usize) -> String {
     (0..size).map(|i| (b'a' + (i % 26) as u8) as char).collect()
@@ -134,14 +142,17 @@ async fn warm_up(conns: &[EtcdConn], serializable: bool) -> CliResult {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Err(s) => {
+                    let hint = if s.code() == tonic::Code::Unavailable {
+                        "is etcd running there?"
+                    } else {
+                        "is it one of etcd's client URLs (--listen-client-urls)?"
+                    };
                     return Err(CliError::new(
                         ErrorCode::Unavailable,
                         format!(
-                            "etcd at {} did not answer a read ({}: {}); is it an etcd v3 \
-                             endpoint (etcd's --listen-client-urls)?",
+                            "etcd at {} did not answer a read ({}); {hint}",
                             conn.url(),
-                            code(&s),
-                            s.message()
+                            status_text(&s)
                         ),
                     ));
                 }
@@ -187,7 +198,7 @@ pub(super) async fn exists(conn: &EtcdConn, key: &str) -> CliResult<bool> {
     conn.get(key, false).await.map_err(|s| {
         CliError::new(
             ErrorCode::Unavailable,
-            format!("reading back acknowledged writes from etcd: {}: {}", code(&s), s.message()),
+            format!("reading back acknowledged writes from etcd: {}", status_text(&s)),
         )
     })
 }
@@ -220,7 +231,7 @@ async fn prepare_keys(
             Ok(Err(s)) => {
                 return Err(CliError::new(
                     ErrorCode::Unavailable,
-                    format!("writing the bench keys to etcd: {}: {}", code(&s), s.message()),
+                    format!("writing the bench keys to etcd: {}", status_text(&s)),
                 ));
             }
             Err(e) => {
@@ -296,5 +307,7 @@ mod tests {
     fn failures_are_counted_by_grpc_code() {
         assert_eq!(code(&Status::unavailable("etcdserver: leader changed")), "Unavailable");
         assert_eq!(code(&Status::deadline_exceeded("x")), "DeadlineExceeded");
+        assert_eq!(status_text(&Status::unimplemented("")), "Unimplemented");
+        assert_eq!(status_text(&Status::unavailable("no leader")), "Unavailable: no leader");
     }
 }
