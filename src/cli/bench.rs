@@ -17,8 +17,9 @@
 //! etcd`, etcd's v3 KV API with the same workloads on keys `bench-<n>` (`bench_etcd.rs`), so the
 //! two are measured side by side by one command.
 //!
-//! Workloads, on a key space of `--keys` twins named `bench-<n>` of the bench model
-//! `dtmi:twinstore:bench:Device;1` (uploaded first unless it exists):
+//! Workloads on twinstore (`bench_twinstore.rs`), on a key space of `--keys` twins named
+//! `bench-<n>` of the bench model `dtmi:twinstore:bench:Device;1` (uploaded first unless it
+//! exists):
 //! - `put`: create or replace a twin of about `--value-size` bytes (a string payload and a double);
 //! - `patch`: a JSON Patch replacing the double (the twins are created first);
 //! - `get`: read a twin with `--consistency linearizable|local` (the twins are created first).
