@@ -13,8 +13,13 @@
 //!   from the *intended* send time, so a stall shows up as the queue it really causes (wrk2's fix
 //!   for coordinated omission), not as one slow request.
 //!
-//! Workloads, on a key space of `--keys` twins named `bench-<n>` of the bench model
-//! `dtmi:twinstore:bench:Device;1` (uploaded first unless it exists):
+//! Two targets, one report (`bench_report.rs`): `--target twinstore` (the default) and `--target
+//! etcd`, etcd's v3 KV API with the same workloads on keys `bench-<n>` (`bench_etcd.rs`), so the
+//! two are measured side by side by one command.
+//!
+//! Workloads on twinstore (`bench_twinstore.rs`), on a key space of `--keys` twins named
+//! `bench-<n>` of the bench model `dtmi:twinstore:bench:Device;1` (uploaded first unless it
+//! exists):
 //! - `put`: create or replace a twin of about `--value-size` bytes (a string payload and a double);
 //! - `patch`: a JSON Patch replacing the double (the twins are created first);
 //! - `get`: read a twin with `--consistency linearizable|local` (the twins are created first).
@@ -25,23 +30,21 @@
 //! p50 / p90 / p99 / p99.9 / max, the errors by code, and the machine. Afterwards a sample of
 //! acknowledged writes is read back (linearizably): a missing one fails the run.
 
+use super::bench_etcd::{self, EtcdConn};
+use super::bench_report::{Report, machine, new_histogram};
+use super::bench_twinstore;
 use super::output::{CliError, CliResult, OutputFormat, out};
 use super::{ConsistencyArg, GlobalArgs};
-use crate::client::{Client, ClientError, Conditions, Consistency};
+use crate::client::{Client, Consistency};
 use crate::error::ErrorCode;
 use clap::{Args, ValueEnum};
 use hdrhistogram::Histogram;
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// The bench model's id.
-pub(crate) const BENCH_MODEL: &str = "dtmi:twinstore:bench:Device;1";
-/// The largest string property a twin may have (ADT's limit).
-const MAX_PAYLOAD: usize = crate::model::limits::MAX_STRING_VALUE_BYTES;
 /// How many acknowledged writes each client remembers for the read-back check.
 const READBACK_PER_CLIENT: usize = 16;
 
@@ -56,7 +59,7 @@ pub(crate) enum Workload {
 }
 
 impl Workload {
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Workload::Put => "put",
             Workload::Patch => "patch",
@@ -65,9 +68,32 @@ impl Workload {
     }
 }
 
+/// What is measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Target {
+    /// twinstore's gRPC API: twins of the bench model.
+    #[default]
+    Twinstore,
+    /// etcd's v3 gRPC KV API (KV/Put, KV/Range): keys and values. --endpoint takes etcd's client
+    /// URLs; the connections go round robin over them (etcd members forward to their leader).
+    Etcd,
+}
+
+impl Target {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Target::Twinstore => "twinstore",
+            Target::Etcd => "etcd",
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
-    /// What to do.
+    /// The store to measure.
+    #[arg(long, value_enum, default_value_t)]
+    target: Target,
+    /// What to do (etcd: put or get).
     #[arg(long, value_enum, default_value_t = Workload::Put)]
     workload: Workload,
     /// Concurrent clients (tasks).
@@ -86,13 +112,13 @@ pub(crate) struct BenchArgs {
     /// Without it: closed loop.
     #[arg(long, value_name = "OPS")]
     rate: Option<f64>,
-    /// The approximate size of a put twin in bytes.
+    /// The approximate size of a put twin in bytes (etcd: the exact size of a value).
     #[arg(long, default_value_t = 1024, value_name = "BYTES")]
     value_size: usize,
     /// The number of distinct twins the workload touches.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     keys: u64,
-    /// How fresh `get` reads must be.
+    /// How fresh `get` reads must be (etcd: linearizable, or serializable alias local).
     #[arg(long, value_enum, default_value_t)]
     consistency: ConsistencyArg,
     /// The longest a --total run may take.
@@ -125,48 +151,12 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-fn invalid(message: impl Into<String>) -> CliError {
+pub(super) fn invalid(message: impl Into<String>) -> CliError {
     CliError::new(ErrorCode::InvalidArgument, message)
 }
 
-/// The bench model (DTDL v3).
-fn bench_model() -> String {
-    json!({
-        "@context": "dtmi:dtdl:context;3",
-        "@id": BENCH_MODEL,
-        "@type": "Interface",
-        "displayName": "twinstore bench device",
-        "contents": [
-            {"@type": "Property", "name": "payload", "schema": "string"},
-            {"@type": "Property", "name": "value", "schema": "double"}
-        ]
-    })
-    .to_string()
-}
-
-/// A bench twin of about `size` bytes.
-fn twin_json(payload: &str, value: u64) -> String {
-    format!(
-        "{{\"$metadata\":{{\"$model\":\"{BENCH_MODEL}\"}},\"payload\":\"{payload}\",\"value\":{value}}}"
-    )
-}
-
-/// The payload that makes a twin of about `size` bytes.
-fn payload_for(size: usize) -> CliResult<String> {
-    let overhead = twin_json("", 0).len() + 4;
-    let len = size.saturating_sub(overhead).max(1);
-    if len > MAX_PAYLOAD {
-        return Err(invalid(format!(
-            "--value-size {size} is too large: a string property holds at most {MAX_PAYLOAD} \
-             bytes, so at most {} here",
-            MAX_PAYLOAD + overhead
-        )));
-    }
-    // Printable, not all one byte, so compression-free storage sees realistic data.
-    Ok((0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect())
-}
-
-fn key(n: u64) -> String {
+/// The key (twin id) number `n`: `bench-<n>`, on both targets.
+pub(super) fn key(n: u64) -> String {
     format!("bench-{n}")
 }
 
@@ -189,19 +179,20 @@ impl Rng {
 
 /// The checked plan of a run.
 #[derive(Clone, Debug)]
-struct Plan {
-    workload: Workload,
-    clients: usize,
-    conns: usize,
-    total: Option<u64>,
-    duration: Option<Duration>,
+pub(super) struct Plan {
+    pub(super) target: Target,
+    pub(super) workload: Workload,
+    pub(super) clients: usize,
+    pub(super) conns: usize,
+    pub(super) total: Option<u64>,
+    pub(super) duration: Option<Duration>,
     /// The end of the run whatever else happens.
-    cap: Duration,
-    rate: Option<f64>,
-    value_size: usize,
-    keys: u64,
-    consistency: Consistency,
-    seed: u64,
+    pub(super) cap: Duration,
+    pub(super) rate: Option<f64>,
+    pub(super) value_size: usize,
+    pub(super) keys: u64,
+    pub(super) consistency: Consistency,
+    pub(super) seed: u64,
 }
 
 impl BenchArgs {
@@ -223,6 +214,20 @@ impl BenchArgs {
         if self.total == Some(0) {
             return Err(invalid("--total must be at least 1"));
         }
+        if self.target == Target::Etcd {
+            if self.workload == Workload::Patch {
+                return Err(invalid(
+                    "--workload patch is twinstore's alone (etcd has no JSON Patch): use put or get",
+                ));
+            }
+            if self.value_size > bench_etcd::MAX_VALUE {
+                return Err(invalid(format!(
+                    "--value-size {} is too large for etcd: at most {} bytes",
+                    self.value_size,
+                    bench_etcd::MAX_VALUE
+                )));
+            }
+        }
         let total = match (self.total, self.duration) {
             (Some(t), _) => Some(t),
             (None, Some(_)) => None,
@@ -230,6 +235,7 @@ impl BenchArgs {
         };
         let cap = self.duration.unwrap_or(self.max_time);
         Ok(Plan {
+            target: self.target,
             workload: self.workload,
             clients: self.clients,
             conns: self.conns.min(self.clients),
@@ -247,7 +253,11 @@ impl BenchArgs {
 
 pub(crate) fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<ExitCode> {
     let plan = args.plan()?;
-    let payload = payload_for(plan.value_size)?;
+    // What a put writes: a twin's string property, or etcd's value.
+    let payload = match plan.target {
+        Target::Twinstore => bench_twinstore::payload_for(plan.value_size)?,
+        Target::Etcd => bench_etcd::value_of(plan.value_size),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -280,53 +290,10 @@ pub(crate) fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn progress(format: OutputFormat, line: &str) {
+pub(super) fn progress(format: OutputFormat, line: &str) {
     if format == OutputFormat::Text {
         eprintln!("{line}");
     }
-}
-
-/// Uploads the bench model unless it is there.
-async fn ensure_model(client: &Client) -> CliResult {
-    match client.get_model(BENCH_MODEL, false, Consistency::Linearizable).await {
-        Ok(_) => return Ok(()),
-        Err(e) if e.code == Some(ErrorCode::ModelNotFound) => {}
-        Err(e) => return Err(CliError::from(e).context("reading the bench model")),
-    }
-    match client.add_models(&format!("[{}]", bench_model())).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.code == Some(ErrorCode::ModelAlreadyExists) => Ok(()),
-        Err(e) => Err(CliError::from(e).context("uploading the bench model")),
-    }
-}
-
-/// Creates the key space (for patch and get), with a few concurrent writers.
-async fn prepare_keys(client: &Client, plan: &Plan, payload: &Arc<str>) -> CliResult {
-    let next = Arc::new(AtomicU64::new(0));
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..plan.clients.clamp(4, 32) {
-        let (client, next, payload, keys) =
-            (client.clone(), next.clone(), payload.clone(), plan.keys);
-        set.spawn(async move {
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= keys {
-                    return Ok::<(), ClientError>(());
-                }
-                client.put_twin(&key(n), &twin_json(&payload, n), Conditions::none()).await?;
-            }
-        });
-    }
-    while let Some(r) = set.join_next().await {
-        match r {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(CliError::from(e).context("creating the bench twins")),
-            Err(e) => {
-                return Err(CliError::new(ErrorCode::Internal, format!("a task failed: {e}")));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// What one client task measured.
@@ -336,23 +303,34 @@ struct TaskResult {
     acked: Vec<u64>,
 }
 
-fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+/// One connection of a run: a twinstore client (with its own channels and leader discovery), or
+/// a channel to one etcd member.
+#[derive(Clone)]
+enum Conn {
+    Twinstore(Client),
+    Etcd(EtcdConn),
 }
 
-/// The outcome of a run.
-struct Report {
-    plan: Plan,
-    endpoints: Vec<String>,
-    leader: Option<String>,
-    nproc: usize,
-    cpu_model: String,
-    hist: Histogram<u64>,
-    ok: u64,
-    errors: BTreeMap<String, u64>,
-    elapsed: Duration,
-    readback_checked: u64,
-    readback_missing: u64,
+impl Conn {
+    /// One operation of the workload on key number `k` (`n` is the operation's number); a failure
+    /// is given as the code it is counted under.
+    async fn op(&self, plan: &Plan, k: u64, n: u64, payload: &str) -> Result<(), String> {
+        let id = key(k);
+        match self {
+            Conn::Twinstore(client) => {
+                bench_twinstore::op(client, plan, &id, n, payload).await.map_err(|e| e.code_str())
+            }
+            Conn::Etcd(conn) => bench_etcd::op(conn, plan, &id, payload).await,
+        }
+    }
+
+    /// Whether key number `k` is there, read linearizably (the read-back check).
+    async fn exists(&self, k: u64) -> CliResult<bool> {
+        match self {
+            Conn::Twinstore(client) => bench_twinstore::exists(client, &key(k)).await,
+            Conn::Etcd(conn) => bench_etcd::exists(conn, &key(k)).await,
+        }
+    }
 }
 
 async fn bench(
@@ -362,33 +340,22 @@ async fn bench(
     format: OutputFormat,
 ) -> CliResult<Report> {
     let payload: Arc<str> = payload.into();
-    let setup = Client::new(endpoints)?;
-    ensure_model(&setup).await?;
-    if plan.workload != Workload::Put {
-        progress(format, &format!("creating {} bench twins ...", plan.keys));
-        prepare_keys(&setup, plan, &payload).await?;
-    }
-    let leader = match setup.leader() {
-        Some(l) => Some(l),
-        None => setup.discover_leader().await,
+    let (conns, leader, readback) = match plan.target {
+        Target::Twinstore => {
+            let (conns, leader, setup) =
+                bench_twinstore::setup(endpoints, plan, &payload, format).await?;
+            (
+                conns.into_iter().map(Conn::Twinstore).collect::<Vec<_>>(),
+                leader,
+                Conn::Twinstore(setup),
+            )
+        }
+        Target::Etcd => {
+            let conns = bench_etcd::setup(endpoints, plan, &payload, format).await?;
+            let readback = Conn::Etcd(conns[0].clone());
+            (conns.into_iter().map(Conn::Etcd).collect(), None, readback)
+        }
     };
-    // The connections: local reads start at different endpoints, everything else at the leader.
-    let spread = plan.workload == Workload::Get && plan.consistency == Consistency::Local;
-    let mut conns = Vec::with_capacity(plan.conns);
-    for i in 0..plan.conns {
-        let mut eps = endpoints.to_vec();
-        if spread && !eps.is_empty() {
-            let n = i % eps.len();
-            eps.rotate_left(n);
-        }
-        let client = Client::new(&eps)?;
-        if !spread {
-            client.discover_leader().await;
-        }
-        // Open the connection before the clock starts.
-        let _ = client.get_twin(&key(0), plan.consistency).await;
-        conns.push(client);
-    }
 
     let mode = if plan.rate.is_some() { "open loop" } else { "closed loop" };
     progress(
@@ -405,9 +372,9 @@ async fn bench(
     let deadline = tokio::time::Instant::now() + plan.cap;
     let mut set = tokio::task::JoinSet::new();
     for i in 0..plan.clients {
-        let client = conns[i % conns.len()].clone();
+        let conn = conns[i % conns.len()].clone();
         let (next, payload, plan) = (next.clone(), payload.clone(), plan.clone());
-        set.spawn(client_loop(i, client, next, payload, plan, start, deadline));
+        set.spawn(client_loop(i, conn, next, payload, plan, start, deadline));
     }
     let mut hist = new_histogram();
     let mut errors: BTreeMap<String, u64> = BTreeMap::new();
@@ -428,10 +395,8 @@ async fn bench(
     acked.dedup();
     let mut missing = 0;
     for &n in &acked {
-        match setup.get_twin(&key(n), Consistency::Linearizable).await {
-            Ok(_) => {}
-            Err(e) if e.code == Some(ErrorCode::DigitalTwinNotFound) => missing += 1,
-            Err(e) => return Err(CliError::from(e).context("reading back acknowledged writes")),
+        if !readback.exists(n).await? {
+            missing += 1;
         }
     }
     let (nproc, cpu_model) = machine();
@@ -452,7 +417,7 @@ async fn bench(
 
 async fn client_loop(
     index: usize,
-    client: Client,
+    conn: Conn,
     next: Arc<AtomicU64>,
     payload: Arc<str>,
     plan: Plan,
@@ -487,17 +452,7 @@ async fn client_loop(
             }
         };
         let k = rng.below(plan.keys);
-        let id = key(k);
-        let outcome = match plan.workload {
-            Workload::Put => {
-                client.put_twin(&id, &twin_json(&payload, n), Conditions::none()).await.map(|_| ())
-            }
-            Workload::Patch => {
-                let patch = format!("[{{\"op\":\"replace\",\"path\":\"/value\",\"value\":{n}}}]");
-                client.patch_twin(&id, &patch, Conditions::none()).await.map(|_| ())
-            }
-            Workload::Get => client.get_twin(&id, plan.consistency).await.map(|_| ()),
-        };
+        let outcome = conn.op(&plan, k, n, &payload).await;
         let micros = due.elapsed().as_micros().min(u64::MAX as u128) as u64;
         match outcome {
             Ok(()) => {
@@ -513,152 +468,114 @@ async fn client_loop(
                     }
                 }
             }
-            Err(e) => *result.errors.entry(e.code_str()).or_default() += 1,
+            Err(code) => *result.errors.entry(code).or_default() += 1,
         }
     }
     result
 }
 
-/// The number of CPUs and the CPU model (Linux's /proc/cpuinfo; "unknown" elsewhere).
-fn machine() -> (usize, String) {
-    let nproc = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|l| l.starts_with("model name") || l.starts_with("Model"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
-    (nproc, model)
-}
-
-fn ms(micros: u64) -> f64 {
-    (micros as f64 / 1000.0 * 1000.0).round() / 1000.0
-}
-
-impl Report {
-    fn percentile(&self, q: f64) -> f64 {
-        if self.hist.is_empty() { 0.0 } else { ms(self.hist.value_at_quantile(q)) }
-    }
-
-    fn ops_per_sec(&self) -> f64 {
-        let secs = self.elapsed.as_secs_f64();
-        if secs > 0.0 { (self.ok as f64 / secs * 10.0).round() / 10.0 } else { 0.0 }
-    }
-
-    fn describe(&self) -> String {
-        let p = &self.plan;
-        let what = match p.workload {
-            Workload::Put => format!("put of {}-byte twins", p.value_size),
-            Workload::Patch => "patch (replace one double)".into(),
-            Workload::Get => format!("get ({})", consistency_name(p.consistency)),
-        };
-        let load = match p.rate {
-            Some(r) => format!("open loop at {r} ops/s"),
-            None => "closed loop".into(),
-        };
-        let bound = match (p.total, p.duration) {
-            (Some(t), _) => format!("{t} ops"),
-            (None, Some(d)) => format!("{:.1} s", d.as_secs_f64()),
-            (None, None) => String::new(),
-        };
-        format!(
-            "{what} on {} keys, {load}, {} client(s) over {} connection(s), {bound}",
-            p.keys, p.clients, p.conns
-        )
-    }
-
-    fn to_json(&self) -> Value {
-        let p = &self.plan;
-        json!({
-            "workload": p.workload.name(),
-            "description": self.describe(),
-            "mode": if p.rate.is_some() { "open" } else { "closed" },
-            "clients": p.clients,
-            "conns": p.conns,
-            "total": p.total,
-            "duration_secs": p.duration.map(|d| d.as_secs_f64()),
-            "rate": p.rate,
-            "value_size": p.value_size,
-            "keys": p.keys,
-            "consistency": consistency_name(p.consistency),
-            "endpoints": self.endpoints,
-            "leader": self.leader,
-            "machine": {"nproc": self.nproc, "cpu_model": self.cpu_model},
-            "ok": self.ok,
-            "failed": self.errors.values().sum::<u64>(),
-            "errors": self.errors,
-            "elapsed_secs": self.elapsed.as_secs_f64(),
-            "ops_per_sec": self.ops_per_sec(),
-            "latency_ms": {
-                "p50": self.percentile(0.5),
-                "p90": self.percentile(0.9),
-                "p99": self.percentile(0.99),
-                "p99_9": self.percentile(0.999),
-                "max": if self.hist.is_empty() { 0.0 } else { ms(self.hist.max()) },
-                "min": if self.hist.is_empty() { 0.0 } else { ms(self.hist.min()) },
-                "mean": (self.hist.mean() / 1000.0 * 1000.0).round() / 1000.0,
-            },
-            "readback": {"checked": self.readback_checked, "missing": self.readback_missing},
-        })
-    }
-
-    fn text(&self) -> Vec<String> {
-        let mut l = vec![
-            format!("twinstore bench: {}", self.describe()),
-            format!(
-                "machine: {} CPU(s), {}; endpoints: {}{}",
-                self.nproc,
-                self.cpu_model,
-                self.endpoints.join(","),
-                self.leader.as_ref().map(|x| format!(" (leader {x})")).unwrap_or_default()
-            ),
-            String::new(),
-            "Summary:".into(),
-            format!("  elapsed      {:.3} s", self.elapsed.as_secs_f64()),
-            format!("  ops          {} ok, {} failed", self.ok, self.errors.values().sum::<u64>()),
-            format!("  throughput   {:.1} ops/s", self.ops_per_sec()),
-            String::new(),
-            "Latency (ms):".into(),
-        ];
-        for (name, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999)] {
-            l.push(format!("  {name:<7}{:>10.3}", self.percentile(q)));
-        }
-        let max = if self.hist.is_empty() { 0.0 } else { ms(self.hist.max()) };
-        l.push(format!("  {:<7}{:>10.3}", "max", max));
-        l.push(format!("  {:<7}{:>10.3}", "mean", self.hist.mean() / 1000.0));
-        l.push(String::new());
-        if self.errors.is_empty() {
-            l.push("Errors: none".into());
-        } else {
-            l.push("Errors by code:".into());
-            for (code, n) in &self.errors {
-                l.push(format!("  {code:<24}{n:>8}"));
-            }
-        }
-        if self.plan.workload != Workload::Get {
-            l.push(format!(
-                "Read-back: {} of {} sampled acknowledged writes present",
-                self.readback_checked - self.readback_missing,
-                self.readback_checked
-            ));
-        }
-        l
-    }
-}
-
-fn consistency_name(c: Consistency) -> &'static str {
-    match c {
-        Consistency::Local => "local",
-        _ => "linearizable",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<BenchArgs, clap::Error> {
+        Cmd::try_parse_from(std::iter::once("bench").chain(args.iter().copied())).map(|c| c.bench)
+    }
+
+    fn refused(args: &[&str]) -> String {
+        let err = parse(args).unwrap().plan().unwrap_err().to_string();
+        assert!(err.starts_with("InvalidArgument: "), "{err}");
+        err
+    }
+
+    #[test]
+    fn the_target_is_twinstore_unless_etcd_is_asked() {
+        let plan = parse(&[]).unwrap().plan().unwrap();
+        assert_eq!(
+            (plan.target, plan.workload, plan.total),
+            (Target::Twinstore, Workload::Put, Some(10_000))
+        );
+        let plan = parse(&[
+            "--target",
+            "etcd",
+            "--workload",
+            "get",
+            "--consistency",
+            "serializable",
+            "--clients",
+            "64",
+            "--conns",
+            "8",
+            "--rate",
+            "1000",
+            "--duration",
+            "2s",
+            "--keys",
+            "50",
+        ])
+        .unwrap()
+        .plan()
+        .unwrap();
+        assert_eq!(plan.target, Target::Etcd);
+        assert_eq!((plan.workload, plan.consistency), (Workload::Get, Consistency::Local));
+        assert_eq!((plan.clients, plan.conns, plan.keys), (64, 8, 50));
+        assert_eq!((plan.rate, plan.total, plan.cap), (Some(1000.0), None, Duration::from_secs(2)));
+        let plan = parse(&["--target", "etcd", "--consistency", "local"]).unwrap().plan().unwrap();
+        assert_eq!(plan.consistency, Consistency::Local);
+        assert!(parse(&["--target", "consul"]).is_err());
+    }
+
+    #[test]
+    fn etcd_runs_refuse_what_etcd_cannot_do() {
+        assert!(refused(&["--target", "etcd", "--workload", "patch"]).contains("JSON Patch"));
+        assert!(refused(&["--target", "etcd", "--value-size", "2000000"]).contains("etcd"));
+        // The same checks as for twinstore.
+        refused(&["--target", "etcd", "--clients", "0"]);
+        refused(&["--target", "etcd", "--rate", "0"]);
+        // A value larger than a twin's string property is fine for etcd.
+        let plan = parse(&["--target", "etcd", "--value-size", "100000"]).unwrap().plan().unwrap();
+        assert_eq!(plan.value_size, 100_000);
+    }
+
+    #[test]
+    fn the_report_names_its_target() {
+        for (target, consistency) in [("etcd", "serializable"), ("twinstore", "local")] {
+            let args = ["--target", target, "--workload", "get", "--consistency", "local"];
+            let plan = parse(&args).unwrap().plan().unwrap();
+            let mut hist = new_histogram();
+            hist.record(1500).unwrap();
+            let report = Report {
+                plan,
+                endpoints: vec!["http://127.0.0.1:2379".into()],
+                leader: None,
+                nproc: 2,
+                cpu_model: "cpu".into(),
+                ok: 1,
+                hist,
+                errors: BTreeMap::from([("Unavailable".to_string(), 2)]),
+                elapsed: Duration::from_secs(1),
+                readback_checked: 0,
+                readback_missing: 0,
+            };
+            let json = report.to_json();
+            assert_eq!(json["target"], target);
+            assert_eq!(json["consistency"], consistency);
+            assert_eq!(json["failed"], 2);
+            assert_eq!(json["latency_ms"]["p50"], 1.5);
+            assert!(
+                report.text()[0].contains(&format!("(target {target})")),
+                "{:?}",
+                report.text()
+            );
+        }
+    }
 
     #[test]
     fn durations_parse() {
@@ -673,31 +590,11 @@ mod tests {
     }
 
     #[test]
-    fn twins_have_about_the_asked_size() {
-        for size in [100, 1024, 4000] {
-            let t = twin_json(&payload_for(size).unwrap(), 123_456);
-            assert!(t.len().abs_diff(size) < 16, "{size}: {}", t.len());
-            let v: Value = serde_json::from_str(&t).unwrap();
-            assert_eq!(v["$metadata"]["$model"], BENCH_MODEL);
-        }
-        assert!(payload_for(1 << 20).is_err());
-        let m: Value = serde_json::from_str(&bench_model()).unwrap();
-        assert_eq!(m["@id"], BENCH_MODEL);
-    }
-
-    #[test]
     fn the_rng_is_seeded_and_spread() {
         let (mut a, mut b) = (Rng(7), Rng(7));
         let xs: Vec<u64> = (0..100).map(|_| a.below(10)).collect();
         let ys: Vec<u64> = (0..100).map(|_| b.below(10)).collect();
         assert_eq!(xs, ys);
         assert!((0..10).all(|k| xs.contains(&k)));
-    }
-
-    #[test]
-    fn machine_is_known() {
-        let (n, model) = machine();
-        assert!(n >= 1);
-        assert!(!model.is_empty());
     }
 }

@@ -12,6 +12,9 @@
 //! error code (`DigitalTwinNotFound: ...`), 2 for usage errors (clap's).
 
 mod bench;
+mod bench_etcd;
+mod bench_report;
+mod bench_twinstore;
 mod chaos;
 mod cluster;
 mod dr;
@@ -108,7 +111,9 @@ pub(crate) enum ConsistencyArg {
     /// Reflects every write acknowledged before the read started.
     #[default]
     Linearizable,
-    /// Served from the contacted node's local state (may be slightly stale).
+    /// Served from the contacted node's local state (may be slightly stale); etcd calls it
+    /// serializable.
+    #[value(alias = "serializable")]
     Local,
 }
 
