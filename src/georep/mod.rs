@@ -37,7 +37,7 @@ use crate::err;
 use crate::error::Result;
 use crate::model::time::Timestamp;
 use crate::pb::geo_service_client::GeoServiceClient;
-use crate::raft::{Raft, network, wal};
+use crate::raft::{Raft, ShipReader, network};
 use crate::storage::{Command, Op, Reply, RequestId, Store};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -50,7 +50,7 @@ pub struct Geo {
     /// The region's raft group.
     pub raft: Raft,
     /// This node's raft log, retained entries included (the shipper reads it).
-    pub log: wal::Reader,
+    pub log: ShipReader,
     /// This node's id.
     pub id: u64,
     /// This node's region.
@@ -74,7 +74,7 @@ impl Geo {
     pub fn new(
         store: Arc<Store>,
         raft: Raft,
-        log: wal::Reader,
+        log: ShipReader,
         id: u64,
         region: String,
         retention: Arc<AtomicU64>,

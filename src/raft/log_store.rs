@@ -9,10 +9,12 @@
 //!
 //! THE PURGE BARRIER. openraft purges the log behind a snapshot, but twinstore's state machine is
 //! sled, written without syncs (a crash is repaired by re-applying the log from sled's last applied
-//! index). So the log may forget entries only once the state they produced is durable: `purge`
-//! first runs [`Store::sync`] (sled flush, then `fsync` of its file and directory), then writes the
-//! purge point. A purge point that reached the disk is therefore never ahead of the durable state
-//! machine, and neither is any deleted segment.
+//! index). So the log may forget entries only once the state they produced is durable: the
+//! [`Purger`] thread first runs [`Store::sync`] (sled flush, then `fsync` of its file and
+//! directory), then writes the purge point, then deletes segments. A purge point that reached the
+//! disk is therefore never ahead of the durable state machine, and neither is any deleted segment.
+//! `purge` itself only moves the visible start of the log, in memory, and queues that work: the
+//! raft task must not wait for sled's sync.
 //!
 //! RETENTION FOR THE STANDBY REGION. openraft purges the log behind its snapshots, but the
 //! standby region pulls this log and must not find it gone. So a purge moves the *visible* start
@@ -22,12 +24,20 @@
 //! [`LogStore::set_max_retained`]) entries behind the purge point, past which a standby must be
 //! reseeded from a snapshot. The shipper reads retained entries directly
 //! ([`LogStore::shipping_reader`], `raft::reader`). With no standby the floor is `u64::MAX`:
-//! everything purged may be deleted, a segment at a time.
+//! everything purged may be deleted.
+//!
+//! The WAL deletes whole segments (64 MiB), so the floor is applied in two steps: at once
+//! *logically* — the [`ShipReader`] no longer serves entries at or below it, so a standby past the
+//! bound is reseeded exactly as if they were gone — and *physically* when a whole segment is at or
+//! below it. After a restart the logical floor starts again from the physical one (minus
+//! [`MAX_RETAINED`] behind the purge point): entries still on disk may be shipped again, which is
+//! harmless, as they are the committed log.
 
 // openraft's storage traits return its `StorageError` (over 200 bytes) by value; the helpers
 // here return what the traits return.
 #![allow(clippy::result_large_err)]
 
+use super::purger::Purger;
 use super::wal::{self, Completion, Wal};
 use super::{NodeId, TypeConfig, sto_err, typ};
 use crate::storage::codec::{decode, encode};
@@ -59,16 +69,49 @@ pub type Barrier = Arc<dyn Fn() -> std::result::Result<(), StoreError> + Send + 
 /// The raft log, vote and committed position of one node.
 pub struct LogStore {
     wal: Arc<Wal>,
-    /// Makes the state machine durable; run before a purge.
-    barrier: Barrier,
+    /// Carries out purges, after the barrier.
+    purger: Purger,
+    /// The last purge openraft asked for (the WAL's may lag behind it).
+    last_purged: Option<typ::LogId>,
     /// The first index openraft may see (one past the last purged).
     visible_from: Arc<AtomicU64>,
     /// Entries at or below this index may be deleted (the standby has them).
     retention: Arc<AtomicU64>,
     /// The most entries kept behind the purge point for the standby.
     max_retained: u64,
+    /// The first index the shipper may read (see [`ShipReader`]).
+    ship_from: Arc<AtomicU64>,
     /// Appends acknowledged so far.
     flushed_appends: Arc<AtomicU64>,
+}
+
+/// A reader of the entries kept for the standby region, for the geo shipper: every entry above
+/// the retention floor, purged or not (cheap to clone).
+#[derive(Clone)]
+pub struct ShipReader {
+    log: wal::Reader,
+    /// The first index the shipper may read (one past the last retention floor applied).
+    from: Arc<AtomicU64>,
+}
+
+impl ShipReader {
+    /// The entries with indexes in `from..=to`, as [`wal::Reader::read`] returns them.
+    pub fn read(
+        &self,
+        from: u64,
+        to: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> io::Result<Vec<(u64, Vec<u8>)>> {
+        self.log.read(from.max(self.from.load(Ordering::SeqCst)), to, limit, max_bytes)
+    }
+
+    /// The first and last indexes the shipper can read.
+    pub fn bounds(&self) -> Option<(u64, u64)> {
+        let (first, last) = self.log.bounds()?;
+        let first = first.max(self.from.load(Ordering::SeqCst));
+        (first <= last).then_some((first, last))
+    }
 }
 
 /// A reader of the log, for openraft's replication tasks (cheap to clone).
@@ -100,21 +143,28 @@ impl LogStore {
     pub fn with_wal(wal: Wal, barrier: Barrier) -> std::result::Result<LogStore, StoreError> {
         // Entries below the purge point are invisible; those past the retention bound are
         // deleted (they were purged, so the state machine had them durably).
-        let mut visible_from = 0;
+        let (mut visible_from, mut ship_from) = (0, 0);
+        let last_purged = wal.purged().map(|(_, id)| decode::<typ::LogId>(&id)).transpose()?;
         if let Some((index, _)) = wal.purged() {
             visible_from = index + 1;
             if let Some(bound) = index.checked_sub(MAX_RETAINED) {
+                ship_from = bound + 1;
                 wal.release(bound).map_err(|e| {
                     StoreError::Io(format!("cannot delete old raft WAL segments: {e}"))
                 })?;
             }
         }
+        let wal = Arc::new(wal);
+        let purger = Purger::start(wal.clone(), barrier)
+            .map_err(|e| StoreError::Io(format!("cannot start the raft purge thread: {e}")))?;
         Ok(LogStore {
-            wal: Arc::new(wal),
-            barrier,
+            wal,
+            purger,
+            last_purged,
             visible_from: Arc::new(AtomicU64::new(visible_from)),
             retention: Arc::new(AtomicU64::new(u64::MAX)),
             max_retained: MAX_RETAINED,
+            ship_from: Arc::new(AtomicU64::new(ship_from)),
             flushed_appends: Arc::default(),
         })
     }
@@ -131,9 +181,9 @@ impl LogStore {
         self.retention.clone()
     }
 
-    /// A reader of every entry still in the WAL, purged or not: what the geo shipper reads.
-    pub fn shipping_reader(&self) -> wal::Reader {
-        self.wal.reader()
+    /// A reader of the entries kept for the standby, purged or not: what the geo shipper reads.
+    pub fn shipping_reader(&self) -> ShipReader {
+        ShipReader { log: self.wal.reader(), from: self.ship_from.clone() }
     }
 
     /// How many group-commit syncs have run so far (for metrics and tests).
@@ -153,6 +203,7 @@ impl LogStore {
         entries: impl IntoIterator<Item = typ::Entry>,
         done: Completion,
     ) -> Result<()> {
+        self.purge_failure(ErrorSubject::Logs)?;
         let mut batch = Vec::new();
         for entry in entries {
             let bytes =
@@ -170,20 +221,17 @@ impl LogStore {
         self.wal.append(entries, done).map_err(io_err(ErrorSubject::Logs, ErrorVerb::Write))
     }
 
-    /// Runs `f` on the WAL and the barrier off the async runtime's threads (it blocks on disks).
-    async fn blocking<T: Send + 'static>(
-        &self,
-        subject: ErrorSubject<NodeId>,
-        f: impl FnOnce(&Wal, &Barrier) -> std::result::Result<T, String> + Send + 'static,
-    ) -> Result<T> {
-        let (wal, barrier) = (self.wal.clone(), self.barrier.clone());
-        let r = tokio::task::spawn_blocking(move || f(&wal, &barrier)).await;
-        let e = match r {
-            Ok(Ok(v)) => return Ok(v),
-            Ok(Err(e)) => e,
-            Err(e) => e.to_string(),
-        };
-        Err(sto_err(subject, ErrorVerb::Write, &io::Error::other(e)))
+    /// Waits until the purges asked for so far are durable (or have failed).
+    pub fn flush_purges(&self) -> std::result::Result<(), String> {
+        self.purger.flush()
+    }
+
+    /// A purge that failed in the background, as the error to give openraft.
+    fn purge_failure(&self, subject: ErrorSubject<NodeId>) -> Result<()> {
+        match self.purger.failure() {
+            Some(why) => Err(sto_err(subject, ErrorVerb::Delete, &io::Error::other(why))),
+            None => Ok(()),
+        }
     }
 }
 
@@ -263,8 +311,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogReader;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>> {
-        let last_purged: Option<typ::LogId> =
-            decode_value(self.wal.purged().map(|(_, id)| id), ErrorSubject::Logs)?;
+        let last_purged = self.last_purged;
         let last_entry = match self.wal.reader().bounds() {
             Some((_, last)) => read_entries(&self.wal.reader(), 0, last..=last, usize::MAX)?
                 .pop()
@@ -336,26 +383,20 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: typ::LogId) -> Result<()> {
+        self.purge_failure(ErrorSubject::Logs)?;
         let id = encode(&log_id).map_err(|e| sto_err(ErrorSubject::Logs, ErrorVerb::Write, &e))?;
-        // The barrier: the state machine durable first, then the purge point, which reaches the
-        // disk with the next sync.
-        self.blocking(ErrorSubject::Logs, move |wal, barrier| {
-            barrier().map_err(|e| format!("cannot sync the state machine before a purge: {e}"))?;
-            wal.purge(log_id.index, &id).map_err(|e| e.to_string())
-        })
-        .await?;
-        self.visible_from.fetch_max(log_id.index + 1, Ordering::SeqCst);
         let floor = self
             .retention
             .load(Ordering::SeqCst)
             .max(log_id.index.saturating_sub(self.max_retained))
             .min(log_id.index);
-        if self.wal.releasable(floor) {
-            self.blocking(ErrorSubject::Logs, move |wal, _| {
-                wal.release(floor).map(|_| ()).map_err(|e| e.to_string())
-            })
-            .await?;
-        }
-        Ok(())
+        // Logically purged at once (for openraft, and for the shipper below the floor); made
+        // durable, after the barrier, by the purge thread.
+        self.last_purged = self.last_purged.max(Some(log_id));
+        self.visible_from.fetch_max(log_id.index + 1, Ordering::SeqCst);
+        self.ship_from.fetch_max(floor.saturating_add(1), Ordering::SeqCst);
+        self.purger
+            .purge(log_id.index, id, floor)
+            .map_err(|why| sto_err(ErrorSubject::Logs, ErrorVerb::Delete, &io::Error::other(why)))
     }
 }

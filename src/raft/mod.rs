@@ -41,11 +41,12 @@
 //!   applied only once it is committed, i.e. durable in the log of a quorum, so a crash that loses
 //!   the tail of apply is repaired by re-applying from the log (apply is deterministic).
 //! - **Purge (the barrier)**: the log may forget entries only once the state machine that applied
-//!   them is durable. `purge` first runs [`Store::sync`] (sled flush, then `fsync` of sled's file
-//!   and directory), then writes the purge point; WAL segments are deleted (after a WAL sync, so
-//!   the purge point is durable first) only when all their entries are purged and the standby
-//!   region no longer needs them (see [`LogStore`]'s retention). The snapshot openraft purges
-//!   behind was saved before, so it is covered by the same sync.
+//!   them is durable. `purge` hides the entries at once (in memory) and hands the rest to a purge
+//!   thread, so the raft task never waits for sled: it runs [`Store::sync`] (sled flush, then
+//!   `fsync` of sled's file and directory), then writes the purge point; WAL segments are deleted
+//!   (after a WAL sync, so the purge point is durable first) only when all their entries are
+//!   purged and the standby region no longer needs them (see [`LogStore`]'s retention). The
+//!   snapshot openraft purges behind was saved before, so it is covered by the same sync.
 //!
 //! # Which failures are fatal
 //!
@@ -62,6 +63,7 @@ pub mod batcher;
 pub mod election;
 mod log_store;
 pub mod network;
+mod purger;
 pub mod reader;
 mod state_machine;
 pub mod wal;
@@ -76,7 +78,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use batcher::Proposer;
-pub use log_store::{Barrier, LogReader, LogStore, MAX_RETAINED};
+pub use log_store::{Barrier, LogReader, LogStore, MAX_RETAINED, ShipReader};
 pub use state_machine::{SnapshotBuilder, StateMachine};
 
 openraft::declare_raft_types!(
@@ -189,10 +191,21 @@ pub const DEFAULT_SNAPSHOT_LOGS: u64 = 10_000;
 
 /// The log store of a node (its WAL in `wal_dir`) and its state machine (over `store`, which the
 /// log store also syncs before purging).
+///
+/// A data directory written before the WAL (its raft log and vote in sled) is refused while it has
+/// no WAL: started with an empty log and no vote, the node could vote twice in a term.
 pub fn open(
     store: Arc<Store>,
     wal_dir: &Path,
 ) -> Result<(LogStore, StateMachine), crate::storage::StorageError> {
+    if !wal_dir.exists() && crate::storage::legacy_log_present(&store)? {
+        return Err(crate::storage::StorageError::Corrupt(format!(
+            "the data directory holds a raft log in its sled database, written before the raft \
+             WAL ({} does not exist); it is not carried over: remove the node from its group, \
+             empty its data directory and add it back",
+            wal_dir.display()
+        )));
+    }
     Ok((LogStore::new(store.clone(), wal_dir)?, StateMachine::new(store)?))
 }
 

@@ -7,7 +7,7 @@
 //! starting exactly where the standby asked — if that entry is gone (purged past what retention
 //! kept, or the node installed a snapshot), the caller learns it must reseed.
 
-use super::{typ, wal};
+use super::{ShipReader, typ};
 use crate::storage::codec::decode;
 use crate::storage::dr::is_data_write;
 use crate::storage::{Command, StorageError};
@@ -28,7 +28,7 @@ pub struct Run {
 /// Reads the log from `from` up to `to` (inclusive), at most `max` entries and about
 /// [`MAX_BATCH_BYTES`]. `None` when the entry at `from` is not in the log.
 pub fn read_run(
-    log: &wal::Reader,
+    log: &ShipReader,
     from: u64,
     to: u64,
     max: usize,
@@ -76,15 +76,17 @@ mod tests {
         crate::storage::codec::encode(&entry).unwrap()
     }
 
-    #[test]
-    fn a_run_starts_exactly_at_from_and_keeps_only_data_writes() {
+    #[tokio::test]
+    async fn a_run_starts_exactly_at_from_and_keeps_only_data_writes() {
         let dir = tempfile::tempdir().unwrap();
-        let wal = wal::Wal::open(dir.path(), wal::Options::default()).unwrap();
+        let wal = crate::raft::wal::Wal::open(dir.path(), Default::default()).unwrap();
         let twin = || Some(put("t", serde_json::json!({"$metadata": {"$model": "dtmi:x;1"}})));
         let bytes: Vec<_> =
             (5..=9).map(|i| (i, entry(i, if i == 7 { None } else { twin() }))).collect();
         wal.append(bytes.iter().map(|(i, b)| (*i, b.as_slice())), Box::new(|_| ())).unwrap();
-        let log = wal.reader();
+        let barrier: crate::raft::Barrier = std::sync::Arc::new(|| Ok(()));
+        let mut store = crate::raft::LogStore::with_wal(wal, barrier).unwrap();
+        let log = store.shipping_reader();
         assert!(read_run(&log, 4, 9, 100).unwrap().is_none(), "entry 4 is not there");
         assert!(read_run(&log, 10, 12, 100).unwrap().is_none());
         let run = read_run(&log, 5, 9, 100).unwrap().unwrap();
@@ -93,5 +95,12 @@ mod tests {
         assert_eq!(indexes, vec![5, 6, 8, 9], "the blank entry is not shipped");
         let run = read_run(&log, 6, 9, 2).unwrap().unwrap();
         assert_eq!(run.to, 7);
+        // A purge whose retention floor is 6: entries up to 6 are gone for the shipper.
+        store.retention().store(6, std::sync::atomic::Ordering::SeqCst);
+        let id = LogId::new(CommittedLeaderId::new(1, 1), 8);
+        openraft::storage::RaftLogStorage::purge(&mut store, id).await.unwrap();
+        assert!(read_run(&log, 6, 9, 100).unwrap().is_none(), "entry 6 is below the floor");
+        assert_eq!(read_run(&log, 7, 9, 100).unwrap().unwrap().to, 9);
+        assert_eq!(log.bounds(), Some((7, 9)));
     }
 }

@@ -91,6 +91,20 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for Builder {
     }
 }
 
+/// A data directory whose raft log (and vote) are still in sled is refused while it has no WAL.
+#[test]
+fn a_data_directory_from_before_the_wal_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::temporary().unwrap());
+    store.db().open_tree("raft_log").unwrap().insert(7u64.to_be_bytes(), b"old").unwrap();
+    let wal_dir = dir.path().join("wal");
+    let err = open(store.clone(), &wal_dir).err().expect("refused");
+    assert!(err.to_string().contains("before the raft WAL"), "{err}");
+    assert!(!wal_dir.exists());
+    std::fs::create_dir(&wal_dir).unwrap();
+    assert!(open(store, &wal_dir).is_ok(), "a node that has a WAL starts");
+}
+
 #[test]
 fn openraft_storage_suite() {
     Suite::test_all(Builder).unwrap();
@@ -272,7 +286,7 @@ fn wal_files(dir: &Path) -> usize {
 }
 
 /// Every purge first makes the state machine durable (the barrier); a purge whose barrier fails
-/// changes nothing. Segments are deleted only up to the standby's retention floor, bounded by
+/// is never written, and stops the log store. Segments are deleted only up to the standby's retention floor, bounded by
 /// `max_retained`, and never past the purge point.
 #[tokio::test]
 async fn purges_wait_for_the_barrier_and_keep_what_the_standby_needs() {
@@ -285,35 +299,51 @@ async fn purges_wait_for_the_barrier_and_keep_what_the_standby_needs() {
     let segments = wal_files(dir.path());
     assert!(segments >= 10, "{segments} segments");
 
+    // The barrier fails: the purge hides the entries at once, but is never written, and the
+    // failure stops the log store at its next call.
     fail.store(true, Ordering::SeqCst);
-    assert!(log.purge(log_id(1, 50)).await.is_err());
+    log.purge(log_id(1, 50)).await.unwrap();
+    assert_eq!(log.try_get_log_entries(0..).await.unwrap(), graph_entries(51, 200));
+    log.flush_purges().unwrap();
     assert_eq!(barrier_calls.load(Ordering::SeqCst), 1);
+    let err = log.purge(log_id(1, 60)).await.unwrap_err();
+    assert!(err.to_string().contains("the disk is full"), "{err}");
+    assert!(log.blocking_append(graph_entries(201, 201)).await.is_err());
+    assert_eq!(wal_files(dir.path()), segments, "nothing deleted");
+    drop(log);
+    let (mut log, barrier_calls, _) = counted_log_store(dir.path());
     assert_eq!(log.get_log_state().await.unwrap().last_purged_log_id, None, "nothing purged");
     assert_eq!(log.try_get_log_entries(0..).await.unwrap().len(), 201);
-    fail.store(false, Ordering::SeqCst);
 
     // A standby that has confirmed index 20: entries above it stay on disk for the shipper.
     log.retention().store(20, Ordering::SeqCst);
     log.purge(log_id(1, 150)).await.unwrap();
-    assert_eq!(barrier_calls.load(Ordering::SeqCst), 2);
+    log.flush_purges().unwrap();
+    assert_eq!(barrier_calls.load(Ordering::SeqCst), 1);
     assert_eq!(log.try_get_log_entries(0..).await.unwrap(), graph_entries(151, 200));
     let shipper = log.shipping_reader();
-    assert!(shipper.get(21).unwrap().is_some(), "the standby's next entry is kept");
-    let (first, _) = shipper.bounds().unwrap();
-    assert!(first <= 21 && wal_files(dir.path()) < segments, "segments below 21 deleted");
+    assert_eq!(shipper.bounds(), Some((21, 200)), "the standby's next entry is kept");
+    assert_eq!(shipper.read(0, 21, 10, usize::MAX).unwrap().len(), 1);
+    let after_first = wal_files(dir.path());
+    assert!(after_first < segments, "segments wholly below 21 deleted");
 
-    // The standby catches up: the purged entries go, a segment at a time.
+    // The standby catches up: the purged entries go (on disk, a whole segment at a time).
     log.retention().store(u64::MAX, Ordering::SeqCst);
     log.purge(log_id(1, 160)).await.unwrap();
-    let (first, _) = shipper.bounds().unwrap();
-    assert!(first > 21 && first <= 161, "the log now starts at {first}");
+    log.flush_purges().unwrap();
+    assert_eq!(shipper.bounds(), Some((161, 200)));
+    let after_second = wal_files(dir.path());
+    assert!(after_second < after_first);
 
     // A standby far behind is given up on past `max_retained` entries.
     log.set_max_retained(10);
     log.retention().store(0, Ordering::SeqCst);
     log.purge(log_id(1, 190)).await.unwrap();
-    let (first, _) = shipper.bounds().unwrap();
-    assert!(first > 161 && first <= 181, "the log now starts at {first}");
+    log.flush_purges().unwrap();
+    assert_eq!(barrier_calls.load(Ordering::SeqCst), 3, "one barrier per purge");
+    assert_eq!(shipper.bounds(), Some((181, 200)));
+    assert!(shipper.read(170, 200, 100, usize::MAX).unwrap().first().is_some_and(|e| e.0 == 181));
+    assert!(wal_files(dir.path()) < after_second);
     drop(log);
 
     // A restart keeps the purge point and the entries.
@@ -322,7 +352,9 @@ async fn purges_wait_for_the_barrier_and_keep_what_the_standby_needs() {
     assert_eq!(state.last_purged_log_id, Some(log_id(1, 190)));
     assert_eq!(state.last_log_id, Some(log_id(1, 200)));
     assert_eq!(log.try_get_log_entries(0..).await.unwrap(), graph_entries(191, 200));
-    assert_eq!(log.shipping_reader().bounds().unwrap().0, first);
+    // Entries still on disk below the last floor may be shipped again: they are the committed log.
+    let (first, last) = log.shipping_reader().bounds().unwrap();
+    assert!(first <= 181 && last == 200, "{first}..={last}");
 }
 
 #[tokio::test]

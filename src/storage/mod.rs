@@ -39,7 +39,7 @@ mod batch_tests;
 
 pub use command::{Command, Op, Outcome, Precondition, Reply, RequestId};
 pub use models::ModelRecord;
-pub use raftlog::RaftLog;
+pub use raftlog::{RaftLog, legacy_log_present};
 pub use store::{Applied, Page, Store, valid_token};
 
 /// A failure of the storage itself: not caused by the request, not deterministic.

@@ -8,8 +8,9 @@
 //! |-------------|----------------|-----------------------|
 //! | `raft_meta` | a name (UTF-8) | an encoded value      |
 //!
-//! (Databases written before the WAL also hold a `raft_log` tree and `vote`, `committed` and
-//! `last_purged` values here; they are no longer read.)
+//! Databases written before the WAL hold their raft log in a `raft_log` tree (and the vote in
+//! `raft_meta`); [`legacy_log_present`] tells the raft layer so it can refuse to start such a node
+//! with an empty WAL — it would have forgotten its vote.
 //!
 //! This module knows nothing of openraft: it stores opaque bytes. A write is atomic (one sled
 //! batch) and durable after a flush, like every sled write (see [`Store::sync`] for what a flush
@@ -56,6 +57,15 @@ impl RaftLog {
     }
 }
 
+/// Whether `store` holds a non-empty raft log from before the WAL (a `raft_log` tree).
+pub fn legacy_log_present(store: &Store) -> Result<bool, StorageError> {
+    let db = store.db();
+    if !db.tree_names().iter().any(|n| n.as_ref() == b"raft_log") {
+        return Ok(false);
+    }
+    Ok(!db.open_tree("raft_log")?.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +84,14 @@ mod tests {
         let meta = RaftLog::open(&store).unwrap();
         assert_eq!(meta.value("snapshot_meta").unwrap(), Some(b"s1".to_vec()));
         assert_eq!(meta.value("other").unwrap(), Some(b"o1".to_vec()));
+    }
+
+    #[test]
+    fn a_legacy_raft_log_is_noticed() {
+        let store = Store::temporary().unwrap();
+        assert!(!legacy_log_present(&store).unwrap());
+        assert!(!legacy_log_present(&store).unwrap(), "asking creates no tree");
+        store.db().open_tree("raft_log").unwrap().insert(1u64.to_be_bytes(), b"e1").unwrap();
+        assert!(legacy_log_present(&store).unwrap());
     }
 }
