@@ -153,19 +153,14 @@ pub struct ShipBatch {
 
 /// Whether an op is a data write that only a primary takes from clients.
 pub fn is_data_write(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::PutTwin { .. }
-            | Op::PatchTwin { .. }
-            | Op::DeleteTwin { .. }
-            | Op::PutRelationship { .. }
-            | Op::PatchRelationship { .. }
-            | Op::DeleteRelationship { .. }
-            | Op::AddModels { .. }
-            | Op::DecommissionModel { .. }
-            | Op::DeleteModel { .. }
-            | Op::Batch(_)
-    )
+    op.batchable()
+        || matches!(
+            op,
+            Op::AddModels { .. }
+                | Op::DecommissionModel { .. }
+                | Op::DeleteModel { .. }
+                | Op::Batch(_)
+        )
 }
 
 fn dr_key() -> Vec<u8> {
