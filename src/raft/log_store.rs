@@ -121,6 +121,11 @@ pub struct LogReader {
     visible_from: Arc<AtomicU64>,
 }
 
+/// The WAL's segment size. Segments are deleted whole, so a node keeps up to one segment more than
+/// the log it retains: 16 MiB keeps that small next to the retained log (2 x
+/// [`DEFAULT_SNAPSHOT_LOGS`](super::DEFAULT_SNAPSHOT_LOGS) entries of batched writes).
+pub const SEGMENT_BYTES: u64 = 16 << 20;
+
 fn io_err(
     subject: ErrorSubject<NodeId>,
     verb: ErrorVerb,
@@ -133,7 +138,8 @@ impl LogStore {
     /// `store` has made durable. Starts the WAL's sync thread (it stops when the log store is
     /// dropped).
     pub fn new(store: Arc<Store>, wal_dir: &Path) -> std::result::Result<LogStore, StoreError> {
-        let wal = Wal::open(wal_dir, wal::Options::default()).map_err(|e| {
+        let options = wal::Options { segment_bytes: SEGMENT_BYTES };
+        let wal = Wal::open(wal_dir, options).map_err(|e| {
             StoreError::Io(format!("cannot open the raft WAL in {}: {e}", wal_dir.display()))
         })?;
         LogStore::with_wal(wal, Arc::new(move || store.sync()))
