@@ -9,13 +9,16 @@
 //! ON DISK. A directory of segments named `{seq:016x}-{first_index:016x}.wal` (the segment number
 //! and the first index it was cut for). Records are framed with a length and a CRC-32C
 //! ([`record`]); each segment starts with a state record (vote, committed, purge point), so old
-//! segments can be deleted whole. A segment is cut once it passes [`Options::segment_bytes`]: the
-//! old one is synced, the new one is created, given its state record, synced, and the directory
-//! is synced, before anything is written into it.
+//! segments can be deleted whole. Segment files are preallocated ([`prealloc`]): created full of
+//! zeros, [`Options::segment_bytes`] long, and synced before use, so an append's `fdatasync` has no
+//! metadata to commit; a segment's records end at its *logical end*, followed by zeros. A segment
+//! is cut once its logical end passes [`Options::segment_bytes`]: the old one is synced, the next
+//! (already zero-filled in the background as `{seq:016x}.tmp`) is given its state record, synced,
+//! renamed to its `.wal` name, and the directory is synced, before anything is written into it.
 //!
-//! WRITES. Every write is one `write` of whole records at the end of the current segment, readable
-//! (by `pread`) as soon as it returns. A write that wants to know when it is durable passes a
-//! [`Completion`]; the [`sync`] thread takes every completion queued so far, runs one
+//! WRITES. Every write is one `pwrite` of whole records at the logical end of the current segment,
+//! readable (by `pread`) as soon as it returns. A write that wants to know when it is durable
+//! passes a [`Completion`]; the [`sync`] thread takes every completion queued so far, runs one
 //! `fdatasync` covering all of them, and only then runs them, in order (group commit). An
 //! `fdatasync` failure is fatal: every waiter gets the error, and every later write is refused.
 //!
@@ -26,26 +29,35 @@
 //!   sync (so the purge point that explains their absence is durable first).
 //!
 //! RECOVERY ([`recovery`]). Segments are replayed in order through the same [`state`] function
-//! that live writes use. A bad record (short, zeroed, wrong checksum) in the *last* segment is a
-//! write torn by a crash: the segment is cut there, with a warning naming the file and offset, and
-//! synced. In any earlier segment it is damage to data once synced: opening fails, naming the file
-//! and offset. After recovery the last segment is synced whole, so nothing recovered from the page
-//! cache of a crashed process is reported to raft before it is durable.
+//! that live writes use. Zeros after a segment's last record are its clean end. A bad record
+//! (short, wrong checksum, or zeros followed by other bytes) in the *last* segment is a write torn
+//! by a crash: the segment is cut there — everything from there on zeroed, the preallocation kept
+//! — with a warning naming the file and offset, and synced. In any earlier segment it is damage
+//! to data once synced: opening fails, naming the file and offset (an earlier segment that ends
+//! early in zeros must also be followed by the entry its successor was cut for). After recovery
+//! the last segment is zero-filled to full size if shorter and synced whole, so nothing recovered
+//! from the page cache of a crashed process is reported to raft before it is durable.
 //!
 //! The WAL knows nothing of raft's types: the raft layer (`raft::log_store`) encodes them.
 
 mod disk;
+mod prealloc;
 mod record;
 mod recovery;
 mod state;
 mod sync;
 
 #[cfg(test)]
+mod bench;
+#[cfg(test)]
 mod sim;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_prealloc;
 
 use disk::{Disk, StdDisk, WalFile};
+use prealloc::Preparing;
 use record::Record;
 use state::{Loc, State};
 use std::collections::VecDeque;
@@ -61,7 +73,8 @@ pub type Completion = Box<dyn FnOnce(io::Result<()>) + Send>;
 /// WAL settings.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Cut a new segment once the current one is this long.
+    /// Cut a new segment once the current one is this long; also the size segment files are
+    /// preallocated to.
     pub segment_bytes: u64,
 }
 
@@ -107,12 +120,19 @@ struct Inner {
     failed: Option<String>,
     closing: bool,
     buf: Vec<u8>,
+    /// The next segment, being preallocated: started once the current segment is half full (so
+    /// a short-lived WAL does not zero-fill a segment it never uses). If it was not started, or
+    /// starting the helper failed, the cut preallocates the segment itself.
+    next: Option<Preparing>,
+    /// Whether preparing the next segment was started (or tried) for the current one.
+    next_tried: bool,
 }
 
 struct Segment {
     seq: u32,
     name: String,
     file: Arc<dyn WalFile>,
+    /// The logical end: where the next record goes (the file is at least this long; zeros follow).
     len: u64,
 }
 
@@ -121,12 +141,12 @@ fn segment_name(seq: u32, first_index: u64) -> String {
     format!("{seq:016x}-{first_index:016x}.wal")
 }
 
-/// The segment number in a segment file name.
-fn parse_segment_name(name: &str) -> Option<u32> {
+/// The segment number and first index in a segment file name.
+fn parse_segment_name(name: &str) -> Option<(u32, u64)> {
     let stem = name.strip_suffix(".wal")?;
     let (seq, first) = stem.split_once('-')?;
-    u64::from_str_radix(first, 16).ok()?;
-    (seq.len() == 16).then(|| u32::from_str_radix(seq, 16).ok()).flatten()
+    let first = u64::from_str_radix(first, 16).ok()?;
+    (seq.len() == 16).then(|| Some((u32::from_str_radix(seq, 16).ok()?, first))).flatten()
 }
 
 impl Wal {
@@ -136,7 +156,7 @@ impl Wal {
     }
 
     fn open_on(disk: Arc<dyn Disk>, options: Options) -> io::Result<Wal> {
-        let (state, segments) = recovery::recover(disk.as_ref())?;
+        let (state, segments) = recovery::recover(disk.as_ref(), options.segment_bytes)?;
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 state,
@@ -145,6 +165,8 @@ impl Wal {
                 failed: None,
                 closing: false,
                 buf: Vec::new(),
+                next: None,
+                next_tried: false,
             }),
             wake: Condvar::new(),
             disk,
@@ -274,7 +296,7 @@ impl Wal {
         }
         let current = inner.segments.back().expect("a WAL always has a segment");
         if current.len >= self.shared.options.segment_bytes
-            && let Err(e) = inner.cut(self.shared.disk.as_ref())
+            && let Err(e) = inner.cut(self.shared.disk.as_ref(), self.shared.options.segment_bytes)
         {
             return Err(inner.fail(format!("cannot start a new raft WAL segment: {e}")));
         }
@@ -287,12 +309,23 @@ impl Wal {
             let len = u32::try_from(inner.buf.len() - start).expect("a record under 4 GiB");
             locs.push(Loc { seg: current.seq, len, off: current.len + start as u64 });
         }
-        if let Err(e) = current.file.append(&inner.buf) {
+        if let Err(e) = current.file.write_at(&inner.buf, current.len) {
             // Part of the records may be in the file: nothing may follow them.
             let why = format!("cannot write to the raft WAL ({}): {e}", current.name);
             return Err(inner.fail(why));
         }
         current.len += inner.buf.len() as u64;
+        let size = self.shared.options.segment_bytes;
+        if !inner.next_tried && current.len >= size / 2 {
+            inner.next_tried = true;
+            inner.next = current.seq.checked_add(1).and_then(|seq| {
+                Preparing::start(self.shared.disk.clone(), seq, size)
+                    .inspect_err(|e| {
+                        tracing::warn!("raft WAL: cannot start preallocating a segment: {e}");
+                    })
+                    .ok()
+            });
+        }
         for (r, loc) in records.iter().zip(locs) {
             inner.state.apply(r, loc);
         }
@@ -322,6 +355,11 @@ impl Drop for Wal {
         self.shared.wake.notify_all();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        // Let the helper finish, so a WAL reopened at once never races it for its `.tmp`.
+        let next = self.shared.lock().next.take();
+        if let Some(next) = next {
+            let _ = next.finish();
         }
     }
 }
@@ -363,29 +401,23 @@ impl Inner {
         self.segments.iter().take_while(|s| s.seq < keep).map(|s| s.name.clone()).collect()
     }
 
-    /// Syncs the current segment and starts the next, durable (file and name) before returning.
-    fn cut(&mut self, disk: &dyn Disk) -> io::Result<()> {
+    /// Syncs the current segment and starts the next (preallocated in the background), durable
+    /// (file and name) before returning.
+    fn cut(&mut self, disk: &dyn Disk, size: u64) -> io::Result<()> {
         let old = self.segments.back().expect("a WAL always has a segment");
         old.file.sync_data()?;
         let seq =
             old.seq.checked_add(1).ok_or_else(|| io::Error::other("segment numbers ran out"))?;
+        let prepared = match self.next.take() {
+            Some(next) => next.finish()?,
+            None => prealloc::prepare(disk, seq, size)?,
+        };
         let first = self.state.last().map_or(0, |l| l + 1);
-        let segment = new_segment(disk, seq, first, &self.state)?;
+        let segment = prealloc::install(disk, prepared, first, &self.state)?;
         self.segments.push_back(segment);
+        self.next_tried = false;
         Ok(())
     }
-}
-
-/// Creates segment `seq` starting with `state`'s record; file and name durable.
-fn new_segment(disk: &dyn Disk, seq: u32, first: u64, state: &State) -> io::Result<Segment> {
-    let name = segment_name(seq, first);
-    let file = disk.create(&name)?;
-    let mut buf = Vec::new();
-    record::encode(&state.state_record(), &mut buf);
-    file.append(&buf)?;
-    file.sync_data()?;
-    disk.sync_dir()?;
-    Ok(Segment { seq, name, file, len: buf.len() as u64 })
 }
 
 impl Reader {

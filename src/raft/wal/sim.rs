@@ -4,15 +4,21 @@
 //! `sync_data` made durable). The directory has its current names and the names as of the last
 //! `sync_dir`. [`SimDisk::power_cut`] builds the disk a reboot would find:
 //!
-//! - only the names of the last directory sync exist: an unsynced creation is undone, an unsynced
-//!   removal comes back (with that file's synced bytes);
-//! - each file holds its synced bytes, plus, of what was appended after them, nothing
-//!   ([`Cut::Drop`]), a random prefix ([`Cut::Prefix`]), or a random prefix whose last 4 KiB
-//!   page is torn: part of its unsynced bytes zeroed or scrambled ([`Cut::Tear`]). Synced bytes
-//!   are never touched: that is what `fdatasync` promises.
+//! - only the names of the last directory sync exist: an unsynced creation or rename is undone, an
+//!   unsynced removal comes back (with that file's synced bytes);
+//! - each file holds its synced bytes, overwritten from the first byte that differs by, of what
+//!   was written after them (appended, or written in place over a preallocated zero fill),
+//!   nothing ([`Cut::Drop`]), a random prefix ([`Cut::Prefix`]), or a random prefix whose last
+//!   4 KiB page is torn: part of its unsynced bytes zeroed or scrambled ([`Cut::Tear`]). Synced
+//!   bytes are never touched: that is what `fdatasync` promises — so a segment's zero fill, synced
+//!   when it was preallocated, survives a cut as zeros wherever nothing newer reached the disk.
+//! - a `.tmp` file (a segment being preallocated) keeps exactly its synced bytes, without drawing
+//!   on the random numbers: whether its name is durable at the cut depends on thread timing, and
+//!   a seed must replay the same cut.
 //!
-//! It also counts syncs and can be told to fail them, for the tests of group commit and of the
-//! fatal sync error.
+//! It also counts syncs of segment files (`.wal`; a preallocation's sync of its `.tmp` is not
+//! counted, so the count moves only with the WAL's own syncs) and can be told to fail them, for the
+//! tests of group commit and of the fatal sync error.
 
 use super::disk::{Disk, WalFile};
 use std::collections::{BTreeMap, HashMap};
@@ -96,29 +102,8 @@ impl SimDisk {
         let mut after = Sim { next_id: sim.next_id, ..Sim::default() };
         for (name, &id) in &sim.durable_names {
             let f = &sim.files[&id];
-            let mut bytes = f.synced.clone();
-            if f.data.len() > f.synced.len() && f.data.starts_with(&f.synced) {
-                let extra = &f.data[f.synced.len()..];
-                let keep = match cut {
-                    Cut::Drop => 0,
-                    Cut::Prefix | Cut::Tear => rng.below(extra.len() as u64 + 1) as usize,
-                };
-                bytes.extend_from_slice(&extra[..keep]);
-                if matches!(cut, Cut::Tear) && keep > 0 {
-                    // Damage part of the unsynced bytes of the last 4 KiB page.
-                    let page = (bytes.len() - 1) / 4096 * 4096;
-                    let from = page.max(f.synced.len());
-                    let a = from + rng.below((bytes.len() - from) as u64) as usize;
-                    let b = a + 1 + rng.below((bytes.len() - a) as u64) as usize;
-                    let zero = rng.chance(50);
-                    for byte in &mut bytes[a..b] {
-                        *byte = if zero { 0 } else { rng.next() as u8 };
-                    }
-                }
-            } else if f.data != f.synced && rng.chance(50) {
-                // Truncated (or rewritten) since the sync: the change may or may not be there.
-                bytes = f.data.clone();
-            }
+            let bytes =
+                if name.ends_with(".tmp") { f.synced.clone() } else { after_cut(f, rng, cut) };
             after.files.insert(id, FileData { data: bytes.clone(), synced: bytes });
             after.names.insert(name.clone(), id);
             after.durable_names.insert(name.clone(), id);
@@ -127,10 +112,46 @@ impl SimDisk {
     }
 }
 
+/// What a power cut leaves of file `f`.
+fn after_cut(f: &FileData, rng: &mut Rng, cut: Cut) -> Vec<u8> {
+    // The first byte the last sync did not cover.
+    let d = f.data.iter().zip(&f.synced).take_while(|(a, b)| a == b).count();
+    // Files never shrink: the WAL only writes (zeros, where it cuts a torn tail).
+    debug_assert!(f.data.len() >= f.synced.len());
+    if d == f.data.len() && d == f.synced.len() {
+        return f.synced.clone();
+    }
+    let unsynced = f.data.len() - d;
+    let keep = match cut {
+        Cut::Drop => 0,
+        Cut::Prefix | Cut::Tear => rng.below(unsynced as u64 + 1) as usize,
+    };
+    let end = d + keep;
+    let mut bytes = f.data[..end].to_vec();
+    bytes.extend_from_slice(f.synced.get(end..).unwrap_or_default());
+    if matches!(cut, Cut::Tear) && keep > 0 {
+        // Damage part of the unsynced bytes of the last 4 KiB page that reached the disk.
+        let page = (end - 1) / 4096 * 4096;
+        let from = page.max(d);
+        let a = from + rng.below((end - from) as u64) as usize;
+        let b = a + 1 + rng.below((end - a) as u64) as usize;
+        let zero = rng.chance(50);
+        for byte in &mut bytes[a..b] {
+            *byte = if zero { 0 } else { rng.next() as u8 };
+        }
+    }
+    bytes
+}
+
 impl WalFile for SimFile {
-    fn append(&self, buf: &[u8]) -> io::Result<()> {
+    fn write_at(&self, buf: &[u8], at: u64) -> io::Result<()> {
         let mut sim = self.sim.lock();
-        sim.files.get_mut(&self.id).expect("an open file").data.extend_from_slice(buf);
+        let data = &mut sim.files.get_mut(&self.id).expect("an open file").data;
+        let (at, end) = (at as usize, at as usize + buf.len());
+        if data.len() < end {
+            data.resize(end, 0);
+        }
+        data[at..end].copy_from_slice(buf);
         Ok(())
     }
 
@@ -154,19 +175,11 @@ impl WalFile for SimFile {
         if sim.fail_syncs {
             return Err(io::Error::other("simulated EIO"));
         }
-        sim.syncs += 1;
-        let f = sim.files.get_mut(&self.id).expect("an open file");
-        if f.data.starts_with(&f.synced) {
-            let from = f.synced.len();
-            f.synced.extend_from_slice(&f.data[from..]);
-        } else {
-            f.synced = f.data.clone();
+        if sim.names.iter().any(|(name, &id)| id == self.id && name.ends_with(".wal")) {
+            sim.syncs += 1;
         }
-        Ok(())
-    }
-
-    fn truncate(&self, len: u64) -> io::Result<()> {
-        self.sim.lock().files.get_mut(&self.id).expect("an open file").data.truncate(len as usize);
+        let f = sim.files.get_mut(&self.id).expect("an open file");
+        f.synced.clone_from(&f.data);
         Ok(())
     }
 }
@@ -188,6 +201,13 @@ impl Disk for SimDisk {
         let sim = self.lock();
         let id = *sim.names.get(name).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
         Ok(Arc::new(SimFile { sim: self.clone(), id }))
+    }
+
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        let mut sim = self.lock();
+        let id = sim.names.remove(from).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        sim.names.insert(to.to_string(), id);
+        Ok(())
     }
 
     fn remove(&self, name: &str) -> io::Result<()> {

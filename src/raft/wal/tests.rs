@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::mpsc;
 use std::time::Duration;
 
-fn small(segment_bytes: u64) -> Options {
+pub(super) fn small(segment_bytes: u64) -> Options {
     Options { segment_bytes }
 }
 
@@ -17,11 +17,11 @@ fn open_sim(disk: &SimDisk, segment_bytes: u64) -> io::Result<Wal> {
     Wal::open_on(Arc::new(disk.clone()), small(segment_bytes))
 }
 
-fn all_entries(wal: &Wal) -> BTreeMap<u64, Vec<u8>> {
+pub(super) fn all_entries(wal: &Wal) -> BTreeMap<u64, Vec<u8>> {
     wal.reader().read(0, u64::MAX, usize::MAX, usize::MAX).unwrap().into_iter().collect()
 }
 
-fn ignore() -> Completion {
+pub(super) fn ignore() -> Completion {
     Box::new(|_| ())
 }
 
@@ -348,7 +348,7 @@ fn a_failed_sync_is_fatal_and_never_retried() {
     assert_eq!(wal.reader().get(1).unwrap(), Some(b"one".to_vec()));
 }
 
-fn write_entries(wal: &Wal, rng: &mut Rng, range: std::ops::RangeInclusive<u64>) {
+pub(super) fn write_entries(wal: &Wal, rng: &mut Rng, range: std::ops::RangeInclusive<u64>) {
     for i in range {
         let mut p = format!("entry {i}:").into_bytes();
         p.extend((0..rng.below(300)).map(|_| rng.next() as u8));
@@ -357,18 +357,30 @@ fn write_entries(wal: &Wal, rng: &mut Rng, range: std::ops::RangeInclusive<u64>)
     wal.sync().unwrap();
 }
 
-fn files(dir: &std::path::Path) -> Vec<String> {
+/// The segment files in `dir` (not a `.tmp` being preallocated).
+pub(super) fn files(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".wal"))
         .collect();
     names.sort();
     names
 }
 
-/// Real files, damaged after a clean shutdown: the last segment truncated or with a flipped byte
-/// at random offsets, or zero-filled past its end. Recovery keeps exactly the records that end
-/// before the damage, cuts the file there, and takes new writes after it.
+/// Where the records in a segment file's bytes end (its logical end; zeros follow, if anything).
+pub(super) fn logical_end(bytes: &[u8]) -> usize {
+    let mut at = 0;
+    while let Ok(Some((_, next))) = record::decode(bytes, at) {
+        at = next;
+    }
+    at
+}
+
+/// Real files, damaged after a clean shutdown: the last (preallocated) segment truncated or with a
+/// flipped byte at random offsets (in its records or in its zero fill), or zero-filled past its
+/// end. Recovery keeps exactly the records that end before the damage, cuts the segment there
+/// (zeros from there on: nothing after it parses), and takes new writes after it.
 #[test]
 fn a_damaged_last_segment_is_cut_at_the_first_bad_record() {
     for trial in 0..40u64 {
@@ -388,6 +400,7 @@ fn a_damaged_last_segment_is_cut_at_the_first_bad_record() {
         let path = dir.path().join(&last_name);
         let len = std::fs::metadata(&path).unwrap().len();
         let mut bytes = std::fs::read(&path).unwrap();
+        let end_before = logical_end(&bytes);
         let (kind, cut_at) = match rng.below(3) {
             0 => {
                 let d = rng.below(len);
@@ -414,12 +427,16 @@ fn a_damaged_last_segment_is_cut_at_the_first_bad_record() {
         let wal = Wal::open(dir.path(), small(4096)).unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(wal.vote(), vote, "{what}");
         assert_eq!(all_entries(&wal), expected, "{what}");
-        // The file was cut just after the last good record (or removed, if none was good).
-        if let Some(kept) = std::fs::metadata(&path).ok().map(|m| m.len()) {
+        // The segment was cut just after the last good record, only zeros after it (or removed,
+        // if none was good); a clean zero fill is kept as it was.
+        if let Ok(after) = std::fs::read(&path) {
+            let kept = logical_end(&after);
+            assert!(after[kept..].iter().all(|&b| b == 0), "{what}: non-zero bytes after {kept}");
             if kind == "zero-filled" {
-                assert_eq!(kept, len, "{what}");
+                assert_eq!(kept, end_before, "{what}");
+                assert_eq!(after.len(), bytes.len(), "{what}: the zero fill was cut away");
             } else {
-                assert!(kept <= cut_at, "{what}: {kept} bytes kept");
+                assert!(kept as u64 <= cut_at, "{what}: {kept} bytes kept");
             }
         }
         // New writes go after the cut, and survive a restart.
