@@ -58,7 +58,7 @@ impl Store {
         let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_capacity)
-            .mode(sled::Mode::LowSpace);
+            .mode(sled::Mode::HighThroughput);
         let deadline = std::time::Instant::now() + LOCK_WAIT;
         let db = loop {
             match config.open() {
