@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 
 /// The standby's view of replication.
 pub struct Lag {
-    /// The primary's applied index, from its last message.
+    /// The primary's applied index, from the newest message received (applied here or not).
     pub primary_applied: u64,
     /// Whether the shipper is connected to the primary now.
     pub connected: bool,

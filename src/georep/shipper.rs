@@ -95,47 +95,84 @@ pub async fn run(geo: Geo) {
     }
 }
 
-/// The primary's messages as this node sees them: straight from the stream, or, with a
-/// fault-injected WAN delay, through a delay line that holds each message `delay ± jitter` after it
-/// arrived, in order (a reader task stamps each message with its release time as it arrives, so
-/// the stream is drained at full speed and only latency is added, as on a long link).
-enum Incoming {
-    Direct(Box<tonic::Streaming<pb::ShipMessage>>),
-    Delayed(tokio::sync::mpsc::Receiver<(tokio::time::Instant, Message)>),
+/// The most shipped entries, and about the most bytes, one proposal carries when the primary's
+/// messages queued up while the previous proposal was replicated (one source batch is at most
+/// `source::MAX_BATCH_ENTRIES`).
+const MAX_MERGED_ENTRIES: usize = 2 * super::source::MAX_BATCH_ENTRIES;
+const MAX_MERGED_BYTES: usize = 4 << 20;
+
+/// The primary's messages as this node sees them. A reader task drains the stream at full speed
+/// into a queue, stamping each message with the time it may be handed on: at once, or, with a
+/// fault-injected WAN delay, `delay ± jitter` after it arrived, in order (only latency is added,
+/// as on a long link). The queue is what lets the shipper take every message that is due in one
+/// go ([`Incoming::ready`]) and propose them as one raft entry: a standby proposes one entry at
+/// a time and each costs two `fdatasync`s in a row, so proposing message by message would cap
+/// the standby at a few hundred of the primary's entries a second and let it fall behind.
+struct Incoming {
+    rx: tokio::sync::mpsc::Receiver<(tokio::time::Instant, Message)>,
+    held: Option<(tokio::time::Instant, Message)>,
 }
 
 type Message = std::result::Result<Option<pb::ShipMessage>, tonic::Status>;
 
-fn delay_line(
+///
+/// The reader also notes each message's `primary_applied` in `lag` as it arrives, so the lag in
+/// entries counts what is queued here but not applied yet, and `caught_up` cannot be claimed on
+/// the strength of an old message while newer ones wait behind it.
+fn incoming(
     mut stream: tonic::Streaming<pb::ShipMessage>,
     delay: Option<network::Delay>,
+    lag: std::sync::Arc<std::sync::Mutex<super::lag::Lag>>,
 ) -> Incoming {
-    let Some(delay) = delay else { return Incoming::Direct(Box::new(stream)) };
     let (tx, rx) = tokio::sync::mpsc::channel(4096);
     tokio::spawn(async move {
         let mut last = tokio::time::Instant::now();
         loop {
             let msg = stream.message().await;
             let end = !matches!(msg, Ok(Some(_)));
-            last = last.max(tokio::time::Instant::now() + delay.sample());
+            if let Ok(Some(m)) = &msg {
+                lag.lock().unwrap_or_else(|e| e.into_inner()).primary_applied = m.primary_applied;
+            }
+            let now = tokio::time::Instant::now();
+            last = last.max(delay.map_or(now, |d| now + d.sample()));
             if tx.send((last, msg)).await.is_err() || end {
                 return;
             }
         }
     });
-    Incoming::Delayed(rx)
+    Incoming { rx, held: None }
 }
 
-async fn next(incoming: &mut Incoming) -> Message {
-    match incoming {
-        Incoming::Direct(stream) => stream.message().await,
-        Incoming::Delayed(rx) => match rx.recv().await {
-            Some((due, msg)) => {
-                tokio::time::sleep_until(due).await;
-                msg
+impl Incoming {
+    /// The next message, when it is due.
+    async fn next(&mut self) -> Message {
+        let (due, msg) = match self.held.take() {
+            Some(item) => item,
+            None => match self.rx.recv().await {
+                Some(item) => item,
+                None => return Ok(None),
+            },
+        };
+        tokio::time::sleep_until(due).await;
+        msg
+    }
+
+    /// The next message if it has arrived and is due, without waiting (an error or the end of
+    /// the stream is left for [`Incoming::next`]).
+    fn ready(&mut self) -> Option<pb::ShipMessage> {
+        let item = self.held.take().or_else(|| self.rx.try_recv().ok())?;
+        match item {
+            (due, Ok(Some(m))) if due <= tokio::time::Instant::now() => Some(m),
+            other => {
+                self.held = Some(other);
+                None
             }
-            None => Ok(None),
-        },
+        }
+    }
+
+    /// Puts back a message [`Incoming::ready`] gave, to be the next one.
+    fn hold(&mut self, m: pb::ShipMessage) {
+        self.held = Some((tokio::time::Instant::now(), Ok(Some(m))));
     }
 }
 
@@ -159,11 +196,11 @@ async fn follow(geo: &Geo, addr: &str) -> Result<()> {
         confirmed_index: dr.upstream.index,
     };
     let stream = client.pull(request).await.map_err(status_error)?.into_inner();
-    let mut stream = delay_line(stream, geo.faults.wan_delay_of(addr));
+    let mut stream = incoming(stream, geo.faults.wan_delay_of(addr), geo.lag.clone());
     set_connected(geo, true, "");
     let mut last_confirm = Instant::now();
     loop {
-        let msg = match tokio::time::timeout(Duration::from_secs(3), next(&mut stream)).await {
+        let msg = match tokio::time::timeout(Duration::from_secs(3), stream.next()).await {
             Ok(Ok(Some(m))) => m,
             Ok(Ok(None)) => {
                 return Err(err!(Unavailable, "the primary at {addr} ended the stream"));
@@ -184,9 +221,27 @@ async fn follow(geo: &Geo, addr: &str) -> Result<()> {
         if now.role != Role::Standby || now.epoch != dr.epoch || moved {
             return Ok(());
         }
-        let batch: ShipBatch =
-            network::decode(&msg.batch).map_err(|e| err!(Internal, "bad batch: {e}"))?;
-        let newest = batch.entries.last().map(|(_, c)| c.time);
+        let decode = |m: &pb::ShipMessage| -> Result<ShipBatch> {
+            network::decode(&m.batch).map_err(|e| err!(Internal, "bad batch: {e}"))
+        };
+        // This message and every one after it that is already due, as one batch.
+        let mut batch = decode(&msg)?;
+        let mut primary_applied = msg.primary_applied;
+        let mut newest: Vec<Timestamp> =
+            batch.entries.last().map(|(_, c)| c.time).into_iter().collect();
+        let mut bytes = msg.batch.len();
+        while batch.entries.len() < MAX_MERGED_ENTRIES && bytes < MAX_MERGED_BYTES {
+            let Some(m) = stream.ready() else { break };
+            let next = decode(&m)?;
+            let time = next.entries.last().map(|(_, c)| c.time);
+            if batch.append(next).is_err() {
+                stream.hold(m);
+                break;
+            }
+            bytes += m.batch.len();
+            primary_applied = m.primary_applied;
+            newest.extend(time);
+        }
         let caught_up = batch.caught_up.then_some(batch.source_time);
         let upstream = if batch.to >= batch.from {
             match geo.propose(Op::Replicate(batch)).await? {
@@ -198,12 +253,12 @@ async fn follow(geo: &Geo, addr: &str) -> Result<()> {
         };
         {
             let mut lag = geo.lag.lock().unwrap_or_else(|e| e.into_inner());
-            lag.primary_applied = msg.primary_applied;
-            if let Some(t) = newest {
+            // One sample per message, as if each had been proposed alone.
+            for t in newest {
                 lag.record(t);
             }
             if let Some(t) = caught_up
-                && upstream >= msg.primary_applied
+                && upstream >= primary_applied
             {
                 lag.caught_up_as_of = Some(t);
             }

@@ -215,7 +215,7 @@ pub fn render(h: &Health) -> String {
 
     e.gauge(
         "twinstore_storage_bytes",
-        "Size of the node's sled database on disk.",
+        "Bytes the node keeps on disk: database, snapshots and raft WAL.",
         me.storage_bytes as f64,
     );
     e.gauge(

@@ -151,6 +151,23 @@ pub struct ShipBatch {
     pub caught_up: bool,
 }
 
+impl ShipBatch {
+    /// Appends the batch that follows this one (same source epoch, starting right after `to`),
+    /// so a standby that fell behind proposes one raft entry for many of the primary's messages
+    /// instead of one each; applying the merged batch is applying both in order. A batch that
+    /// does not follow is handed back untouched.
+    pub fn append(&mut self, next: ShipBatch) -> std::result::Result<(), ShipBatch> {
+        if next.source_epoch != self.source_epoch || next.from != self.to + 1 {
+            return Err(next);
+        }
+        self.to = next.to;
+        self.entries.extend(next.entries);
+        self.source_time = next.source_time;
+        self.caught_up = next.caught_up;
+        Ok(())
+    }
+}
+
 /// Whether an op is a data write that only a primary takes from clients.
 pub fn is_data_write(op: &Op) -> bool {
     op.batchable()

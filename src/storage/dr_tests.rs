@@ -35,16 +35,20 @@ impl Region {
     }
 
     fn ship(&mut self, from: u64, to: u64, source: &Region, caught_up: bool) -> Outcome {
-        let entries = source.log.iter().filter(|(i, _)| *i >= from && *i <= to).cloned().collect();
-        let batch = ShipBatch {
+        self.run(Op::Replicate(source.batch(from, to, caught_up)), None, 1)
+    }
+
+    /// The batch this region ships for `from..=to`.
+    fn batch(&self, from: u64, to: u64, caught_up: bool) -> ShipBatch {
+        let entries = self.log.iter().filter(|(i, _)| *i >= from && *i <= to).cloned().collect();
+        ShipBatch {
             source_epoch: 1,
             from,
             to,
             entries,
-            source_time: Timestamp(source.h.time),
+            source_time: Timestamp(self.h.time),
             caught_up,
-        };
-        self.run(Op::Replicate(batch), None, 1)
+        }
     }
 
     fn fp(&self) -> u64 {
@@ -273,4 +277,43 @@ fn the_replicated_time_is_the_newest_write_applied_even_when_never_caught_up() {
     assert_eq!(s.h.store.dr().unwrap().replicated_time, time_of(4));
     s.ship(5, 7, &p, false).unwrap();
     assert_eq!(s.h.store.dr().unwrap().replicated_time, time_of(7));
+}
+
+#[test]
+fn a_merged_batch_applies_like_its_parts_in_order() {
+    let mut p = Region::primary();
+    for n in 0..6 {
+        let _ = p.run(twin(n), None, 1);
+    }
+    let last = p.h.index;
+    // Two standbys: one takes three batches one by one, the other the same three merged.
+    let parts = [p.batch(1, 3, false), p.batch(4, 4, false), p.batch(5, last, true)];
+    let mut one = Region::standby();
+    for b in parts.clone() {
+        one.run(Op::Replicate(b), None, 1).unwrap();
+    }
+    let mut all = parts[0].clone();
+    all.append(parts[1].clone()).unwrap();
+    all.append(parts[2].clone()).unwrap();
+    assert_eq!((all.from, all.to, all.caught_up), (1, last, true));
+    let mut merged = Region::standby();
+    merged.run(Op::Replicate(all), None, 1).unwrap();
+    assert_eq!(one.fp(), merged.fp());
+    assert_eq!(one.fp(), p.fp());
+    let (a, b) = (one.h.store.dr().unwrap(), merged.h.store.dr().unwrap());
+    assert_eq!((a.upstream, a.replicated_time), (b.upstream, b.replicated_time));
+}
+
+#[test]
+fn a_batch_that_does_not_follow_is_not_merged() {
+    let mut p = Region::primary();
+    for n in 0..4 {
+        let _ = p.run(twin(n), None, 1);
+    }
+    let mut b = p.batch(1, 2, false);
+    assert_eq!(b.append(p.batch(4, 4, false)).unwrap_err().from, 4, "a gap is handed back");
+    let mut other_epoch = p.batch(3, 3, false);
+    other_epoch.source_epoch += 1;
+    assert!(b.append(other_epoch).is_err(), "another epoch is handed back");
+    assert_eq!((b.from, b.to, b.entries.len()), (1, 2, 2), "and the batch is untouched");
 }

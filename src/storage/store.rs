@@ -116,9 +116,17 @@ impl Store {
         &self.db
     }
 
-    /// The database's size on disk, in bytes (also a cheap check that storage answers).
+    /// The bytes the node keeps on disk (also a cheap check that storage answers): every file in
+    /// the directory that holds the database — the database, its snapshots and what the layers
+    /// above keep beside them (the raft WAL) — which is what an operator sizes a disk for. sled's
+    /// own figure alone is 0 until its first flush and leaves out the log, the larger part after
+    /// a restart. A temporary store reports sled's figure.
     pub fn size_on_disk(&self) -> Result<u64, StorageError> {
-        Ok(self.db.size_on_disk()?)
+        let sled_bytes = self.db.size_on_disk()?;
+        let Some(parent) = self.db_dir.as_deref().and_then(Path::parent) else {
+            return Ok(sled_bytes);
+        };
+        Ok(tree_bytes(parent).max(sled_bytes))
     }
 
     /// Makes every write so far durable.
@@ -327,6 +335,23 @@ impl Store {
         fsync(&dir.join("db"))?;
         fsync(dir)
     }
+}
+
+/// The bytes of the files under `dir` (walked to a bounded depth; unreadable entries count 0:
+/// a file deleted mid-walk, such as a purged WAL segment, is not an error).
+fn tree_bytes(dir: &Path) -> u64 {
+    fn walk(dir: &Path, depth: u32) -> u64 {
+        let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+        entries
+            .flatten()
+            .map(|e| match e.metadata() {
+                Ok(m) if m.is_dir() && depth < 4 => walk(&e.path(), depth + 1),
+                Ok(m) if m.is_file() => m.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+    walk(dir, 0)
 }
 
 #[cfg(test)]
