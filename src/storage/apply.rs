@@ -58,11 +58,15 @@ pub(super) struct Writes<'a> {
     /// While a command runs inside a larger batch: how to undo its writes if it is refused (each
     /// key with what was pending for it before, if anything).
     undo: Option<Vec<(Vec<u8>, Option<Pending>)>>,
+    /// The last dedupe age key evicted into these writes, while every key before it is deleted
+    /// here: the next eviction walks on from it instead of over the deletes again (many writes
+    /// share one `Writes`: a batch's, a whole shipped batch of entries on a standby).
+    pub(super) evicted_through: Option<Vec<u8>>,
 }
 
 impl<'a> Writes<'a> {
     pub(super) fn new(store: &'a Store) -> Self {
-        Writes { store, ops: BTreeMap::new(), undo: None }
+        Writes { store, ops: BTreeMap::new(), undo: None, evicted_through: None }
     }
 
     /// Starts recording how to undo the writes that follow.
@@ -125,6 +129,53 @@ impl<'a> Writes<'a> {
             };
         }
         Ok(out.into_iter().collect())
+    }
+
+    /// The keys from `from` up to (not including) `end` as this entry has left them, in key
+    /// order, walked lazily: the tree's, less those deleted here, plus those put here. `visit`
+    /// is called for each until it returns `false`.
+    pub(super) fn walk_keys(
+        &self,
+        from: std::ops::Bound<Vec<u8>>,
+        end: Vec<u8>,
+        mut visit: impl FnMut(&[u8]) -> bool,
+    ) -> Result<(), StorageError> {
+        use std::ops::Bound::Excluded;
+        let mut tree = self.store.graph.range((from.clone(), Excluded(end.clone()))).keys();
+        let mut pending = self.ops.range((from, Excluded(end))).peekable();
+        let mut next_tree = tree.next().transpose()?;
+        loop {
+            let key: Vec<u8> = match (&next_tree, pending.peek()) {
+                (None, None) => return Ok(()),
+                (Some(t), Some((p, v))) if p.as_slice() <= t.as_ref() => {
+                    if p.as_slice() == t.as_ref() {
+                        next_tree = tree.next().transpose()?;
+                    }
+                    let (p, v) = ((*p).clone(), v.is_some());
+                    pending.next();
+                    if !v {
+                        continue;
+                    }
+                    p
+                }
+                (None, Some((p, v))) => {
+                    let (p, v) = ((*p).clone(), v.is_some());
+                    pending.next();
+                    if !v {
+                        continue;
+                    }
+                    p
+                }
+                (Some(t), _) => {
+                    let k = t.to_vec();
+                    next_tree = tree.next().transpose()?;
+                    k
+                }
+            };
+            if !visit(&key) {
+                return Ok(());
+            }
+        }
     }
 
     fn into_batch(self, batch: &mut sled::Batch) {

@@ -174,3 +174,36 @@ fn the_dedupe_table_keeps_answers_not_documents() {
     assert_eq!(gone.unwrap_err().code, ErrorCode::DigitalTwinNotFound);
     assert!(h.twin("s1").is_none());
 }
+
+/// The dedupe records, and the count the table keeps of them.
+fn dedupe_table(store: &Store) -> (usize, u64) {
+    let graph = store.db().open_tree("graph").unwrap();
+    let records = graph.scan_prefix([keys::Space::Dedupe as u8]).count();
+    let ages = graph.scan_prefix([keys::Space::DedupeAge as u8]).count();
+    assert_eq!(records, ages, "every record has its age key");
+    (records, store.dedupe_count(&apply::Writes::new(store)).unwrap())
+}
+
+/// The writes of a batch share one set of pending writes, which the tree sees only at the end:
+/// each write's eviction must go on after the previous one's, not evict (and count) the same
+/// oldest entry again — which left the count below the real size and let the table grow without
+/// bound under batched load.
+#[test]
+fn writes_of_a_batch_evict_distinct_entries_and_the_count_stays_true() {
+    let mut h = Harness::new();
+    let start = h.time;
+    for n in 0..100 {
+        let _ = h.run(Some(RequestId { client: "old".into(), seq: n }), put("s1", sensor("a")));
+    }
+    assert_eq!(dedupe_table(&h.store), (100, 100));
+    // Past the window, each of 5 writes evicts up to 8 expired entries: 40 distinct ones.
+    h.time = start + dedupe::DEDUPE_WINDOW_NANOS + 1_000_000_000;
+    let t = h.time;
+    let cmds = (0..5).map(|n| write("new", n, t, patch_kind("s1", &format!("k{n}")))).collect();
+    let (_, outcomes) = run_batch(&mut h, cmds);
+    assert!(outcomes.iter().all(Result::is_ok));
+    assert_eq!(dedupe_table(&h.store), (100 - 5 * dedupe::EVICT_PER_APPLY + 5, 65));
+    // The oldest went first.
+    assert!(h.store.remembered(&RequestId { client: "old".into(), seq: 39 }).unwrap().is_none());
+    assert!(h.store.remembered(&RequestId { client: "old".into(), seq: 40 }).unwrap().is_some());
+}

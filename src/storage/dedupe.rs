@@ -20,6 +20,7 @@ use crate::err;
 use crate::error::Error;
 use crate::model::time::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::ops::Bound;
 
 /// How long an answer is remembered, by command time.
 pub const DEDUPE_WINDOW_NANOS: u64 = 10 * 60 * 1_000_000_000;
@@ -149,13 +150,19 @@ impl Store {
         let record =
             DedupeRecord { time, outcome: outcome.as_ref().map(Answer::of).map_err(Clone::clone) };
         w.put(record_key(req), codec::encode(&record)?);
-        w.put(age_key(time, &req.client, req.seq), Vec::new());
+        let age = age_key(time, &req.client, req.seq);
+        // An entry older than what was evicted here (a clock that stepped back): the next
+        // eviction must walk from the start again to see it.
+        if w.evicted_through.as_ref().is_some_and(|e| &age < e) {
+            w.evicted_through = None;
+        }
+        w.put(age, Vec::new());
         let n = self.dedupe_count(w)?;
         w.put(count_key(), codec::encode(&(n + 1))?);
         Ok(())
     }
 
-    fn dedupe_count(&self, w: &Writes) -> Result<u64, StorageError> {
+    pub(super) fn dedupe_count(&self, w: &Writes) -> Result<u64, StorageError> {
         match w.get(count_key())? {
             Some(v) => codec::decode(&v),
             None => Ok(0),
@@ -163,29 +170,50 @@ impl Store {
     }
 
     /// Evicts expired entries (bounded work) and, past the size bound, the oldest.
+    ///
+    /// It sees the table as the writes sharing `w` have left it (a batch's members, or the
+    /// entries of a batch shipped to a standby, are applied with one `w`): a standby that applies
+    /// many of the primary's entries at once must evict exactly what the primary evicted entry by
+    /// entry, entries added and evicted within the same `w` included.
     pub(super) fn dedupe_evict(&self, w: &mut Writes, now: Timestamp) -> Result<(), StorageError> {
         let mut count = self.dedupe_count(w)?;
-        let mut evicted = 0;
-        for kv in self.graph.scan_prefix([Space::DedupeAge as u8]) {
-            let (k, _) = kv?;
-            let mut r =
-                Reader::new(&k, Space::DedupeAge).ok_or_else(|| corrupt("dedupe age key"))?;
-            let time = r.u().ok_or_else(|| corrupt("dedupe age key"))?;
-            let client = r.s().ok_or_else(|| corrupt("dedupe age key"))?;
-            let seq = r.u().ok_or_else(|| corrupt("dedupe age key"))?;
+        let from = match w.evicted_through.clone() {
+            Some(k) => Bound::Excluded(k),
+            None => Bound::Included(vec![Space::DedupeAge as u8]),
+        };
+        let mut doomed: Vec<Vec<u8>> = Vec::new();
+        let mut bad = None;
+        w.walk_keys(from, vec![Space::DedupeAge as u8 + 1], |k| {
+            let Some(time) = Reader::new(k, Space::DedupeAge).and_then(|mut r| r.u()) else {
+                bad = Some(());
+                return false;
+            };
             let expired = time.saturating_add(DEDUPE_WINDOW_NANOS) < now.0;
             let over = count > DEDUPE_MAX_ENTRIES;
-            if !(over || expired && evicted < EVICT_PER_APPLY) {
-                break;
+            if !(over || expired && doomed.len() < EVICT_PER_APPLY) {
+                return false;
             }
-            w.delete(k.to_vec());
-            w.delete(record_key(&RequestId { client, seq }));
+            doomed.push(k.to_vec());
             count -= 1;
-            evicted += 1;
+            true
+        })?;
+        if bad.is_some() {
+            return Err(corrupt("dedupe age key"));
         }
-        if evicted > 0 {
-            w.put(count_key(), codec::encode(&count)?);
+        if doomed.is_empty() {
+            return Ok(());
         }
+        for k in &doomed {
+            let mut r =
+                Reader::new(k, Space::DedupeAge).ok_or_else(|| corrupt("dedupe age key"))?;
+            let _time = r.u().ok_or_else(|| corrupt("dedupe age key"))?;
+            let client = r.s().ok_or_else(|| corrupt("dedupe age key"))?;
+            let seq = r.u().ok_or_else(|| corrupt("dedupe age key"))?;
+            w.delete(k.clone());
+            w.delete(record_key(&RequestId { client, seq }));
+        }
+        w.evicted_through = doomed.pop();
+        w.put(count_key(), codec::encode(&count)?);
         Ok(())
     }
 }

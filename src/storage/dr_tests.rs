@@ -317,3 +317,34 @@ fn a_batch_that_does_not_follow_is_not_merged() {
     assert!(b.append(other_epoch).is_err(), "another epoch is handed back");
     assert_eq!((b.from, b.to, b.entries.len()), (1, 2, 2), "and the batch is untouched");
 }
+
+/// A standby applies a shipped batch of many entries with one set of pending writes: each
+/// entry's dedupe eviction must evict what the primary's did, so both regions keep the same
+/// table (and the same count of it).
+#[test]
+fn a_shipped_batch_evicts_the_dedupe_table_as_the_primary_did() {
+    let mut p = Region::primary();
+    for n in 0..60 {
+        let _ = p.run(twin(n), Some(RequestId { client: "c".into(), seq: n as u64 }), 1);
+    }
+    p.h.time += super::dedupe::DEDUPE_WINDOW_NANOS;
+    for n in 60..64 {
+        let _ = p.run(twin(n), Some(RequestId { client: "c".into(), seq: n as u64 }), 1);
+    }
+    let mut s = Region::standby();
+    s.ship(1, p.h.index, &p, true).unwrap();
+    let table = |r: &Region| {
+        let graph = r.h.store.db().open_tree("graph").unwrap();
+        let keys: Vec<_> = graph
+            .scan_prefix([keys::Space::Dedupe as u8])
+            .chain(graph.scan_prefix([keys::Space::DedupeAge as u8]))
+            .map(|kv| kv.unwrap().0)
+            .collect();
+        let count = r.h.store.dedupe_count(&super::apply::Writes::new(&r.h.store)).unwrap();
+        (keys, count)
+    };
+    let (keys, count) = table(&p);
+    assert_eq!(count, 60 - 4 * super::dedupe::EVICT_PER_APPLY as u64 + 4);
+    assert_eq!(keys.len() as u64, 2 * count);
+    assert_eq!(table(&s), (keys, count));
+}
