@@ -63,6 +63,10 @@ pub(crate) struct NodeArgs {
     /// free [default: 64].
     #[arg(long, value_name = "N")]
     min_free_mb: Option<u64>,
+    /// Take a raft snapshot (and let the log be purged before it) every this many log entries;
+    /// an entry carries a batch of writes [default: 1000].
+    #[arg(long, value_name = "N")]
+    snapshot_logs: Option<u64>,
     /// Serve Prometheus `/metrics` and the status page `/` on this address (e.g. 127.0.0.1:9100).
     #[arg(long, value_name = "ADDR")]
     http: Option<String>,
@@ -103,6 +107,7 @@ impl NodeArgs {
             join: self.join.clone(),
             cache_mb: self.cache_mb,
             min_free_mb: self.min_free_mb,
+            snapshot_logs: self.snapshot_logs,
             http: self.http.clone(),
             max_retained: self.max_retained,
             standby_of: self.standby_of.clone(),
@@ -155,6 +160,9 @@ async fn serve(s: Settings) -> CliResult {
     }
     if let Some(mb) = s.min_free_mb {
         config.min_free_bytes = mb.saturating_mul(1 << 20);
+    }
+    if let Some(n) = s.snapshot_logs {
+        config.snapshot_logs = n;
     }
     if let Some(mb) = s.cache_mb {
         config.cache_capacity = mb.saturating_mul(1 << 20);

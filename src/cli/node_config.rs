@@ -14,6 +14,7 @@
 //! # join = "http://127.0.1.1:7001"  # instead of peers: join an existing region
 //! cache_mb = 64
 //! min_free_mb = 64                 # writes are refused while less than this is free on the disk
+//! snapshot_logs = 1000              # a raft snapshot every this many log entries
 //! # DR: this region's geo-pair, the standby region (on the primary's nodes) ...
 //! standby = ["http://127.0.2.1:7001", "http://127.0.2.2:7001", "http://127.0.2.3:7001"]
 //! # ... or, on the standby's nodes, the primary region they follow:
@@ -62,6 +63,7 @@ pub(crate) struct RawSettings {
     pub(crate) join: Option<String>,
     pub(crate) cache_mb: Option<u64>,
     pub(crate) min_free_mb: Option<u64>,
+    pub(crate) snapshot_logs: Option<u64>,
     pub(crate) http: Option<String>,
     pub(crate) max_retained: Option<u64>,
     pub(crate) standby_of: Option<String>,
@@ -84,6 +86,7 @@ impl RawSettings {
             join: self.join.or(file.join),
             cache_mb: self.cache_mb.or(file.cache_mb),
             min_free_mb: self.min_free_mb.or(file.min_free_mb),
+            snapshot_logs: self.snapshot_logs.or(file.snapshot_logs),
             http: self.http.or(file.http),
             max_retained: self.max_retained.or(file.max_retained),
             standby_of: self.standby_of.or(file.standby_of),
@@ -108,6 +111,8 @@ pub(crate) struct Settings {
     pub(crate) cache_mb: Option<u64>,
     /// Writes are refused while less than this many MiB are free.
     pub(crate) min_free_mb: Option<u64>,
+    /// A raft snapshot every this many log entries.
+    pub(crate) snapshot_logs: Option<u64>,
     /// Where to serve `/metrics` and the status page, if anywhere.
     pub(crate) http: Option<SocketAddr>,
     /// The most log entries kept for an unconfirmed standby.
@@ -297,6 +302,7 @@ impl RawSettings {
             join,
             cache_mb: self.cache_mb,
             min_free_mb: self.min_free_mb,
+            snapshot_logs: self.snapshot_logs,
             http: match &self.http {
                 Some(h) => Some(h.parse().map_err(|_| {
                     invalid(format!("--http {h} is not an address such as 127.0.0.1:9100"))
@@ -428,6 +434,7 @@ pub(crate) fn parse(text: &str) -> Result<RawSettings, (usize, String)> {
             "join" => raw.join = Some(text(value)?),
             "cache_mb" => raw.cache_mb = Some(number(value)?),
             "min_free_mb" => raw.min_free_mb = Some(number(value)?),
+            "snapshot_logs" => raw.snapshot_logs = Some(number(value)?),
             "http" => raw.http = Some(text(value)?),
             "max_retained" => raw.max_retained = Some(number(value)?),
             "peer_region" => raw.peer_region = Some(text(value)?),
@@ -449,7 +456,7 @@ pub(crate) fn parse(text: &str) -> Result<RawSettings, (usize, String)> {
                     n,
                     format!(
                         "unknown key '{other}' (known: id, region, data, listen, advertise, \
-                         peers, join, cache_mb, min_free_mb, standby_of, standby, peer_region, fault_wan_delay_ms, \
+                         peers, join, cache_mb, min_free_mb, snapshot_logs, standby_of, standby, peer_region, fault_wan_delay_ms, \
                          fault_wan_jitter_ms)"
                     ),
                 ));
@@ -668,12 +675,14 @@ mod tests {
             listen = 127.0.1.2:7001
             peers = ["1=http://127.0.1.1:7001", "2=http://127.0.1.2:7001"]
             cache-mb = 32
+            snapshot_logs = 5000
         "#;
         let file = parse(text).unwrap();
         assert_eq!(file.id, Some(2));
         assert_eq!(file.region.as_deref(), Some("primary"));
         assert_eq!(file.data, Some(PathBuf::from("node2")));
         assert_eq!(file.cache_mb, Some(32));
+        assert_eq!(file.snapshot_logs, Some(5000));
         assert_eq!(file.peers.as_deref(), Some("1=http://127.0.1.1:7001,2=http://127.0.1.2:7001"));
         let flags = RawSettings { id: Some(1), ..Default::default() };
         let merged = flags.or(file);

@@ -184,6 +184,21 @@ async fn appends_to_a_follower_are_bounded_in_bytes() {
     assert_eq!(reader.try_get_log_entries(1..21).await.unwrap().len(), 20);
 }
 
+/// Runs the test `name` of this binary again in a child process with `env` set to a new data
+/// directory (the test's crash half, which ends in `abort`); the directory, for the checks.
+fn crash_child(name: &str, env: &str) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(env, dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "the child must have crashed");
+    dir
+}
+
 /// Set in the child process of [`acknowledged_vote_and_appends_survive_a_crash`]: its data dir.
 const CRASH_DIR: &str = "TWINSTORE_RAFT_CRASH_TEST_DIR";
 
@@ -201,16 +216,7 @@ fn acknowledged_vote_and_appends_survive_a_crash() {
             std::process::abort();
         });
     }
-    let dir = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "raft::tests::acknowledged_vote_and_appends_survive_a_crash"])
-        .args(["--nocapture", "--test-threads=1"])
-        .env(CRASH_DIR, dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(!status.success(), "the child must have crashed");
+    let dir = crash_child("raft::tests::acknowledged_vote_and_appends_survive_a_crash", CRASH_DIR);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let (mut log, _sm) = storage_pair(dir.path());
@@ -243,16 +249,10 @@ fn a_crash_between_the_wal_sync_and_the_apply_reapplies_once() {
             std::process::abort();
         });
     }
-    let dir = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "raft::tests::a_crash_between_the_wal_sync_and_the_apply_reapplies_once"])
-        .args(["--nocapture", "--test-threads=1"])
-        .env(APPLY_CRASH_DIR, dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(!status.success(), "the child must have crashed");
+    let dir = crash_child(
+        "raft::tests::a_crash_between_the_wal_sync_and_the_apply_reapplies_once",
+        APPLY_CRASH_DIR,
+    );
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let (mut log, mut sm) = storage_pair(dir.path());

@@ -30,16 +30,15 @@ fn create_only(id: &str, kind: &str) -> Op {
     Op::PutTwin { id: id.into(), json: sensor(kind).to_string(), pre }
 }
 
+/// `cmds` as one batch entry, at the harness's time.
+fn batch_of(h: &Harness, cmds: Vec<Command>) -> Command {
+    Command { request: None, time: Timestamp(h.time), epoch: 1, origin: None, op: Op::Batch(cmds) }
+}
+
 /// Applies `cmds` as one batch entry at the harness's next index; the outcomes.
 fn run_batch(h: &mut Harness, cmds: Vec<Command>) -> (u64, Vec<Outcome>) {
     h.index += 1;
-    let batch = Command {
-        request: None,
-        time: Timestamp(h.time),
-        epoch: 1,
-        origin: None,
-        op: Op::Batch(cmds),
-    };
+    let batch = batch_of(h, cmds);
     match h.store.apply(h.index, &batch).unwrap() {
         Ok(Reply::Batch(outcomes)) => (h.index, outcomes),
         other => panic!("a batch answered {other:?}"),
@@ -126,13 +125,7 @@ fn a_batch_never_holds_a_model_or_control_write() {
     let mut h = Harness::new();
     let bad = vec![write("a", 1, h.time, Op::DeleteModel { id: "dtmi:test:Sensor;1".into() })];
     h.index += 1;
-    let batch = Command {
-        request: None,
-        time: Timestamp(h.time),
-        epoch: 1,
-        origin: None,
-        op: Op::Batch(bad),
-    };
+    let batch = batch_of(&h, bad);
     assert!(h.store.apply(h.index, &batch).is_err(), "a storage error: the log is not ours");
 }
 
