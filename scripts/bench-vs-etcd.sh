@@ -16,7 +16,8 @@
 #   - twinstore: a 3-node region on 127.0.1.1-3:7501 through scripts/cluster.sh, with the release
 #     binary (built when older than the sources, see scripts/binary.sh; or $TWINSTORE_BIN).
 # and measures, each for --duration, twinstore first, then etcd, 1 KiB values on 1000 keys:
-#   (a) peak durable writes: put, --clients N over 8 connections, closed loop
+#   (a) peak durable writes: put, --clients N over 8 connections, closed loop (writes/s, p50, p99,
+#       p99.9 and the slowest request)
 #   (b) single-client put
 #   (c) single-client linearizable get
 #   (d) single-client serializable get (twinstore: --consistency local)
@@ -208,6 +209,8 @@ printf "|%s|%s|%s|%s|\n" "$(printf -- '-%.0s' {1..60})" "$(printf -- '-%.0s' {1.
 row "(a) put, $CLIENTS clients / $CONNS conns: writes/s" a .ops_per_sec
 row "(a) put, $CLIENTS clients / $CONNS conns: p50 ms" a .latency_ms.p50
 row "(a) put, $CLIENTS clients / $CONNS conns: p99 ms" a .latency_ms.p99
+row "(a) put, $CLIENTS clients / $CONNS conns: p99.9 ms" a .latency_ms.p99_9
+row "(a) put, $CLIENTS clients / $CONNS conns: max ms" a .latency_ms.max
 row "(b) put, 1 client: p50 ms" b .latency_ms.p50
 row "(b) put, 1 client: writes/s" b .ops_per_sec
 row "(c) linearizable get, 1 client: p50 ms" c .latency_ms.p50
