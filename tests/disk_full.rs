@@ -64,7 +64,7 @@ fn a_full_disk_fails_writes_fast_and_loses_nothing_acknowledged() {
     };
     let data = fs.0.join("node");
     let data_arg = data.display().to_string();
-    let args = ["--data", &data_arg, "--listen", "127.0.0.1:0", "--min-free-mb", "16"];
+    let args = ["--data", &data_arg, "--listen", "127.0.0.1:0", "--min-free-mb", "32"];
     let node = NodeProc::start_with(&data, &args);
     let ep = node.endpoint();
     load_sample(&ep);
@@ -79,6 +79,9 @@ fn a_full_disk_fails_writes_fast_and_loses_nothing_acknowledged() {
 
     // The disk fills up (another tenant, a runaway log): less than the reserve is free.
     let filler = fill(&fs.0, 4 << 20);
+    // The node reads the free space at most every 100 ms (`storage::space::RECHECK`): a write
+    // within that time of the disk filling may still be taken (a fill on tmpfs is that fast).
+    std::thread::sleep(Duration::from_millis(150));
     let doc = json!({"$metadata": {"$model": "dtmi:example:Sensor;1"}, "serialNumber": "late"});
     let started = Instant::now();
     let refused = run(&ep, &["twin", "put", "late", &doc.to_string()]);
@@ -102,4 +105,25 @@ fn a_full_disk_fails_writes_fast_and_loses_nothing_acknowledged() {
     assert!(run(&ep, &["twin", "get", "late"]).code != Some(0), "a refused write left a trace");
     let put = json(&ep, &["twin", "put", "late", &doc.to_string()]);
     assert_eq!(put["serialNumber"], "late");
+}
+
+/// A reserve too small to hold the raft log's next segment is refused at start, saying why, and
+/// the data directory is left untouched.
+#[test]
+fn a_reserve_smaller_than_the_log_needs_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = Command::new(common::bin())
+        .args(["node", "--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args(["--min-free-mb", "8"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the node must not start");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("min_free_mb is 8 MiB; it must be at least 32 MiB"),
+        "stderr: {stderr}"
+    );
+    assert!(!data.join("wal").exists(), "nothing was written");
 }

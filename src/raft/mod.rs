@@ -78,7 +78,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use batcher::Proposer;
-pub use log_store::{Barrier, LogReader, LogStore, MAX_RETAINED, ShipReader};
+pub use log_store::{Barrier, LogReader, LogStore, MAX_RETAINED, SEGMENT_BYTES, ShipReader};
 pub use state_machine::{SnapshotBuilder, StateMachine};
 
 openraft::declare_raft_types!(
