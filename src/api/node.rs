@@ -191,6 +191,7 @@ impl Node {
             local: local_ip,
             faults: faults.clone(),
             elections: elections.clone(),
+            channels: raft::network::Channels::default(),
         };
         let raft =
             Raft::new(config.id, Arc::new(raft_config), network, log_store, state_machine).await?;

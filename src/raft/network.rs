@@ -159,6 +159,26 @@ impl Faults {
     }
 }
 
+/// Channels to peers by URL, shared by every connection the factory makes. openraft asks for a
+/// new client for every leadership check — each linearizable read's quorum round — and every
+/// election; a fresh channel would be a TCP connect and an HTTP/2 handshake each time, on the
+/// read's critical path. A tonic channel multiplexes requests and reconnects by itself.
+#[derive(Clone, Debug, Default)]
+pub struct Channels(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Channel>>>);
+
+impl Channels {
+    /// The channel to `addr`, made (lazily connecting) on first use.
+    fn get(&self, addr: &str, local: Option<IpAddr>) -> Result<Channel, String> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(ch) = map.get(addr) {
+            return Ok(ch.clone());
+        }
+        let ch = channel(addr, local)?;
+        map.insert(addr.to_string(), ch.clone());
+        Ok(ch)
+    }
+}
+
 /// Creates connections to peers.
 #[derive(Clone, Debug)]
 pub struct Network {
@@ -168,6 +188,8 @@ pub struct Network {
     pub faults: Faults,
     /// Sees the answers to this node's vote requests (see [`super::election`]).
     pub elections: Elections,
+    /// The channels every connection shares.
+    pub channels: Channels,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -181,6 +203,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             client: None,
             faults: self.faults.clone(),
             elections: self.elections.clone(),
+            channels: self.channels.clone(),
         }
     }
 }
@@ -193,6 +216,7 @@ pub struct Connection {
     client: Option<RaftServiceClient<Channel>>,
     faults: Faults,
     elections: Elections,
+    channels: Channels,
 }
 
 #[derive(Clone, Copy)]
@@ -226,7 +250,7 @@ impl Connection {
         }
         let data = encode(req).map_err(|e| RPCError::Network(NetworkError::new(&Text(e))))?;
         if self.client.is_none() {
-            let ch = channel(&self.addr, self.local)
+            let ch = (self.channels.get(&self.addr, self.local))
                 .map_err(|e| RPCError::Unreachable(Unreachable::new(&Text(e))))?;
             self.client = Some(client(ch));
         }
