@@ -86,10 +86,11 @@ for ((round = 1; round <= MINUTES; round++)); do
     disks+="$d "; rss+="$r "
     (( d > max_disk )) && max_disk=$d
     (( r > max_rss )) && max_rss=$r
-    bound=$(( 3 * ($(live_kib "$n") + $(wal_kib "$n")) / 1024 ))
+    l=$(live_kib "$n") w=$(wal_kib "$n")
+    bound=$(( 3 * (l + w) / 1024 ))
     if (( d > bound )); then disk_over=1; worst="node $n: $d MiB > $bound MiB"; fi
+    if (( n == 1 )); then mine="$(( l / 1024 )) + $(( w / 1024 ))"; fi
   done
-  mine="$(( $(live_kib 1) / 1024 )) + $(( $(wal_kib 1) / 1024 ))"
   printf '%-6s %10s %9s %6s %s/ %s/ %s\n' "$round" "$ops" "$p99" "$(term)" "$disks" "$rss" "$mine"
 done
 

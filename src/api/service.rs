@@ -26,7 +26,6 @@ use crate::raft::{NodeInfo, Proposer, Raft, network};
 use crate::storage::space::DiskGuard;
 use crate::storage::{Command, Op, Outcome, Precondition, Reply, RequestId, Store};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -73,7 +72,7 @@ struct Inner {
     client_id: String,
     next_request: AtomicU64,
     /// Channels to peers, by URL.
-    peers: Mutex<HashMap<String, Channel>>,
+    peers: network::Channels,
     local_ip: Option<IpAddr>,
     /// Whether the node was started as part of a standby region.
     configured_standby: bool,
@@ -126,7 +125,7 @@ impl Shared {
         let inner = Inner {
             client_id: format!("node-{id}-{nanos:x}"),
             next_request: AtomicU64::new(1),
-            peers: Mutex::new(HashMap::new()),
+            peers: network::Channels::default(),
             local_ip,
             configured_standby,
             faults,
@@ -309,16 +308,8 @@ impl Shared {
         if self.inner.faults.blocked(addr) {
             return Err(err!(Unavailable, "the link to {addr} is cut (fault injection)"));
         }
-        let mut peers = self.inner.peers.lock().unwrap_or_else(|e| e.into_inner());
-        let channel = match peers.get(addr) {
-            Some(c) => c.clone(),
-            None => {
-                let c = network::channel(addr, self.inner.local_ip)
-                    .map_err(|e| err!(Unavailable, "{e}"))?;
-                peers.insert(addr.to_string(), c.clone());
-                c
-            }
-        };
+        let channel = (self.inner.peers.get(addr, self.inner.local_ip))
+            .map_err(|e| err!(Unavailable, "{e}"))?;
         Ok(network::client(channel))
     }
 

@@ -155,6 +155,12 @@ pub(super) fn invalid(message: impl Into<String>) -> CliError {
     CliError::new(ErrorCode::InvalidArgument, message)
 }
 
+/// A value of exactly `size` printable bytes, not all one byte (so storage that compresses sees
+/// realistic data), for both targets.
+pub(super) fn value_of(size: usize) -> String {
+    (0..size).map(|i| (b'a' + (i % 26) as u8) as char).collect()
+}
+
 /// The key (twin id) number `n`: `bench-<n>`, on both targets.
 pub(super) fn key(n: u64) -> String {
     format!("bench-{n}")
@@ -256,7 +262,7 @@ pub(crate) fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<ExitCode> {
     // What a put writes: a twin's string property, or etcd's value.
     let payload = match plan.target {
         Target::Twinstore => bench_twinstore::payload_for(plan.value_size)?,
-        Target::Etcd => bench_etcd::value_of(plan.value_size),
+        Target::Etcd => value_of(plan.value_size),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

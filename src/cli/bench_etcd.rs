@@ -112,11 +112,6 @@ fn status_text(status: &Status) -> String {
     }
 }
 
-/// A value of exactly `size` printable bytes, not all one byte.
-pub(super) fn value_of(size: usize) -> String {
-    (0..size).map(|i| (b'a' + (i % 26) as u8) as char).collect()
-}
-
 /// `count` connections, connection `i` to endpoint `i % endpoints` (round robin).
 fn connections(endpoints: &[String], count: usize) -> CliResult<Vec<EtcdConn>> {
     let urls: Vec<&String> = endpoints.iter().filter(|e| !e.trim().is_empty()).collect();
@@ -244,6 +239,7 @@ async fn prepare_keys(
 
 #[cfg(test)]
 mod tests {
+    use super::super::bench::value_of;
     use super::*;
     use prost::Message;
 

@@ -37,14 +37,18 @@ pub(super) fn machine() -> (usize, String) {
     let nproc = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|l| l.starts_with("model name") || l.starts_with("Model"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
+        .and_then(|text| cpu_model(&text))
         .unwrap_or_else(|| "unknown".into());
     (nproc, model)
+}
+
+/// The CPU model a `/proc/cpuinfo` names (x86's `model name`, ARM's `Model`).
+fn cpu_model(cpuinfo: &str) -> Option<String> {
+    cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name") || l.starts_with("Model"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_string())
 }
 
 fn ms(micros: u64) -> f64 {
@@ -182,10 +186,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn machine_is_known() {
-        let (n, model) = machine();
-        assert!(n >= 1);
-        assert!(!model.is_empty());
+    fn the_cpu_model_is_read_from_cpuinfo() {
+        let x86 = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n";
+        assert_eq!(cpu_model(x86).as_deref(), Some("AMD EPYC 7B13"));
+        assert_eq!(cpu_model("Model\t\t: Raspberry Pi 4\n").as_deref(), Some("Raspberry Pi 4"));
+        assert_eq!(cpu_model("processor\t: 0\n"), None);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! first unless it exists) with a string payload that makes it about `--value-size` bytes, and the
 //! operation's number as a double; a patch replaces that double; a get reads the twin.
 
-use super::bench::{Plan, Workload, invalid, key, progress};
+use super::bench::{Plan, Workload, invalid, key, progress, value_of};
 use super::output::{CliError, CliResult, OutputFormat};
 use crate::client::{Client, ClientError, Conditions, Consistency};
 use crate::error::ErrorCode;
@@ -51,8 +51,7 @@ pub(super) fn payload_for(size: usize) -> CliResult<String> {
             MAX_PAYLOAD + overhead
         )));
     }
-    // Printable, not all one byte, so compression-free storage sees realistic data.
-    Ok((0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect())
+    Ok(value_of(len))
 }
 
 /// Uploads the bench model unless it is there.

@@ -65,7 +65,7 @@ pub struct Geo {
     pub faults: crate::raft::network::Faults,
     /// One channel per peer-region node, reused by the shipper, the monitor and failover (the
     /// monitor polls every few hundred ms; a fresh TCP connection each time would be waste).
-    channels: Arc<Mutex<std::collections::HashMap<String, tonic::transport::Channel>>>,
+    channels: network::Channels,
 }
 
 impl Geo {
@@ -91,23 +91,13 @@ impl Geo {
             requests: Arc::new(AtomicU64::new(1)),
             client_id: format!("geo-{id}-{:x}", Timestamp::now().0),
             faults,
-            channels: Arc::default(),
+            channels: network::Channels::default(),
         })
     }
 
     /// A GeoService client for the node at `addr`, over a cached channel.
     pub fn client(&self, addr: &str) -> Result<GeoServiceClient<tonic::transport::Channel>> {
-        let channel = {
-            let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
-            match channels.get(addr) {
-                Some(c) => c.clone(),
-                None => {
-                    let c = network::channel(addr, None).map_err(|e| err!(Unavailable, "{e}"))?;
-                    channels.insert(addr.to_string(), c.clone());
-                    c
-                }
-            }
-        };
+        let channel = self.channels.get(addr, None).map_err(|e| err!(Unavailable, "{e}"))?;
         Ok(GeoServiceClient::new(channel)
             .max_decoding_message_size(network::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(network::MAX_MESSAGE_BYTES))

@@ -44,7 +44,6 @@ use crate::pb::health_service_client::HealthServiceClient;
 use crate::raft::network;
 use crate::storage::incidents::Incident;
 use crate::storage::{Command, Op};
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -133,7 +132,7 @@ struct Inner {
     /// The address outgoing connections leave from (see `api::node`).
     local: Option<IpAddr>,
     /// Channels to other nodes, by URL (probes run every half second: reuse connections).
-    channels: Mutex<HashMap<String, Channel>>,
+    channels: network::Channels,
 }
 
 impl Health {
@@ -152,7 +151,7 @@ impl Health {
                 serving,
                 next_seq: AtomicU64::new(1),
                 local,
-                channels: Mutex::new(HashMap::new()),
+                channels: network::Channels::default(),
             }),
         }
     }
@@ -272,16 +271,11 @@ impl Health {
 
     /// A HealthService client for another node, over one cached channel per URL.
     pub fn client(&self, addr: &str) -> Result<HealthServiceClient<Channel>> {
-        let mut channels = self.inner.channels.lock().unwrap_or_else(|e| e.into_inner());
-        let channel = match channels.get(addr) {
-            Some(c) => c.clone(),
-            None => {
-                let c = network::channel(addr, self.inner.local)
-                    .map_err(|e| err!(Unavailable, "{e}"))?;
-                channels.insert(addr.to_string(), c.clone());
-                c
-            }
-        };
+        let channel = self
+            .inner
+            .channels
+            .get(addr, self.inner.local)
+            .map_err(|e| err!(Unavailable, "{e}"))?;
         Ok(HealthServiceClient::new(channel))
     }
 }

@@ -59,7 +59,7 @@ impl Proposer {
     /// Starts the batching task on the current tokio runtime.
     pub fn start(raft: Raft) -> Proposer {
         let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(raft, rx, Arc::new(Semaphore::new(MAX_IN_FLIGHT))));
+        tokio::spawn(run(raft, rx));
         Proposer { queue }
     }
 
@@ -73,16 +73,9 @@ impl Proposer {
 }
 
 /// The batching loop: wait for a write, wait for room in flight, take everything queued by then.
-async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>, in_flight: Arc<Semaphore>) {
-    let mut next: Option<Pending> = None;
-    loop {
-        let first = match next.take() {
-            Some(p) => p,
-            None => match rx.recv().await {
-                Some(p) => p,
-                None => return,
-            },
-        };
+async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>) {
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
         let Ok(permit) = in_flight.clone().acquire_owned().await else { return };
         let mut bytes = size(&first.cmd);
         let mut group = vec![first];

@@ -81,8 +81,6 @@ pub struct LogStore {
     max_retained: u64,
     /// The first index the shipper may read (see [`ShipReader`]).
     ship_from: Arc<AtomicU64>,
-    /// Appends acknowledged so far.
-    flushed_appends: Arc<AtomicU64>,
 }
 
 /// A reader of the entries kept for the standby region, for the geo shipper: every entry above
@@ -171,7 +169,6 @@ impl LogStore {
             retention: Arc::new(AtomicU64::new(u64::MAX)),
             max_retained: MAX_RETAINED,
             ship_from: Arc::new(AtomicU64::new(ship_from)),
-            flushed_appends: Arc::default(),
         })
     }
 
@@ -197,9 +194,9 @@ impl LogStore {
         self.wal.syncs()
     }
 
-    /// How many appends those syncs have acknowledged.
+    /// How many writes (appends, votes) those syncs have acknowledged.
     pub fn flushed_appends(&self) -> u64 {
-        self.flushed_appends.load(Ordering::Relaxed)
+        self.wal.completions()
     }
 
     /// Writes `entries` (readable when this returns) and queues `done` to run once an `fdatasync`
@@ -216,13 +213,6 @@ impl LogStore {
                 encode(&entry).map_err(|e| sto_err(ErrorSubject::Logs, ErrorVerb::Write, &e))?;
             batch.push((entry.log_id.index, bytes));
         }
-        let counter = self.flushed_appends.clone();
-        let done: Completion = Box::new(move |r| {
-            if r.is_ok() {
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-            done(r)
-        });
         let entries = batch.iter().map(|(i, b)| (*i, b.as_slice()));
         self.wal.append(entries, done).map_err(io_err(ErrorSubject::Logs, ErrorVerb::Write))
     }

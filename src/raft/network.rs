@@ -159,16 +159,17 @@ impl Faults {
     }
 }
 
-/// Channels to peers by URL, shared by every connection the factory makes. openraft asks for a
-/// new client for every leadership check — each linearizable read's quorum round — and every
+/// Channels to peers by URL, one each, made on first use (a tonic channel multiplexes requests
+/// and reconnects by itself). The raft network shares one among every connection it makes:
+/// openraft asks for a new client for every leadership check — each linearizable read's quorum round — and every
 /// election; a fresh channel would be a TCP connect and an HTTP/2 handshake each time, on the
 /// read's critical path. A tonic channel multiplexes requests and reconnects by itself.
 #[derive(Clone, Debug, Default)]
 pub struct Channels(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Channel>>>);
 
 impl Channels {
-    /// The channel to `addr`, made (lazily connecting) on first use.
-    fn get(&self, addr: &str, local: Option<IpAddr>) -> Result<Channel, String> {
+    /// The channel to `addr`, made (lazily connecting, from `local` if given) on first use.
+    pub fn get(&self, addr: &str, local: Option<IpAddr>) -> Result<Channel, String> {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(ch) = map.get(addr) {
             return Ok(ch.clone());
@@ -250,7 +251,9 @@ impl Connection {
         }
         let data = encode(req).map_err(|e| RPCError::Network(NetworkError::new(&Text(e))))?;
         if self.client.is_none() {
-            let ch = (self.channels.get(&self.addr, self.local))
+            let ch = self
+                .channels
+                .get(&self.addr, self.local)
                 .map_err(|e| RPCError::Unreachable(Unreachable::new(&Text(e))))?;
             self.client = Some(client(ch));
         }

@@ -18,7 +18,7 @@
 use super::log_store::Barrier;
 use super::wal::Wal;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 /// What the thread is asked to do.
@@ -34,14 +34,14 @@ enum Job {
 pub(crate) struct Purger {
     queue: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
-    failed: Arc<Mutex<Option<String>>>,
+    failed: Arc<OnceLock<String>>,
 }
 
 impl Purger {
     /// Starts the thread over `wal`, running `barrier` before each purge it writes.
     pub(crate) fn start(wal: Arc<Wal>, barrier: Barrier) -> std::io::Result<Purger> {
         let (tx, rx) = mpsc::channel::<Job>();
-        let failed = Arc::new(Mutex::new(None));
+        let failed = Arc::new(OnceLock::new());
         let thread_failed = failed.clone();
         let thread = std::thread::Builder::new().name("raft-purge".into()).spawn(move || {
             while let Ok(job) = rx.recv() {
@@ -53,14 +53,15 @@ impl Purger {
                         Job::Flush(w) => waiters.push(w),
                     }
                 }
-                let mut failure = thread_failed.lock().unwrap_or_else(|e| e.into_inner());
-                if let (Some((index, id, floor)), None) = (latest, failure.as_ref())
+                // No lock is held while purging: appends read the failure (`Purger::failure`)
+                // on the raft task, and must not wait for the barrier's sled sync.
+                if let Some((index, id, floor)) = latest
+                    && thread_failed.get().is_none()
                     && let Err(why) = purge(&wal, &barrier, index, &id, floor)
                 {
                     tracing::error!("raft log purge up to {index} failed: {why}");
-                    *failure = Some(why);
+                    let _ = thread_failed.set(why);
                 }
-                drop(failure);
                 for w in waiters {
                     let _ = w.send(());
                 }
@@ -83,7 +84,7 @@ impl Purger {
 
     /// Why a purge failed, if one has.
     pub(crate) fn failure(&self) -> Option<String> {
-        self.failed.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.failed.get().cloned()
     }
 
     fn send(&self, job: Job) -> Result<(), String> {

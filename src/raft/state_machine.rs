@@ -146,11 +146,12 @@ impl StateMachine {
 
 impl Snapshots {
     /// Makes `meta`/`data` the current snapshot, unless the current one is more recent; durable
-    /// when this returns. The file is written and synced on the blocking pool.
-    async fn save(&self, meta: &typ::SnapshotMeta, data: &[u8], seq: u64) -> Result<()> {
+    /// when this returns. The file is written and synced on the blocking pool, which takes the
+    /// data and hands it back (a snapshot is the whole graph: not copied for the trip).
+    async fn save(&self, meta: &typ::SnapshotMeta, data: Vec<u8>, seq: u64) -> Result<Vec<u8>> {
         let this = self.clone();
-        let (meta, data) = (meta.clone(), data.to_vec());
-        blocking(move || this.save_blocking(&meta, &data, seq)).await
+        let meta = meta.clone();
+        blocking(move || this.save_blocking(&meta, &data, seq).map(|()| data)).await
     }
 
     fn save_blocking(&self, meta: &typ::SnapshotMeta, data: &[u8], seq: u64) -> Result<()> {
@@ -221,7 +222,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             last_membership: last_membership.unwrap_or_default(),
             snapshot_id,
         };
-        self.snapshots.save(&meta, &data, seq).await?;
+        let data = self.snapshots.save(&meta, data, seq).await?;
         Ok(typ::Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
     }
 }
@@ -271,7 +272,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         let seq = self.snapshots.seq.fetch_add(1, Ordering::SeqCst) + 1;
         // Durable (with the installed state, by the same flush) before openraft purges the log.
-        self.snapshots.save(meta, &data, seq).await
+        self.snapshots.save(meta, data, seq).await.map(drop)
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<typ::Snapshot>> {
@@ -296,13 +297,13 @@ mod tests {
     async fn an_older_snapshot_never_replaces_a_newer_one() {
         let sm = StateMachine::new(Arc::new(Store::temporary().unwrap())).unwrap();
         assert!(sm.snapshots.current().unwrap().is_none());
-        sm.snapshots.save(&meta(10, "a"), b"ten", 1).await.unwrap();
+        sm.snapshots.save(&meta(10, "a"), b"ten".to_vec(), 1).await.unwrap();
         // E.g. a builder that started before a newer snapshot was installed.
-        sm.snapshots.save(&meta(5, "b"), b"five", 2).await.unwrap();
+        sm.snapshots.save(&meta(5, "b"), b"five".to_vec(), 2).await.unwrap();
         let current = sm.snapshots.current().unwrap().unwrap();
         assert_eq!(current.meta, meta(10, "a"));
         assert_eq!(current.snapshot.into_inner(), b"ten");
-        sm.snapshots.save(&meta(10, "c"), b"ten again", 3).await.unwrap();
+        sm.snapshots.save(&meta(10, "c"), b"ten again".to_vec(), 3).await.unwrap();
         assert_eq!(sm.snapshots.current().unwrap().unwrap().meta, meta(10, "c"));
     }
 }

@@ -145,32 +145,26 @@ impl<'a> Writes<'a> {
         let mut pending = self.ops.range((from, Excluded(end))).peekable();
         let mut next_tree = tree.next().transpose()?;
         loop {
-            let key: Vec<u8> = match (&next_tree, pending.peek()) {
+            // The smaller head goes first; on a tie the pending write wins over the tree's key.
+            let from_pending = match (&next_tree, pending.peek()) {
                 (None, None) => return Ok(()),
-                (Some(t), Some((p, v))) if p.as_slice() <= t.as_ref() => {
-                    if p.as_slice() == t.as_ref() {
-                        next_tree = tree.next().transpose()?;
-                    }
-                    let (p, v) = ((*p).clone(), v.is_some());
-                    pending.next();
-                    if !v {
-                        continue;
-                    }
-                    p
-                }
-                (None, Some((p, v))) => {
-                    let (p, v) = ((*p).clone(), v.is_some());
-                    pending.next();
-                    if !v {
-                        continue;
-                    }
-                    p
-                }
-                (Some(t), _) => {
-                    let k = t.to_vec();
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+                (Some(t), Some((p, _))) => p.as_slice() <= t.as_ref(),
+            };
+            let key = if from_pending {
+                let (p, v) = pending.next().expect("peeked");
+                if next_tree.as_ref().is_some_and(|t| t.as_ref() == p.as_slice()) {
                     next_tree = tree.next().transpose()?;
-                    k
                 }
+                if v.is_none() {
+                    continue; // deleted here
+                }
+                p.clone()
+            } else {
+                let k = next_tree.take().expect("matched").to_vec();
+                next_tree = tree.next().transpose()?;
+                k
             };
             if !visit(&key) {
                 return Ok(());

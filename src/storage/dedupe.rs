@@ -181,11 +181,13 @@ impl Store {
             Some(k) => Bound::Excluded(k),
             None => Bound::Included(vec![Space::DedupeAge as u8]),
         };
-        let mut doomed: Vec<Vec<u8>> = Vec::new();
-        let mut bad = None;
+        let mut doomed: Vec<(Vec<u8>, RequestId)> = Vec::new();
+        let mut bad = false;
         w.walk_keys(from, vec![Space::DedupeAge as u8 + 1], |k| {
-            let Some(time) = Reader::new(k, Space::DedupeAge).and_then(|mut r| r.u()) else {
-                bad = Some(());
+            let mut r = Reader::new(k, Space::DedupeAge);
+            let Some((time, client, seq)) = r.as_mut().and_then(|r| Some((r.u()?, r.s()?, r.u()?)))
+            else {
+                bad = true;
                 return false;
             };
             let expired = time.saturating_add(DEDUPE_WINDOW_NANOS) < now.0;
@@ -193,26 +195,21 @@ impl Store {
             if !(over || expired && doomed.len() < EVICT_PER_APPLY) {
                 return false;
             }
-            doomed.push(k.to_vec());
+            doomed.push((k.to_vec(), RequestId { client, seq }));
             count -= 1;
             true
         })?;
-        if bad.is_some() {
+        if bad {
             return Err(corrupt("dedupe age key"));
         }
         if doomed.is_empty() {
             return Ok(());
         }
-        for k in &doomed {
-            let mut r =
-                Reader::new(k, Space::DedupeAge).ok_or_else(|| corrupt("dedupe age key"))?;
-            let _time = r.u().ok_or_else(|| corrupt("dedupe age key"))?;
-            let client = r.s().ok_or_else(|| corrupt("dedupe age key"))?;
-            let seq = r.u().ok_or_else(|| corrupt("dedupe age key"))?;
+        for (k, req) in &doomed {
             w.delete(k.clone());
-            w.delete(record_key(&RequestId { client, seq }));
+            w.delete(record_key(req));
         }
-        w.evicted_through = doomed.pop();
+        w.evicted_through = doomed.pop().map(|(k, _)| k);
         w.put(count_key(), codec::encode(&count)?);
         Ok(())
     }

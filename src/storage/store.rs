@@ -129,7 +129,8 @@ impl Store {
         Ok(tree_bytes(parent).max(sled_bytes))
     }
 
-    /// Makes every write so far durable.
+    /// Hands every write so far to the kernel (sled's flush; for durability on the disk itself,
+    /// see [`Store::sync`]).
     pub fn flush(&self) -> Result<(), StorageError> {
         self.db.flush()?;
         Ok(())
