@@ -27,4 +27,5 @@ pub mod model;
 pub mod pb;
 pub mod query;
 pub mod raft;
+pub mod server;
 pub mod storage;

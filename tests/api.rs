@@ -3,11 +3,11 @@
 use serde_json::{Value, json};
 use std::time::Duration;
 use tonic::transport::Channel;
-use twinstore::api::{Node, NodeConfig};
 use twinstore::pb;
 use twinstore::pb::model_service_client::ModelServiceClient;
 use twinstore::pb::relationship_service_client::RelationshipServiceClient;
 use twinstore::pb::twin_service_client::TwinServiceClient;
+use twinstore::server::{Node, NodeConfig};
 
 const MODELS: &str = r#"[
   {"@id": "dtmi:it:Thermostat;1", "@type": "Interface", "@context": "dtmi:dtdl:context;3",

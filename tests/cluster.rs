@@ -7,11 +7,11 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
-use twinstore::api::{Node, NodeConfig};
 use twinstore::pb;
 use twinstore::pb::cluster_service_client::ClusterServiceClient;
 use twinstore::pb::model_service_client::ModelServiceClient;
 use twinstore::pb::twin_service_client::TwinServiceClient;
+use twinstore::server::{Node, NodeConfig};
 
 const MODEL: &str = r#"[{"@id": "dtmi:ha:Device;1", "@type": "Interface", "@context": "dtmi:dtdl:context;3",
   "contents": [{"@type": "Property", "name": "n", "schema": "integer"}]}]"#;

@@ -7,6 +7,7 @@ use common::region::{RPC_TIMEOUT, Region, timed_channel};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
+use twinstore::client::FailoverKind;
 use twinstore::model::time::Timestamp;
 use twinstore::pb;
 use twinstore::pb::geo_service_client::GeoServiceClient;
@@ -549,6 +550,27 @@ async fn a_standby_far_behind_the_retention_bound_is_reseeded() {
     wait_identical(&p, &s).await;
     put(&mut c, "after", 1).await.unwrap();
     wait_identical(&p, &s).await;
+    p.shutdown().await;
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_library_refuses_a_forced_failover_while_the_primary_answers() {
+    // The safety check lives in the library, so every caller gets it, not only the CLI.
+    let (p, s) = pair(1).await;
+    let client = twinstore::client::Client::new(p.addrs.iter().chain(&s.addrs)).unwrap();
+    let forced = FailoverKind::Forced { even_if_primary_answers: false };
+    let e = client.failover(forced).await.unwrap_err();
+    assert_eq!(e.code, Some(twinstore::error::ErrorCode::OperationNotAllowed), "{e:?}");
+    assert!(e.message.contains("'west' still answers"), "{}", e.message);
+    // Nothing changed: west is still the primary at epoch 1, east its standby.
+    p.wait_dr("west still primary", |d| d.role == "primary" && d.epoch == 1).await;
+    s.wait_dr("east still standby", |d| d.role == "standby" && d.epoch == 1).await;
+    // Forced on purpose, it goes through.
+    let forced = FailoverKind::Forced { even_if_primary_answers: true };
+    let outcome = client.failover(forced).await.unwrap();
+    assert_eq!((outcome.region.as_str(), outcome.report.epoch), ("east", 2));
+    assert_eq!(outcome.old_primary.as_deref(), Some("west"));
     p.shutdown().await;
     s.shutdown().await;
 }

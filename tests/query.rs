@@ -14,12 +14,12 @@
 use serde_json::{Value, json};
 use std::time::Duration;
 use tonic::transport::Channel;
-use twinstore::api::{Node, NodeConfig};
 use twinstore::pb;
 use twinstore::pb::model_service_client::ModelServiceClient;
 use twinstore::pb::query_service_client::QueryServiceClient;
 use twinstore::pb::relationship_service_client::RelationshipServiceClient;
 use twinstore::pb::twin_service_client::TwinServiceClient;
+use twinstore::server::{Node, NodeConfig};
 
 const SAMPLE_MODELS: [&str; 5] = [
     include_str!("../scripts/sample/models/thermostat.json"),

@@ -10,7 +10,7 @@ use crate::err;
 use crate::pb;
 use crate::pb::cluster_service_client::ClusterServiceClient;
 use crate::pb::cluster_service_server::ClusterService;
-use crate::raft::NodeInfo;
+use crate::raft::{Leader, NodeInfo};
 use openraft::ChangeMembers;
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,34 +22,26 @@ pub struct ClusterApi(pub Shared);
 impl ClusterApi {
     /// The leader's URL when it is another node; `None` when this node leads.
     fn leader_elsewhere(&self) -> Result<Option<String>, Status> {
-        let m = self.0.raft.metrics().borrow().clone();
-        match m.current_leader {
-            Some(id) if id == self.0.id => Ok(None),
-            Some(id) => match m.membership_config.membership().get_node(&id) {
-                Some(n) => Ok(Some(n.addr.clone())),
-                None => {
-                    Err(to_status(err!(Unavailable, "the leader {id} is not in the membership")))
-                }
-            },
+        match self.0.node.leader_now() {
+            Some(Leader::Me) => Ok(None),
+            Some(Leader::Other(addr)) => Ok(Some(addr)),
             None => Err(to_status(err!(
                 Unavailable,
                 "region '{}' has no leader now; retry",
-                self.0.region
+                self.0.region()
             ))),
         }
     }
 
-    async fn leader_client(
+    fn leader_client(
         &self,
         addr: &str,
     ) -> Result<ClusterServiceClient<tonic::transport::Channel>, Status> {
-        let channel = crate::raft::network::channel(addr, None)
-            .map_err(|e| to_status(err!(Unavailable, "{e}")))?;
-        Ok(ClusterServiceClient::new(channel))
+        Ok(ClusterServiceClient::new(self.0.node.channel(addr).map_err(to_status)?))
     }
 
     fn members(&self) -> Vec<pb::Member> {
-        let m = self.0.raft.metrics().borrow().clone();
+        let m = self.0.node.raft().metrics().borrow().clone();
         let membership = m.membership_config.membership();
         let voters: BTreeSet<u64> = membership.voter_ids().collect();
         let matched: BTreeMap<u64, u64> = m
@@ -63,7 +55,9 @@ impl ClusterApi {
                 id: *id,
                 addr: node.addr.clone(),
                 voter: voters.contains(id),
-                matched_index: if *id == self.0.id && m.current_leader == Some(self.0.id) {
+                matched_index: if *id == self.0.node.id()
+                    && m.current_leader == Some(self.0.node.id())
+                {
                     m.last_log_index.unwrap_or(0)
                 } else {
                     matched.get(id).copied().unwrap_or(0)
@@ -85,7 +79,7 @@ impl ClusterApi {
         &self,
         members: ChangeMembers<u64, NodeInfo>,
     ) -> Result<openraft::raft::ClientWriteResponse<crate::raft::TypeConfig>, Status> {
-        let raft = &self.0.raft;
+        let raft = self.0.node.raft();
         retry_in_progress(|| raft.change_membership(members.clone(), false)).await
     }
 }
@@ -120,14 +114,14 @@ impl ClusterService for ClusterApi {
         &self,
         _req: Request<pb::ClusterStatusRequest>,
     ) -> Result<Response<pb::ClusterStatusResponse>, Status> {
-        let m = self.0.raft.metrics().borrow().clone();
+        let m = self.0.node.raft().metrics().borrow().clone();
         let leader_addr = m
             .current_leader
             .and_then(|id| m.membership_config.membership().get_node(&id).map(|n| n.addr.clone()))
             .unwrap_or_default();
         Ok(Response::new(pb::ClusterStatusResponse {
-            id: self.0.id,
-            addr: self.0.addr.clone(),
+            id: self.0.node.id(),
+            addr: self.0.node.addr().to_string(),
             state: format!("{:?}", m.state),
             term: m.current_term,
             leader_id: m.current_leader.unwrap_or(0),
@@ -138,7 +132,7 @@ impl ClusterService for ClusterApi {
             purged_index: m.purged.map(|l| l.index).unwrap_or(0),
             members: self.members(),
             millis_since_quorum_ack: m.millis_since_quorum_ack.unwrap_or(0),
-            region: self.0.region.clone(),
+            region: self.0.region().to_string(),
         }))
     }
 
@@ -154,10 +148,10 @@ impl ClusterService for ClusterApi {
             )));
         }
         if let Some(leader) = self.leader_elsewhere()? {
-            return self.leader_client(&leader).await?.add_node(r).await;
+            return self.leader_client(&leader)?.add_node(r).await;
         }
         let node = NodeInfo { addr: r.addr.clone() };
-        let raft = &self.0.raft;
+        let raft = self.0.node.raft();
         let learner = retry_in_progress(|| raft.add_learner(r.id, node.clone(), true));
         tokio::time::timeout(LEADER_WAIT * 6, learner).await.map_err(|_| {
             to_status(err!(Unavailable, "node {} did not catch up within a minute", r.id))
@@ -175,16 +169,16 @@ impl ClusterService for ClusterApi {
     ) -> Result<Response<pb::MembershipResponse>, Status> {
         let r = req.into_inner();
         if let Some(leader) = self.leader_elsewhere()? {
-            return self.leader_client(&leader).await?.remove_node(r).await;
+            return self.leader_client(&leader)?.remove_node(r).await;
         }
-        let m = self.0.raft.metrics().borrow().clone();
+        let m = self.0.node.raft().metrics().borrow().clone();
         let membership = m.membership_config.membership();
         if membership.get_node(&r.id).is_none() {
             return Err(to_status(err!(
                 InvalidArgument,
                 "node {} is not a member of region '{}'",
                 r.id,
-                self.0.region
+                self.0.region()
             )));
         }
         let voters: BTreeSet<u64> = membership.voter_ids().collect();
@@ -200,7 +194,7 @@ impl ClusterService for ClusterApi {
             let resp = self.change(ChangeMembers::RemoveVoters(BTreeSet::from([r.id]))).await?;
             index = resp.log_id.index;
         }
-        let m = self.0.raft.metrics().borrow().clone();
+        let m = self.0.node.raft().metrics().borrow().clone();
         if m.membership_config.membership().get_node(&r.id).is_some() {
             let resp = self.change(ChangeMembers::RemoveNodes(BTreeSet::from([r.id]))).await?;
             index = resp.log_id.index;

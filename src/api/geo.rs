@@ -35,41 +35,14 @@ const CHUNK: usize = 1 << 20;
 
 impl GeoApi {
     fn status_now(&self) -> Result<pb::DrStatus, Status> {
-        let mut dr = self.geo.store.dr().status()?;
-        // A new standby region whose role is not recorded yet must not look like a primary.
-        if self.shared.configured_standby()
-            && self.geo.store.meta(crate::storage::keys::meta::DR).status()?.is_none()
-        {
-            dr.role = Role::Standby;
-            dr.epoch = 0;
-        }
-        let m = self.geo.raft.metrics().borrow().clone();
-        let lag = self.geo.lag.lock().unwrap_or_else(|e| e.into_inner());
-        let leader = m.current_leader == Some(self.geo.id);
-        let (lag_entries, lag_seconds, replicated_time) = if dr.role == Role::Standby {
-            let entries =
-                if leader { lag.primary_applied.saturating_sub(dr.upstream.index) } else { 0 };
-            let as_of = match lag.caught_up_as_of {
-                Some(t) if leader => t.max(dr.replicated_time),
-                _ => dr.replicated_time,
-            };
-            let seconds = if as_of.0 == 0 {
-                0.0
-            } else {
-                Timestamp::now().0.saturating_sub(as_of.0) as f64 / 1e9
-            };
-            (entries, seconds, as_of)
-        } else {
-            (0, 0.0, Timestamp::default())
-        };
+        let status = self.geo.status().status()?;
+        let dr = status.state;
+        let lag = status.lag.unwrap_or_default();
         let (first, last) = self.geo.log.bounds().unwrap_or((0, 0));
         let peer = dr.peer.clone().unwrap_or_default();
         Ok(pb::DrStatus {
             region: self.geo.region.clone(),
-            role: match dr.role {
-                Role::Primary => "primary".into(),
-                Role::Standby => "standby".into(),
-            },
+            role: dr.role.name().into(),
             epoch: dr.epoch,
             node_id: self.geo.id,
             peer_region: peer.name,
@@ -77,9 +50,9 @@ impl GeoApi {
             endpoints: self.geo.endpoints(),
             replicated_epoch: dr.upstream.epoch,
             replicated_index: dr.upstream.index,
-            replicated_time_ns: replicated_time.0,
-            lag_entries,
-            lag_seconds,
+            replicated_time_ns: lag.as_of.0,
+            lag_entries: lag.entries,
+            lag_seconds: lag.seconds,
             retained_from: first,
             retained_to: last,
             standby_confirmed: dr.standby_confirmed,
@@ -88,13 +61,13 @@ impl GeoApi {
             divergent_writes: self.geo.store.divergent().status()?.len() as u64,
             promoted_index: dr.promoted_at.map(|p| p.index).unwrap_or(0),
             applied_index: self.geo.store.applied_index(),
-            leader,
-            shipping: dr.role == Role::Standby && leader && lag.connected,
-            shipping_error: lag.error.clone(),
-            lag_p50_ms: lag.percentile_ms(0.5),
-            lag_p99_ms: lag.percentile_ms(0.99),
-            lag_max_ms: lag.percentile_ms(1.0),
-            lag_samples: lag.latency.len(),
+            leader: status.leader,
+            shipping: lag.shipping && lag.connected,
+            shipping_error: lag.error,
+            lag_p50_ms: lag.p50_ms,
+            lag_p99_ms: lag.p99_ms,
+            lag_max_ms: lag.max_ms,
+            lag_samples: lag.samples,
         })
     }
 
@@ -105,7 +78,7 @@ impl GeoApi {
         Option<crate::pb::geo_service_client::GeoServiceClient<tonic::transport::Channel>>,
         Status,
     > {
-        match self.shared.leader_url().await.status()? {
+        match self.shared.node.leader_url().await.status()? {
             None => Ok(None),
             Some(addr) => Ok(Some(self.geo.client(&addr).status()?)),
         }

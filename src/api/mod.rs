@@ -1,25 +1,33 @@
-//! The gRPC surface: tonic services mapping `twinstore.v1` onto the domain, and node start-up.
+//! The gRPC surface: tonic services mapping `twinstore.v1` onto the domain.
 //!
-//! Each public service (`twins`, `relationships`, `models`) turns a request into either a read of
-//! the store or a write `Op`; [`service::Shared`] sends writes through the region's raft group
+//! Each public service (`twins`, `relationships`, `models`, `query`) turns a request into either a
+//! read of the store or a write `Op`; [`service::Shared`] holds the node's
+//! [`RaftHandle`](crate::raft::RaftHandle), which sends writes through the region's raft group
 //! (forwarding to the leader when needed) and makes reads wait for the consistency they asked for.
-//! The internal `RaftService` carries raft's messages between nodes, and `ClusterService` manages
-//! membership. Errors become gRPC statuses carrying the ADT error code ([`status`]). `HealthService`
-//! ([`health`]) serves resource health and incidents; each node can also serve `/metrics` and a
-//! status page on an HTTP port (`http.rs`), and every gRPC call is counted (`rpc_metrics.rs`).
+//! `ClusterService` manages membership, `GeoService` the DR pair, `HealthService` ([`health`])
+//! resource health and incidents. Errors become gRPC statuses carrying the ADT error code
+//! ([`status`]). Each node can also serve `/metrics` and a status page on an HTTP port
+//! ([`http`]), and every gRPC call is counted ([`rpc_metrics`]).
+//!
+//! This layer builds no server: `crate::server` wires these services, raft's own
+//! `RaftService` and the background tasks into a running node.
 
 mod cluster;
 mod geo;
 pub mod health;
-mod http;
+pub mod http;
 mod models;
-mod node;
 mod query;
-mod raft_service;
 mod relationships;
-mod rpc_metrics;
+pub mod rpc_metrics;
 pub mod service;
 pub mod status;
 mod twins;
 
-pub use node::{Node, NodeConfig, StartError};
+pub use cluster::ClusterApi;
+pub use geo::GeoApi;
+pub use health::HealthApi;
+pub use models::ModelApi;
+pub use query::QueryApi;
+pub use relationships::RelationshipApi;
+pub use twins::TwinApi;

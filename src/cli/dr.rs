@@ -21,7 +21,7 @@
 
 use super::Ctx;
 use super::output::{CliError, CliResult, OutputFormat, out};
-use crate::client::{Client, DrOverview};
+use crate::client::{Client, DrOverview, FailoverKind, FailoverOutcome};
 use crate::error::ErrorCode;
 use crate::model::time::Timestamp;
 use crate::pb;
@@ -363,30 +363,19 @@ async fn failover(
     even_if_primary_answers: bool,
 ) -> CliResult {
     let started = Instant::now();
-    let overview = answering_overview(client).await?;
-    let region = overview.standby_region()?;
-    let old_primary = overview.primary().map(|(r, _)| r);
-    if !planned
-        && !even_if_primary_answers
-        && let Some(p) = old_primary.as_ref().filter(|p| **p != region)
-    {
-        let node = overview
-            .region_nodes(p)
-            .into_iter()
-            .find(|n| n.status.as_ref().is_ok_and(|s| s.role == "primary"))
-            .map(|n| n.url.clone())
-            .unwrap_or_default();
-        return Err(CliError::new(
-            ErrorCode::OperationNotAllowed,
-            format!(
-                "the primary region '{p}' still answers ({node}): a forced failover would lose the \
-                 writes region '{region}' has not received yet; use --planned, or stop the primary \
-                 first (or add --even-if-primary-answers)"
-            ),
-        ));
-    }
+    let kind = if planned {
+        FailoverKind::Planned
+    } else {
+        FailoverKind::Forced { even_if_primary_answers }
+    };
+    let FailoverOutcome { endpoint, old_primary, report: r, .. } =
+        client.failover(kind).await.map_err(|e| match e.code {
+            Some(code @ ErrorCode::OperationNotAllowed) if !planned => {
+                CliError::new(code, format!("{} (or add --even-if-primary-answers)", e.message))
+            }
+            _ => CliError::from(e),
+        })?;
     let kind = if planned { "planned" } else { "forced" };
-    let (endpoint, r) = client.failover_at(&overview.region_urls(&region), planned).await?;
     let elapsed = started.elapsed();
     match format {
         OutputFormat::Json => out(&json!({

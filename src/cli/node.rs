@@ -18,8 +18,8 @@
 
 use super::node_config::{self, RawSettings, Settings};
 use super::output::{CliError, CliResult, out};
-use crate::api::{Node, NodeConfig};
 use crate::error::ErrorCode;
+use crate::server::{Node, NodeConfig};
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;

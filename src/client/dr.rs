@@ -187,6 +187,16 @@ impl DrOverview {
         choose(&probes, 0).primary
     }
 
+    /// The primary region and the URL of one of its nodes that answers as the primary, if any.
+    pub fn answering_primary(&self) -> Option<(String, String)> {
+        let (primary, _) = self.primary()?;
+        let node = self
+            .region_nodes(&primary)
+            .into_iter()
+            .find(|n| n.status.as_ref().is_ok_and(|s| s.role == "primary"))?;
+        Some((primary, node.url.clone()))
+    }
+
     /// The region names: the primary first, then the others by name.
     pub fn regions(&self) -> Vec<String> {
         let primary = self.primary().map(|(r, _)| r);
@@ -309,6 +319,21 @@ impl DrOverview {
     }
 }
 
+/// Which failover to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailoverKind {
+    /// Zero loss: the primary is fenced, the standby catches up to exactly where it stopped, and
+    /// is promoted.
+    Planned,
+    /// The standby is promoted at what it has; the writes it had not received are lost (the
+    /// report says how much). Refused while the primary still answers, unless
+    /// `even_if_primary_answers`.
+    Forced {
+        /// Promote even though a node of the primary region answers.
+        even_if_primary_answers: bool,
+    },
+}
+
 /// What a failover did, and where it was sent.
 #[derive(Clone, Debug)]
 pub struct FailoverOutcome {
@@ -316,6 +341,8 @@ pub struct FailoverOutcome {
     pub endpoint: String,
     /// The region that was primary before (when known).
     pub old_primary: Option<String>,
+    /// The region promoted.
+    pub region: String,
     /// The server's report.
     pub report: pb::FailoverResponse,
 }
@@ -408,15 +435,33 @@ impl Client {
     /// primary is fenced first and the standby catches up) or forced (the standby is promoted at
     /// what it has). Sent once, to the standby's leader (to its next node only if a connection is
     /// refused); the client moves its writes to the new primary afterwards.
-    pub async fn failover(&self, planned: bool) -> Result<FailoverOutcome, ClientError> {
+    ///
+    /// A forced failover is refused while a node of the primary region still answers as the
+    /// primary, unless `even_if_primary_answers`: it would lose the writes the standby has not
+    /// received yet, and a planned one loses none.
+    pub async fn failover(&self, kind: FailoverKind) -> Result<FailoverOutcome, ClientError> {
         let overview = self.dr_overview().await;
         if overview.reachable() == 0 {
             return Err(nobody_answers(&overview));
         }
         let region = overview.standby_region()?;
         let old_primary = overview.primary().map(|(r, _)| r);
+        if kind == (FailoverKind::Forced { even_if_primary_answers: false })
+            && let Some(node) = overview.answering_primary().filter(|(r, _)| *r != region)
+        {
+            let (primary, url) = node;
+            return Err(ClientError::local(
+                ErrorCode::OperationNotAllowed,
+                format!(
+                    "the primary region '{primary}' still answers ({url}): a forced failover \
+                     would lose the writes region '{region}' has not received yet; fail over \
+                     planned, or stop the primary first"
+                ),
+            ));
+        }
+        let planned = kind == FailoverKind::Planned;
         let (endpoint, report) = self.failover_at(&overview.region_urls(&region), planned).await?;
-        Ok(FailoverOutcome { endpoint, old_primary, report })
+        Ok(FailoverOutcome { endpoint, old_primary, region, report })
     }
 
     /// Sends a failover to the first of `endpoints` (nodes of the standby region) that accepts a

@@ -47,7 +47,8 @@ mod retry;
 
 pub use crate::pb::Consistency;
 pub use dr::{
-    DrNode, DrOverview, FAILOVER_TIMEOUT, FailoverOutcome, REPROTECT_TIMEOUT, ReprotectOutcome,
+    DrNode, DrOverview, FAILOVER_TIMEOUT, FailoverKind, FailoverOutcome, REPROTECT_TIMEOUT,
+    ReprotectOutcome,
 };
 pub use error::{ClientError, ERROR_CODE_METADATA};
 pub use pool::normalize_url;

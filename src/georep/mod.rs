@@ -32,23 +32,24 @@ pub mod lag;
 pub mod monitor;
 pub mod shipper;
 pub mod source;
+pub mod status;
 
-use crate::err;
 use crate::error::Result;
-use crate::model::time::Timestamp;
 use crate::pb::geo_service_client::GeoServiceClient;
-use crate::raft::{Raft, ShipReader, network};
-use crate::storage::{Command, Op, Reply, RequestId, Store};
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::raft::handle::{LEADER_WAIT, RaftHandle};
+use crate::raft::{ShipReader, network};
+use crate::storage::{Op, Reply, Store};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 /// What the DR machinery of one node needs.
 #[derive(Clone)]
 pub struct Geo {
-    /// The state machine.
+    /// The node's way into its region's raft group (leader, proposals, channels to the other
+    /// region).
+    pub node: RaftHandle,
+    /// The state machine (the node's own).
     pub store: Arc<Store>,
-    /// The region's raft group.
-    pub raft: Raft,
     /// This node's raft log, retained entries included (the shipper reads it).
     pub log: ShipReader,
     /// This node's id.
@@ -59,78 +60,48 @@ pub struct Geo {
     pub lag: Arc<Mutex<lag::Lag>>,
     /// The raft log store's retention floor.
     pub retention: Arc<AtomicU64>,
-    requests: Arc<AtomicU64>,
-    client_id: String,
-    /// Links cut for tests (the shipper checks them).
-    pub faults: crate::raft::network::Faults,
-    /// One channel per peer-region node, reused by the shipper, the monitor and failover (the
-    /// monitor polls every few hundred ms; a fresh TCP connection each time would be waste).
-    channels: network::Channels,
 }
 
 impl Geo {
-    /// The DR machinery of a node; `log` reads its raft log
+    /// The DR machinery of the node `node` leads into; `log` reads its raft log
     /// ([`LogStore::shipping_reader`](crate::raft::LogStore::shipping_reader)).
-    pub fn new(
-        store: Arc<Store>,
-        raft: Raft,
-        log: ShipReader,
-        id: u64,
-        region: String,
-        retention: Arc<AtomicU64>,
-        faults: crate::raft::network::Faults,
-    ) -> Result<Geo> {
-        Ok(Geo {
-            store,
-            raft,
+    pub fn new(node: RaftHandle, log: ShipReader, retention: Arc<AtomicU64>) -> Geo {
+        Geo {
+            store: node.store().clone(),
+            id: node.id(),
+            region: node.region().to_string(),
+            node,
             log,
-            id,
-            region,
             lag: Arc::new(Mutex::new(lag::Lag::default())),
             retention,
-            requests: Arc::new(AtomicU64::new(1)),
-            client_id: format!("geo-{id}-{:x}", Timestamp::now().0),
-            faults,
-            channels: network::Channels::default(),
-        })
+        }
     }
 
-    /// A GeoService client for the node at `addr`, over a cached channel.
+    /// The links cut for tests (the shipper checks them).
+    pub fn faults(&self) -> &network::Faults {
+        self.node.faults()
+    }
+
+    /// A GeoService client for the node at `addr` (the other region's, usually), over the node's
+    /// channel pool.
     pub fn client(&self, addr: &str) -> Result<GeoServiceClient<tonic::transport::Channel>> {
-        let channel = self.channels.get(addr, None).map_err(|e| err!(Unavailable, "{e}"))?;
-        Ok(GeoServiceClient::new(channel)
+        Ok(GeoServiceClient::new(self.node.channel(addr)?)
             .max_decoding_message_size(network::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(network::MAX_MESSAGE_BYTES))
     }
 
     /// Whether this node leads its region now.
     pub fn is_leader(&self) -> bool {
-        self.raft.metrics().borrow().current_leader == Some(self.id)
+        self.node.is_leader()
     }
 
     /// This region's members' URLs.
     pub fn endpoints(&self) -> Vec<String> {
-        let m = self.raft.metrics().borrow().clone();
-        m.membership_config.membership().nodes().map(|(_, n)| n.addr.clone()).collect()
+        self.node.members().into_iter().map(|(_, addr)| addr).collect()
     }
 
     /// Proposes a control op on this node, which must lead its region; returns the reply.
     pub async fn propose(&self, op: Op) -> Result<(u64, Reply)> {
-        let epoch = self.store.dr()?.epoch;
-        let request = RequestId {
-            client: self.client_id.clone(),
-            seq: self.requests.fetch_add(1, Ordering::Relaxed),
-        };
-        let cmd =
-            Command { request: Some(request), time: Timestamp::now(), epoch, origin: None, op };
-        match self.raft.client_write(cmd).await {
-            Ok(resp) => Ok((resp.log_id.index, resp.data?)),
-            Err(e) => Err(err!(
-                NotLeader,
-                "node {} of region '{}' cannot propose: {e}",
-                self.id,
-                self.region
-            )),
-        }
+        self.node.propose(op, LEADER_WAIT).await
     }
 }

@@ -16,7 +16,7 @@ const PERIOD: Duration = Duration::from_millis(300);
 /// Runs until raft shuts down. `init` is the region's configured DR role (a `DrInit` op).
 pub async fn run(geo: Geo, init: Option<Op>) {
     loop {
-        if geo.raft.metrics().borrow().state == openraft::ServerState::Shutdown {
+        if geo.node.raft().metrics().borrow().state == openraft::ServerState::Shutdown {
             return;
         }
         if let Err(e) = tick(&geo, init.as_ref()).await {

@@ -34,7 +34,7 @@ pub async fn run(geo: Geo) {
     let mut next_endpoint = 0usize;
     let mut reseed_votes = 0usize;
     loop {
-        if geo.raft.metrics().borrow().state == openraft::ServerState::Shutdown {
+        if geo.node.raft().metrics().borrow().state == openraft::ServerState::Shutdown {
             return;
         }
         let dr = match geo.store.dr() {
@@ -184,7 +184,7 @@ fn set_connected(geo: &Geo, connected: bool, error: &str) {
 
 /// Pulls from one primary node until the stream ends, an error, or this node stops leading.
 async fn follow(geo: &Geo, addr: &str) -> Result<()> {
-    if geo.faults.blocked(addr) {
+    if geo.faults().blocked(addr) {
         return Err(err!(Unavailable, "the link to {addr} is cut (fault injection)"));
     }
     let dr = geo.store.dr()?;
@@ -196,7 +196,7 @@ async fn follow(geo: &Geo, addr: &str) -> Result<()> {
         confirmed_index: dr.upstream.index,
     };
     let stream = client.pull(request).await.map_err(status_error)?.into_inner();
-    let mut stream = incoming(stream, geo.faults.wan_delay_of(addr), geo.lag.clone());
+    let mut stream = incoming(stream, geo.faults().wan_delay_of(addr), geo.lag.clone());
     set_connected(geo, true, "");
     let mut last_confirm = Instant::now();
     loop {
@@ -211,7 +211,7 @@ async fn follow(geo: &Geo, addr: &str) -> Result<()> {
         if !geo.is_leader() {
             return Ok(());
         }
-        if geo.faults.blocked(addr) {
+        if geo.faults().blocked(addr) {
             return Err(err!(Unavailable, "the link to {addr} is cut (fault injection)"));
         }
         // The region was promoted, or told to follow another position or epoch, since this
@@ -275,7 +275,7 @@ async fn follow(geo: &Geo, addr: &str) -> Result<()> {
 
 /// Replaces this region's graph with a snapshot of the primary's, then shipping resumes after it.
 pub async fn reseed(geo: &Geo, addr: &str) -> Result<Position> {
-    if geo.faults.blocked(addr) {
+    if geo.faults().blocked(addr) {
         return Err(err!(Unavailable, "the link to {addr} is cut (fault injection)"));
     }
     let mut client = geo.client(addr)?;

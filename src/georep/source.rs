@@ -42,7 +42,7 @@ pub fn stream(geo: Geo, from: u64) -> mpsc::Receiver<Result<Shipment>> {
 
 async fn run(geo: &Geo, from: u64, tx: &mpsc::Sender<Result<Shipment>>) -> Result<()> {
     let mut next = from.max(1);
-    let mut metrics = geo.raft.metrics();
+    let mut metrics = geo.node.raft().metrics();
     loop {
         // A node that is stopping ends its streams (they would otherwise outlive it).
         if metrics.borrow().state == openraft::ServerState::Shutdown {

@@ -259,7 +259,7 @@ fn rpc(e: &mut Exposition, rpc: &Rpc) {
 }
 
 fn raft(e: &mut Exposition, h: &Health, me: &pb::NodeHealth) {
-    let m = h.geo().raft.metrics().borrow().clone();
+    let m = h.geo().node.raft().metrics().borrow().clone();
     e.gauge("twinstore_raft_term", "The node's current raft term.", me.term as f64);
     e.gauge(
         "twinstore_raft_leader_id",

@@ -41,10 +41,9 @@ use crate::georep::Geo;
 use crate::model::time::Timestamp;
 use crate::pb;
 use crate::pb::health_service_client::HealthServiceClient;
-use crate::raft::network;
+use crate::raft::handle::Leader;
+use crate::storage::Op;
 use crate::storage::incidents::Incident;
-use crate::storage::{Command, Op};
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -123,35 +122,26 @@ pub struct Health {
 
 struct Inner {
     geo: Geo,
-    addr: String,
     thresholds: Thresholds,
     rpc: Arc<metrics::Rpc>,
     state: Mutex<monitor::State>,
     serving: watch::Sender<Serving>,
     next_seq: AtomicU64,
-    /// The address outgoing connections leave from (see `api::node`).
-    local: Option<IpAddr>,
-    /// Channels to other nodes, by URL (probes run every half second: reuse connections).
-    channels: network::Channels,
 }
 
 impl Health {
-    /// The health machinery of the node `geo` describes, reachable at `addr`; its outgoing
-    /// connections leave from `local` when given.
-    pub fn new(geo: Geo, addr: String, local: Option<IpAddr>, thresholds: Thresholds) -> Health {
+    /// The health machinery of the node `geo` describes.
+    pub fn new(geo: Geo, thresholds: Thresholds) -> Health {
         let (serving, _) = watch::channel(Serving { serving: true, reason: String::new() });
         let samples = thresholds.samples;
         Health {
             inner: Arc::new(Inner {
                 geo,
-                addr,
                 thresholds,
                 rpc: Arc::new(metrics::Rpc::default()),
                 state: Mutex::new(monitor::State::new(samples)),
                 serving,
                 next_seq: AtomicU64::new(1),
-                local,
-                channels: network::Channels::default(),
             }),
         }
     }
@@ -163,7 +153,7 @@ impl Health {
 
     /// This node's URL.
     pub fn addr(&self) -> &str {
-        &self.inner.addr
+        self.inner.geo.node.addr()
     }
 
     /// The thresholds in use.
@@ -188,39 +178,25 @@ impl Health {
     /// A new incident id, unique across both regions: `<region>-<term>-<n>` (one leader per
     /// term; `n` counts this node's incidents).
     pub fn new_id(&self) -> String {
-        let term = self.inner.geo.raft.metrics().borrow().current_term;
+        let term = self.inner.geo.node.raft().metrics().borrow().current_term;
         let n = self.inner.next_seq.fetch_add(1, Ordering::Relaxed);
         format!("{}-{term}-{n}", self.inner.geo.region)
     }
 
     /// Proposes an incident op on this node, which must lead its region.
     pub async fn propose(&self, op: Op) -> Result<()> {
-        let geo = &self.inner.geo;
-        let epoch = geo.store.dr()?.epoch;
-        let cmd = Command { request: None, time: Timestamp::now(), epoch, origin: None, op };
-        match tokio::time::timeout(PROPOSE_TIMEOUT, geo.raft.client_write(cmd)).await {
-            Ok(Ok(resp)) => resp.data.map(|_| ()),
-            Ok(Err(e)) => Err(err!(NotLeader, "node {} cannot record an incident: {e}", geo.id)),
-            Err(_) => Err(err!(Unavailable, "recording an incident took over {PROPOSE_TIMEOUT:?}")),
-        }
+        self.inner.geo.node.propose(op, PROPOSE_TIMEOUT).await.map(|_| ())
     }
 
     /// Records an incident a node observed: proposed here when this node leads, otherwise handed
     /// to the leader (`HealthService.SubmitIncident`).
     pub async fn submit(&self, incident: Incident) -> Result<()> {
         let geo = &self.inner.geo;
-        let (leader, addr) = {
-            let m = geo.raft.metrics().borrow().clone();
-            let addr = m.current_leader.and_then(|id| {
-                m.membership_config.membership().get_node(&id).map(|n| n.addr.clone())
-            });
-            (m.current_leader, addr)
+        let addr = match geo.node.leader_now() {
+            Some(Leader::Me) => return self.propose(Op::RecordIncident { incident }).await,
+            Some(Leader::Other(addr)) => addr,
+            None => return Err(err!(Unavailable, "region '{}' has no leader", geo.region)),
         };
-        if leader == Some(geo.id) {
-            return self.propose(Op::RecordIncident { incident }).await;
-        }
-        let addr =
-            addr.ok_or_else(|| err!(Unavailable, "region '{}' has no leader", geo.region))?;
         let mut req = tonic::Request::new(pb::SubmitIncidentRequest {
             incident: Some(convert::to_pb(&incident)),
         });
@@ -269,13 +245,8 @@ impl Health {
             .collect())
     }
 
-    /// A HealthService client for another node, over one cached channel per URL.
+    /// A HealthService client for another node, over the node's channel pool.
     pub fn client(&self, addr: &str) -> Result<HealthServiceClient<Channel>> {
-        let channel = self
-            .inner
-            .channels
-            .get(addr, self.inner.local)
-            .map_err(|e| err!(Unavailable, "{e}"))?;
-        Ok(HealthServiceClient::new(channel))
+        Ok(HealthServiceClient::new(self.inner.geo.node.channel(addr)?))
     }
 }

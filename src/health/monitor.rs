@@ -16,7 +16,6 @@
 
 use super::detect::{self, Action, DrObs, MemberObs, Observed};
 use super::samples::Samples;
-use super::view::{awaiting_reprotect, dr_lag};
 use super::{Health, Serving, convert};
 use crate::model::time::Timestamp;
 use crate::pb;
@@ -132,7 +131,7 @@ pub async fn run(health: Health) {
     let period = health.thresholds().period;
     loop {
         let shutdown = {
-            let m = health.geo().raft.metrics().borrow().clone();
+            let m = health.geo().node.raft().metrics().borrow().clone();
             m.state == openraft::ServerState::Shutdown && m.running_state.is_ok()
         };
         if shutdown {
@@ -160,7 +159,7 @@ pub async fn tick(h: &Health) {
     track_outage(h, &me);
     flush_pending(h).await;
     sample_lag(h, now, &me);
-    let m = h.geo().raft.metrics().borrow().clone();
+    let m = h.geo().node.raft().metrics().borrow().clone();
     let leads =
         m.current_leader == Some(h.geo().id) && me.region_state() != pb::HealthState::Unavailable;
     if leads {
@@ -202,7 +201,7 @@ fn sample_errors(h: &Health, now: Instant) {
 }
 
 fn track_leader(h: &Health, now: Instant) {
-    let m = h.geo().raft.metrics().borrow().clone();
+    let m = h.geo().node.raft().metrics().borrow().clone();
     let mut st = h.state();
     match m.current_leader {
         Some(id) => {
@@ -225,7 +224,7 @@ fn track_leader(h: &Health, now: Instant) {
 
 /// Probes every other member at once.
 async fn probe(h: &Health) {
-    let m = h.geo().raft.metrics().borrow().clone();
+    let m = h.geo().node.raft().metrics().borrow().clone();
     let others: Vec<(u64, String)> = m
         .membership_config
         .membership()
@@ -282,12 +281,7 @@ async fn probe(h: &Health) {
 
 fn track_shipping(h: &Health, now: Instant) {
     let geo = h.geo();
-    let dr = geo.store.dr().unwrap_or_default();
-    let down = dr.role == Role::Standby
-        && geo.is_leader()
-        && dr.peer.is_some()
-        && !awaiting_reprotect(&dr)
-        && !geo.lag.lock().unwrap_or_else(|e| e.into_inner()).connected;
+    let down = geo.status().ok().and_then(|s| s.lag).is_some_and(|l| l.shipping && !l.connected);
     let mut st = h.state();
     if down {
         st.shipping_down_since.get_or_insert(now);
@@ -326,7 +320,7 @@ fn track_outage(h: &Health, me: &pb::NodeHealth) {
     let lost = me.region_state() == pb::HealthState::Unavailable && me.raft_state != "Shutdown";
     let mut st = h.state();
     if lost && st.outage.is_none() {
-        let m = geo.raft.metrics().borrow().clone();
+        let m = geo.node.raft().metrics().borrow().clone();
         let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
         let unreachable: Vec<u64> = voters
             .iter()
@@ -407,7 +401,7 @@ async fn lead(h: &Health, now: Instant, me: &pb::NodeHealth) -> crate::error::Re
         .filter(|i| i.owner == region && i.status == IncidentStatus::Active)
         .collect();
     let members: Vec<u64> = {
-        let m = h.geo().raft.metrics().borrow().clone();
+        let m = h.geo().node.raft().metrics().borrow().clone();
         m.membership_config.membership().nodes().map(|(id, _)| *id).collect()
     };
     for action in detect::plan(&present, &clear, &open, &members) {
@@ -475,7 +469,10 @@ async fn check_election(h: &Health, now: Instant) -> crate::error::Result<()> {
 fn observe(h: &Health, now: Instant, me: &pb::NodeHealth) -> Observed {
     let geo = h.geo();
     let t = h.thresholds().clone();
-    let dr = geo.store.dr().unwrap_or_default();
+    let status = geo.status().ok();
+    let dr = status.as_ref().map(|s| s.state.clone()).unwrap_or_default();
+    let fenced = status.as_ref().is_some_and(|s| s.awaiting_reprotect);
+    let lag = status.and_then(|s| s.lag);
     let mut st = h.state();
     let progress: BTreeMap<u64, u64> =
         me.progress.iter().map(|p| (p.id, p.matched_index)).collect();
@@ -498,10 +495,8 @@ fn observe(h: &Health, now: Instant, me: &pb::NodeHealth) -> Observed {
     }
     let dr_obs = dr.peer.as_ref().map(|peer| {
         let standby = dr.role == Role::Standby;
-        let fenced = awaiting_reprotect(&dr);
-        let (lag_seconds, peer_down_since, peer_up, peer_error) = if standby && !fenced {
-            let (secs, _, connected, error) = dr_lag(h, &dr);
-            (secs, st.shipping_down_since, connected, error)
+        let (lag_seconds, peer_down_since, peer_up, peer_error) = if let Some(l) = &lag {
+            (l.seconds, st.shipping_down_since, l.connected, l.error.clone())
         } else if standby {
             (0.0, None, false, String::new())
         } else {

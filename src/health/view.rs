@@ -10,27 +10,10 @@ use super::state::{self, NodeFacts, Shipping};
 use super::{Health, monitor};
 use crate::model::time::Timestamp;
 use crate::pb::{self, HealthState};
-use crate::storage::dr::{DrState, Position, Role};
 use std::time::{Duration, Instant};
 
 /// How long asking the peer region for its view may take.
 const PEER_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// A region fenced and not yet reprotected: a former primary that refuses writes and follows
-/// nobody.
-pub fn awaiting_reprotect(dr: &DrState) -> bool {
-    dr.role == Role::Standby && dr.fenced_at.is_some() && dr.upstream == Position::default()
-}
-
-/// The standby leader's replication lag: (seconds, entries, connected, last error).
-pub fn dr_lag(h: &Health, dr: &DrState) -> (f64, u64, bool, String) {
-    let lag = h.geo().lag.lock().unwrap_or_else(|e| e.into_inner());
-    let entries = lag.primary_applied.saturating_sub(dr.upstream.index);
-    let as_of = lag.caught_up_as_of.unwrap_or_default().max(dr.replicated_time);
-    let seconds =
-        if as_of.0 == 0 { 0.0 } else { Timestamp::now().0.saturating_sub(as_of.0) as f64 / 1e9 };
-    (seconds, entries, lag.connected, lag.error.clone())
-}
 
 fn raft_state_name(s: openraft::ServerState) -> String {
     format!("{s:?}")
@@ -40,16 +23,19 @@ impl Health {
     /// This node's own report, now.
     pub fn node_report(&self) -> pb::NodeHealth {
         let geo = self.geo();
-        let m = geo.raft.metrics().borrow().clone();
+        let m = geo.node.raft().metrics().borrow().clone();
         let is_leader = m.current_leader == Some(geo.id);
-        let (dr, dr_error) = match geo.store.dr() {
-            Ok(dr) => (dr, None),
-            Err(e) => (DrState::default(), Some(e.to_string())),
+        let (status, dr_error) = match geo.status() {
+            Ok(s) => (Some(s), None),
+            Err(e) => (None, Some(e.to_string())),
         };
-        let standby_leader =
-            dr.role == Role::Standby && is_leader && dr.peer.is_some() && !awaiting_reprotect(&dr);
+        let dr = status.as_ref().map(|s| s.state.clone()).unwrap_or_default();
+        let fenced = status.as_ref().is_some_and(|s| s.awaiting_reprotect);
+        let lag = status.and_then(|s| s.lag).filter(|l| l.shipping);
+        let standby_leader = lag.is_some();
+        let lag = lag.unwrap_or_default();
         let (lag_seconds, lag_entries, connected, shipping_error) =
-            if standby_leader { dr_lag(self, &dr) } else { (0.0, 0, false, String::new()) };
+            (lag.seconds, lag.entries, lag.connected, lag.error);
         let now = Instant::now();
         let st = self.state();
         let mut raft_state = raft_state_name(m.state);
@@ -62,7 +48,7 @@ impl Health {
             leader: m.current_leader,
             millis_since_quorum_ack: if is_leader { m.millis_since_quorum_ack } else { None },
             leaderless_for: st.leaderless_since.map(|t| now.saturating_duration_since(t)),
-            fenced_at_epoch: awaiting_reprotect(&dr).then_some(dr.epoch),
+            fenced_at_epoch: fenced.then_some(dr.epoch),
             shipping: standby_leader.then(|| Shipping {
                 primary: dr.peer.as_ref().map(|p| p.name.clone()).unwrap_or_default(),
                 connected,
@@ -110,7 +96,7 @@ impl Health {
             voter,
             behind_leader: 0,
             region_reasons: a.region_reasons,
-            dr_role: role_name(dr.role).into(),
+            dr_role: dr.role.name().into(),
             dr_epoch: dr.epoch,
             fenced: facts.fenced_at_epoch.is_some(),
             shipping: standby_leader && connected,
@@ -132,7 +118,7 @@ impl Health {
     pub fn region_report(&self) -> pb::RegionHealth {
         let me = self.node_report();
         let geo = self.geo();
-        let m = geo.raft.metrics().borrow().clone();
+        let m = geo.node.raft().metrics().borrow().clone();
         let membership = m.membership_config.membership();
         let voters: Vec<u64> = membership.voter_ids().collect();
         let (mut nodes, samples) = {
@@ -157,7 +143,7 @@ impl Health {
         let mut r = pb::RegionHealth {
             region: geo.region.clone(),
             reasons,
-            dr_role: role_name(dr.role).into(),
+            dr_role: dr.role.name().into(),
             dr_epoch: dr.epoch,
             leader_id: m.current_leader.unwrap_or(0),
             term: m.current_term,
@@ -243,13 +229,5 @@ fn member_view(id: u64, addr: &str, seen: Option<&monitor::Member>) -> pb::NodeH
             r.set_region_state(HealthState::Unknown);
             r
         }
-    }
-}
-
-/// `primary` or `standby`.
-pub fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Primary => "primary",
-        Role::Standby => "standby",
     }
 }

@@ -12,7 +12,10 @@
 //!   applying an entry is [`Store::apply_entry`](crate::storage::Store::apply_entry), and
 //!   snapshots are the store's own consistent copies.
 //! - [`config`]: the timeouts and snapshot policy.
-//! - [`network`]: the gRPC transport between the members.
+//! - [`network`]: the gRPC transport between the members, and [`service`] its server side.
+//! - [`RaftHandle`] ([`handle`]): the one way the layers above talk to the group — who leads,
+//!   writes with request ids, deadlines and forwarding, proposals, linearizable reads, and the
+//!   node's one pool of channels to other nodes. Nothing above calls openraft to propose or read.
 //!
 //! # How the storage side keeps openraft's durability contract
 //!
@@ -59,12 +62,13 @@
 //! last segment); anywhere else the node refuses to start. A node that cannot be sure of its own
 //! state must not vote, apply or answer — replicas must never diverge.
 
-pub mod batcher;
 pub mod election;
+pub mod handle;
 mod log_store;
 pub mod network;
 mod purger;
 pub mod reader;
+pub mod service;
 mod state_machine;
 pub mod wal;
 
@@ -77,7 +81,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use batcher::Proposer;
+pub use handle::{Identity, Leader, RaftHandle};
 pub use log_store::{Barrier, LogReader, LogStore, MAX_RETAINED, SEGMENT_BYTES, ShipReader};
 pub use state_machine::{SnapshotBuilder, StateMachine};
 

@@ -48,6 +48,16 @@ pub enum Role {
     Standby,
 }
 
+impl Role {
+    /// `primary` or `standby`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Standby => "standby",
+        }
+    }
+}
+
 /// The other region of the pair.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerRegion {
@@ -195,6 +205,12 @@ impl Store {
             Some(v) => codec::decode(&v),
             None => Ok(DrState::default()),
         }
+    }
+
+    /// Whether the region's DR state has been recorded yet (a region configured as a standby
+    /// takes no data write before it is: the first moments of a new region).
+    pub fn dr_recorded(&self) -> Result<bool, StorageError> {
+        Ok(self.graph.get(dr_key())?.is_some())
     }
 
     fn dr_in(&self, w: &Writes) -> Result<DrState, StorageError> {

@@ -1,7 +1,7 @@
 //! A region of in-process nodes, for the tests that need a whole raft group (or a DR pair of
 //! them) inside the test process: `tests/dr.rs` and `tests/health.rs`.
 //!
-//! Every node is a [`twinstore::api::Node`] on 127.0.0.1 with its own data directory and a port
+//! Every node is a [`twinstore::server::Node`] on 127.0.0.1 with its own data directory and a port
 //! chosen up front, so the members know each other before any starts, and a killed node comes
 //! back at the same address with the same data. The settings the test files differ in are public
 //! fields holding a node's defaults: set them after [`Region::new`], before the nodes start. What
@@ -13,11 +13,11 @@ use super::free_port;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
-use twinstore::api::{Node, NodeConfig};
 use twinstore::health::Thresholds;
 use twinstore::pb;
 use twinstore::pb::cluster_service_client::ClusterServiceClient;
 use twinstore::raft::network::Delay;
+use twinstore::server::{Node, NodeConfig};
 use twinstore::storage::dr::{PeerRegion, Role};
 
 /// How long one RPC to a node may take, by default (see [`Region::rpc_timeout`]).

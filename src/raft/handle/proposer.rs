@@ -22,8 +22,8 @@
 // openraft's client-write error is over 200 bytes; it is what `client_write` returns.
 #![allow(clippy::result_large_err)]
 
-use super::{Raft, typ};
 use crate::model::time::Timestamp;
+use crate::raft::{Raft, typ};
 use crate::storage::{Command, Op, Outcome, Reply};
 use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc, oneshot};

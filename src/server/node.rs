@@ -18,14 +18,10 @@
 //! Shutdown runs in the safe order: stop accepting requests (health says NOT_SERVING first), let
 //! in-flight ones finish, stop raft, flush storage.
 
-use super::cluster::ClusterApi;
-use super::geo::GeoApi;
-use super::health::HealthApi;
-use super::models::ModelApi;
-use super::raft_service::RaftApi;
-use super::relationships::RelationshipApi;
-use super::service::{Identity, Shared};
-use super::twins::TwinApi;
+use crate::api::service::Shared;
+use crate::api::{
+    ClusterApi, GeoApi, HealthApi, ModelApi, QueryApi, RelationshipApi, TwinApi, http, rpc_metrics,
+};
 use crate::georep::{self, Geo};
 use crate::health::{self, Health, Thresholds};
 use crate::model::limits;
@@ -38,7 +34,8 @@ use crate::pb::model_service_server::ModelServiceServer;
 use crate::pb::raft_service_server::RaftServiceServer;
 use crate::pb::relationship_service_server::RelationshipServiceServer;
 use crate::pb::twin_service_server::TwinServiceServer;
-use crate::raft::{self, NodeInfo, Raft};
+use crate::raft::service::RaftApi;
+use crate::raft::{self, Identity, NodeInfo, Raft, RaftHandle};
 use crate::storage::Op;
 use crate::storage::Store;
 use crate::storage::dr::{PeerRegion, Role};
@@ -187,26 +184,17 @@ impl Node {
         let elections = raft::election::Elections::new(std::time::Duration::from_millis(
             raft_config.election_timeout_max,
         ));
+        // One channel per peer URL, for raft and every other part of the node.
+        let channels = raft::network::Channels::default();
         let network = raft::network::Network {
             local: local_ip,
             faults: faults.clone(),
             elections: elections.clone(),
-            channels: raft::network::Channels::default(),
+            channels: channels.clone(),
         };
         let raft =
             Raft::new(config.id, Arc::new(raft_config), network, log_store, state_machine).await?;
         tokio::spawn(elections.clone().drive(raft.clone()));
-        let geo = Geo::new(
-            store.clone(),
-            raft.clone(),
-            shipping_log,
-            config.id,
-            config.region.clone(),
-            retention,
-            faults.clone(),
-        )?;
-        let node_health =
-            Health::new(geo.clone(), advertise.clone(), local_ip, config.health.clone());
         let me = Identity {
             id: config.id,
             region: config.region.clone(),
@@ -220,15 +208,16 @@ impl Node {
                 config.min_free_bytes,
             ),
         };
-        let shared = Shared::new(store.clone(), raft.clone(), me);
+        let node = RaftHandle::new(store.clone(), raft.clone(), me, channels);
+        let geo = Geo::new(node.clone(), shipping_log, retention);
+        let node_health = Health::new(geo.clone(), config.health.clone());
+        let shared = Shared::new(node.clone());
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<TwinServiceServer<TwinApi>>().await;
         health.set_serving::<RelationshipServiceServer<RelationshipApi>>().await;
         health.set_serving::<ModelServiceServer<ModelApi>>().await;
-        health
-            .set_serving::<pb::query_service_server::QueryServiceServer<super::query::QueryApi>>()
-            .await;
+        health.set_serving::<pb::query_service_server::QueryServiceServer<QueryApi>>().await;
         health.set_serving::<ClusterServiceServer<ClusterApi>>().await;
         health.set_serving::<HealthServiceServer<HealthApi>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
@@ -240,7 +229,7 @@ impl Node {
         let raft_max = raft::network::MAX_MESSAGE_BYTES;
         let router = tonic::transport::Server::builder()
             .tcp_nodelay(true)
-            .layer(super::rpc_metrics::RpcMetricsLayer(node_health.rpc()))
+            .layer(rpc_metrics::RpcMetricsLayer(node_health.rpc()))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(
@@ -254,10 +243,8 @@ impl Node {
                 ModelServiceServer::new(ModelApi(shared.clone())).max_decoding_message_size(max),
             )
             .add_service(
-                pb::query_service_server::QueryServiceServer::new(super::query::QueryApi::new(
-                    shared.clone(),
-                ))
-                .max_decoding_message_size(max),
+                pb::query_service_server::QueryServiceServer::new(QueryApi::new(shared.clone()))
+                    .max_decoding_message_size(max),
             )
             .add_service(ClusterServiceServer::new(ClusterApi(shared.clone())))
             .add_service(HealthServiceServer::new(HealthApi(node_health.clone())))
@@ -272,7 +259,7 @@ impl Node {
             )
             .add_service(
                 RaftServiceServer::new(RaftApi {
-                    shared: shared.clone(),
+                    node: node.clone(),
                     elections: elections.clone(),
                 })
                 .max_decoding_message_size(raft_max)
@@ -292,17 +279,17 @@ impl Node {
                 conn
             },
         );
-        let mut tasks = vec![tokio::spawn(super::health::follow_serving(
+        let mut tasks = vec![tokio::spawn(crate::api::health::follow_serving(
             health.clone(),
             node_health.subscribe(),
         ))];
         let http = match config.http {
             Some(http_addr) => {
-                let listener = super::http::bind(http_addr)
+                let listener = http::bind(http_addr)
                     .await
                     .map_err(|e| format!("cannot listen for HTTP on {http_addr}: {e}"))?;
                 let bound = listener.local_addr()?;
-                Some((bound, super::http::serve(listener, node_health.clone())))
+                Some((bound, http::serve(listener, node_health.clone())))
             }
             None => None,
         };

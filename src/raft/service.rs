@@ -1,12 +1,13 @@
-//! The internal `RaftService`: raft's RPCs from peers, writes forwarded by followers, and read
-//! indexes for followers' linearizable reads.
+//! The internal `RaftService`, the server side of [`network`] and of the [`RaftHandle`]'s
+//! forwarding: raft's RPCs from peers, writes forwarded by followers, and read indexes for
+//! followers' linearizable reads.
 
-use super::service::{ForwardAnswer, Forwarded, Shared};
+use super::election::Elections;
+use super::handle::{ForwardAnswer, Forwarded, RaftHandle};
+use super::{TypeConfig, network};
 use crate::error::Result;
 use crate::pb;
 use crate::pb::raft_service_server::RaftService;
-use crate::raft::election::Elections;
-use crate::raft::{TypeConfig, network};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, VoteRequest,
 };
@@ -14,10 +15,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status};
 
-/// The raft service over the node's shared state.
+/// The raft service of a node.
 pub struct RaftApi {
-    /// The node's shared state.
-    pub shared: Shared,
+    /// The node's raft handle.
+    pub node: RaftHandle,
     /// The node's election corrections: they see every AppendEntries and vote request.
     pub elections: Elections,
 }
@@ -40,7 +41,7 @@ impl RaftService for RaftApi {
         req: Request<pb::RaftMessage>,
     ) -> Result<Response<pb::RaftMessage>, Status> {
         let rpc: AppendEntriesRequest<TypeConfig> = decode(req)?;
-        let answer = self.shared.raft.append_entries(rpc).await;
+        let answer = self.node.raft().append_entries(rpc).await;
         if !matches!(answer, Ok(AppendEntriesResponse::HigherVote(_)) | Err(_)) {
             self.elections.heard_from_leader();
         }
@@ -52,9 +53,9 @@ impl RaftService for RaftApi {
         req: Request<pb::RaftMessage>,
     ) -> Result<Response<pb::RaftMessage>, Status> {
         let rpc: VoteRequest<u64> = decode(req)?;
-        let answer = self.shared.raft.vote(rpc.clone()).await;
+        let answer = self.node.raft().vote(rpc.clone()).await;
         if let Ok(resp) = &answer {
-            self.elections.vote_received(&self.shared.raft, &rpc, resp);
+            self.elections.vote_received(self.node.raft(), &rpc, resp);
         }
         reply(&answer)
     }
@@ -64,7 +65,7 @@ impl RaftService for RaftApi {
         req: Request<pb::RaftMessage>,
     ) -> Result<Response<pb::RaftMessage>, Status> {
         let rpc: InstallSnapshotRequest<TypeConfig> = decode(req)?;
-        reply(&self.shared.raft.install_snapshot(rpc).await)
+        reply(&self.node.raft().install_snapshot(rpc).await)
     }
 
     async fn forward(
@@ -74,7 +75,7 @@ impl RaftService for RaftApi {
         let f: Forwarded = decode(req)?;
         // Only the leader proposes; a node that is not the leader says so and the sender retries
         // with the leader it learns of. Forwarding is never chained.
-        let answer: ForwardAnswer = self.shared.write_local(f.request, f.op).await;
+        let answer: ForwardAnswer = self.node.propose_as_leader(f.request, f.op).await;
         reply(&answer)
     }
 
@@ -82,7 +83,7 @@ impl RaftService for RaftApi {
         &self,
         _req: Request<pb::RaftMessage>,
     ) -> Result<Response<pb::RaftMessage>, Status> {
-        let index: Result<u64> = self.shared.read_index().await;
+        let index: Result<u64> = self.node.read_index().await;
         reply(&index)
     }
 }
