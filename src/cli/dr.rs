@@ -370,9 +370,10 @@ async fn failover(
     };
     let FailoverOutcome { endpoint, old_primary, report: r, .. } =
         client.failover(kind).await.map_err(|e| match e.code {
-            Some(code @ ErrorCode::OperationNotAllowed) if !planned => {
-                CliError::new(code, format!("{} (or add --even-if-primary-answers)", e.message))
-            }
+            Some(code @ ErrorCode::OperationNotAllowed) if !planned => CliError::new(
+                code,
+                format!("{}; use --planned, or add --even-if-primary-answers", e.message),
+            ),
             _ => CliError::from(e),
         })?;
     let kind = if planned { "planned" } else { "forced" };

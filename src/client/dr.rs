@@ -455,7 +455,7 @@ impl Client {
                 format!(
                     "the primary region '{primary}' still answers ({url}): a forced failover \
                      would lose the writes region '{region}' has not received yet; fail over \
-                     planned, or stop the primary first"
+                     planned, or stop the primary first, or force it even so"
                 ),
             ));
         }
