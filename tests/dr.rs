@@ -32,17 +32,21 @@ fn channel(addr: &str) -> Channel {
 /// What the DR tests ask of a region, beyond the shared harness.
 impl Region {
     /// Node `i`'s DR status; `None` when it is down or does not answer.
-    async fn dr(&self, i: usize) -> Option<pb::DrStatus> {
+    async fn dr(&self, i: usize) -> Option<pb::DrStatusResponse> {
         self.nodes[i].as_ref()?;
         GeoServiceClient::new(channel(&self.addrs[i]))
-            .status(pb::DrStatusRequest {})
+            .dr_status(pb::DrStatusRequest {})
             .await
             .ok()
             .map(|r| r.into_inner())
     }
 
     /// Waits until the region's DR status (on its leader) satisfies `f`.
-    async fn wait_dr(&self, what: &str, f: impl Fn(&pb::DrStatus) -> bool) -> pb::DrStatus {
+    async fn wait_dr(
+        &self,
+        what: &str,
+        f: impl Fn(&pb::DrStatusResponse) -> bool,
+    ) -> pb::DrStatusResponse {
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut last = None;
         while Instant::now() < deadline {
@@ -81,7 +85,7 @@ async fn pair_with(n: usize, wan_delay: Option<Delay>) -> (Region, Region) {
     s.peer = p.addrs.clone();
     p.start_all().await;
     s.start_all().await;
-    s.wait_dr("a standby role", |d| d.role == "standby").await;
+    s.wait_dr("a standby role", |d| d.role() == pb::DrRole::Standby).await;
     (p, s)
 }
 
@@ -256,7 +260,7 @@ async fn planned_failover_loses_nothing_reverses_shipping_and_fails_back() {
         resp.write_pause_ms
     );
     // The old primary is now the standby and follows the new primary.
-    p.wait_dr("west to be a standby", |d| d.role == "standby" && d.epoch == 2).await;
+    p.wait_dr("west to be a standby", |d| d.role() == pb::DrRole::Standby && d.epoch == 2).await;
     wait_identical(&p, &s).await;
     for id in &acked {
         let mut c = s.twins(0);
@@ -324,7 +328,10 @@ async fn forced_failover_then_the_old_primary_is_fenced_and_reprotected() {
 
     // The old primary comes back: it learns of epoch 2 and refuses writes.
     p.start_all().await;
-    p.wait_dr("the old primary to fence itself", |d| d.role == "standby" && d.epoch == 2).await;
+    p.wait_dr("the old primary to fence itself", |d| {
+        d.role() == pb::DrRole::Standby && d.epoch == 2
+    })
+    .await;
     let mut pc = p.twins(0);
     assert_eq!(code(&put(&mut pc, "split-brain", 1).await.unwrap_err()), "ReadOnlyRegion");
     // Reprotect: its divergent writes are kept aside and it becomes the new primary's standby.
@@ -376,7 +383,10 @@ async fn an_old_primary_of_three_nodes_is_reprotected_from_a_graph_of_megabytes(
         put_large(&mut sc, &format!("b{n}"), n).await.unwrap();
     }
     p.start_all().await;
-    p.wait_dr("the old primary to fence itself", |d| d.role == "standby" && d.epoch == 2).await;
+    p.wait_dr("the old primary to fence itself", |d| {
+        d.role() == pb::DrRole::Standby && d.epoch == 2
+    })
+    .await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let reprotected = loop {
         let i = p.wait_leader().await;

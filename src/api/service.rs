@@ -208,7 +208,7 @@ impl Shared {
         let data =
             network::encode(&msg).map_err(|e| err!(Internal, "encoding a forwarded write: {e}"))?;
         let mut client = self.peer(addr)?;
-        let mut req = tonic::Request::new(pb::RaftMessage { data });
+        let mut req = tonic::Request::new(pb::ForwardRequest { data });
         req.set_timeout(
             deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100)),
         );
@@ -454,7 +454,7 @@ impl Shared {
 
     async fn remote_read_index(&self, addr: &str, deadline: Instant) -> Result<u64> {
         let mut client = self.peer(addr)?;
-        let mut req = tonic::Request::new(pb::RaftMessage { data: Vec::new() });
+        let mut req = tonic::Request::new(pb::ReadIndexRequest { data: Vec::new() });
         req.set_timeout(
             deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100)),
         );

@@ -246,7 +246,7 @@ impl Client {
         id: &str,
         twin_json: &str,
         conditions: Conditions,
-    ) -> Result<pb::TwinResponse, ClientError> {
+    ) -> Result<pb::PutTwinResponse, ClientError> {
         let req = pb::PutTwinRequest {
             id: id.into(),
             twin_json: twin_json.into(),
@@ -264,7 +264,7 @@ impl Client {
         &self,
         id: &str,
         consistency: Consistency,
-    ) -> Result<pb::TwinResponse, ClientError> {
+    ) -> Result<pb::GetTwinResponse, ClientError> {
         let req = pb::GetTwinRequest { id: id.into(), options: read_options(consistency) };
         self.twins(route_for(consistency), move |mut c| {
             let r = req.clone();
@@ -279,7 +279,7 @@ impl Client {
         id: &str,
         patch_json: &str,
         conditions: Conditions,
-    ) -> Result<pb::TwinResponse, ClientError> {
+    ) -> Result<pb::PatchTwinResponse, ClientError> {
         let req = pb::PatchTwinRequest {
             id: id.into(),
             patch_json: patch_json.into(),
@@ -297,7 +297,7 @@ impl Client {
         &self,
         id: &str,
         conditions: Conditions,
-    ) -> Result<pb::DeleteResponse, ClientError> {
+    ) -> Result<pb::DeleteTwinResponse, ClientError> {
         let req = pb::DeleteTwinRequest { id: id.into(), options: self.write_options(&conditions) };
         self.twins(Route::Leader, move |mut c| {
             let r = req.clone();
@@ -312,7 +312,7 @@ impl Client {
         id: &str,
         component: &str,
         consistency: Consistency,
-    ) -> Result<pb::ComponentResponse, ClientError> {
+    ) -> Result<pb::GetComponentResponse, ClientError> {
         let req = pb::GetComponentRequest {
             id: id.into(),
             component: component.into(),
@@ -332,7 +332,7 @@ impl Client {
         component: &str,
         patch_json: &str,
         conditions: Conditions,
-    ) -> Result<pb::TwinResponse, ClientError> {
+    ) -> Result<pb::PatchComponentResponse, ClientError> {
         let req = pb::PatchComponentRequest {
             id: id.into(),
             component: component.into(),
@@ -379,7 +379,7 @@ impl Client {
         relationship_id: &str,
         relationship_json: &str,
         conditions: Conditions,
-    ) -> Result<pb::RelationshipResponse, ClientError> {
+    ) -> Result<pb::PutRelationshipResponse, ClientError> {
         let req = pb::PutRelationshipRequest {
             source_id: source_id.into(),
             relationship_id: relationship_id.into(),
@@ -399,7 +399,7 @@ impl Client {
         source_id: &str,
         relationship_id: &str,
         consistency: Consistency,
-    ) -> Result<pb::RelationshipResponse, ClientError> {
+    ) -> Result<pb::GetRelationshipResponse, ClientError> {
         let req = pb::GetRelationshipRequest {
             source_id: source_id.into(),
             relationship_id: relationship_id.into(),
@@ -419,7 +419,7 @@ impl Client {
         relationship_id: &str,
         patch_json: &str,
         conditions: Conditions,
-    ) -> Result<pb::RelationshipResponse, ClientError> {
+    ) -> Result<pb::PatchRelationshipResponse, ClientError> {
         let req = pb::PatchRelationshipRequest {
             source_id: source_id.into(),
             relationship_id: relationship_id.into(),
@@ -439,7 +439,7 @@ impl Client {
         source_id: &str,
         relationship_id: &str,
         conditions: Conditions,
-    ) -> Result<pb::DeleteResponse, ClientError> {
+    ) -> Result<pb::DeleteRelationshipResponse, ClientError> {
         let req = pb::DeleteRelationshipRequest {
             source_id: source_id.into(),
             relationship_id: relationship_id.into(),
@@ -546,7 +546,7 @@ impl Client {
         id: &str,
         include_definition: bool,
         consistency: Consistency,
-    ) -> Result<pb::ModelResponse, ClientError> {
+    ) -> Result<pb::GetModelResponse, ClientError> {
         let req = pb::GetModelRequest {
             id: id.into(),
             include_definition,
@@ -596,7 +596,10 @@ impl Client {
     }
 
     /// Marks a model decommissioned: no new twin may use it.
-    pub async fn decommission_model(&self, id: &str) -> Result<pb::ModelResponse, ClientError> {
+    pub async fn decommission_model(
+        &self,
+        id: &str,
+    ) -> Result<pb::DecommissionModelResponse, ClientError> {
         let req = pb::DecommissionModelRequest {
             id: id.into(),
             options: self.write_options(&Conditions::none()),
@@ -609,7 +612,7 @@ impl Client {
     }
 
     /// Deletes a model that no other model references.
-    pub async fn delete_model(&self, id: &str) -> Result<pb::DeleteResponse, ClientError> {
+    pub async fn delete_model(&self, id: &str) -> Result<pb::DeleteModelResponse, ClientError> {
         let req = pb::DeleteModelRequest {
             id: id.into(),
             options: self.write_options(&Conditions::none()),
