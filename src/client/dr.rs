@@ -2,7 +2,7 @@
 //! is the primary, each node's DR status, failover, reprotect, and the writes kept aside.
 //!
 //! **Which region is primary.** A client is given the endpoints of both regions. Each node says
-//! (`GeoService.Status`) its region, its role and the DR epoch it knows. The primary is the region
+//! (`GeoService.DrStatus`) its region, its role and the DR epoch it knows. The primary is the region
 //! of a node that says `primary` with the highest epoch; a node that says `primary` under an
 //! older epoch than any node has shown (an old primary that has not yet learned it was replaced)
 //! is never chosen, and neither is a standby — which is also what a fenced old primary says. The
@@ -44,9 +44,9 @@ const MAX_MESSAGE_BYTES: usize = 256 << 20;
 pub(super) struct Probe {
     /// The URL it was asked at.
     pub(super) url: String,
-    /// `GeoService.Status`.
+    /// `GeoService.DrStatus`.
     pub(super) dr: Option<pb::DrStatusResponse>,
-    /// `ClusterService.Status`.
+    /// `ClusterService.ClusterStatus`.
     pub(super) raft: Option<pb::ClusterStatusResponse>,
 }
 

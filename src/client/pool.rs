@@ -36,7 +36,7 @@ use tonic::transport::{Channel, Endpoint};
 
 /// How long establishing a connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long leader discovery waits for `Status` answers.
+/// How long leader discovery waits for the `DrStatus` and `ClusterStatus` answers.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(2);
 /// Once a node has said it leads, how long discovery waits for the others' answers.
 const LEADER_GRACE: Duration = Duration::from_millis(30);
