@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
+        "proto/twinstore/v1/roles.proto",
         "proto/twinstore/v1/twins.proto",
         "proto/twinstore/v1/query.proto",
         "proto/twinstore/v1/raft.proto",

@@ -58,7 +58,7 @@ impl Clients {
         id: &str,
         doc: Value,
         options: Option<pb::WriteOptions>,
-    ) -> Result<pb::TwinResponse, tonic::Status> {
+    ) -> Result<pb::PutTwinResponse, tonic::Status> {
         self.twins
             .put_twin(pb::PutTwinRequest { id: id.into(), twin_json: doc.to_string(), options })
             .await
@@ -79,7 +79,7 @@ impl Clients {
         id: &str,
         p: Value,
         options: Option<pb::WriteOptions>,
-    ) -> Result<pb::TwinResponse, tonic::Status> {
+    ) -> Result<pb::PatchTwinResponse, tonic::Status> {
         self.twins
             .patch_twin(pb::PatchTwinRequest { id: id.into(), patch_json: p.to_string(), options })
             .await

@@ -15,7 +15,7 @@ async fn status(addr: &str) -> Option<pb::ClusterStatusResponse> {
     let ch =
         Channel::from_shared(addr.to_string()).ok()?.timeout(Duration::from_secs(2)).connect_lazy();
     ClusterServiceClient::new(ch)
-        .status(pb::ClusterStatusRequest {})
+        .cluster_status(pb::ClusterStatusRequest {})
         .await
         .ok()
         .map(|r| r.into_inner())

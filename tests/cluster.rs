@@ -57,7 +57,7 @@ impl Cluster {
     async fn status(&self, i: usize) -> Option<pb::ClusterStatusResponse> {
         self.nodes[i].as_ref()?;
         let mut client = ClusterServiceClient::new(channel(&self.addrs[i]).await);
-        client.status(pb::ClusterStatusRequest {}).await.ok().map(|r| r.into_inner())
+        client.cluster_status(pb::ClusterStatusRequest {}).await.ok().map(|r| r.into_inner())
     }
 
     /// Waits (bounded) until some live node's status satisfies `f`.
@@ -82,7 +82,7 @@ impl Cluster {
     }
 
     async fn leader(&self) -> usize {
-        let s = self.wait_for(|s| s.state == "Leader", "a leader").await;
+        let s = self.wait_for(|s| s.role() == pb::RaftRole::Leader, "a leader").await;
         (s.id - 1) as usize
     }
 
@@ -139,7 +139,7 @@ async fn get(
     client: &mut TwinServiceClient<Channel>,
     id: &str,
     consistency: pb::Consistency,
-) -> Result<pb::TwinResponse, tonic::Status> {
+) -> Result<pb::GetTwinResponse, tonic::Status> {
     client
         .get_twin(pb::GetTwinRequest {
             id: id.into(),
@@ -226,7 +226,7 @@ async fn a_leader_kill_under_load_loses_no_acknowledged_write() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     c.kill(leader).await;
     let killed_at = Instant::now();
-    let new = c.wait_for(|s| s.state == "Leader", "a new leader").await;
+    let new = c.wait_for(|s| s.role() == pb::RaftRole::Leader, "a new leader").await;
     assert_ne!((new.id - 1) as usize, leader);
     let elected = killed_at.elapsed();
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -266,7 +266,9 @@ async fn a_restarted_follower_catches_up_through_a_snapshot() {
         put(&mut client, &format!("d{n}"), n, None).await.unwrap();
     }
     // The leader has snapshotted and purged the log the lagger needs.
-    let s = c.wait_for(|s| s.state == "Leader" && s.purged_index > 0, "a purged log").await;
+    let s = c
+        .wait_for(|s| s.role() == pb::RaftRole::Leader && s.purged_index > 0, "a purged log")
+        .await;
     assert!(s.snapshot_index > 0);
     c.restart(lagger).await;
     let target = s.last_log_index;
@@ -302,7 +304,7 @@ async fn membership_add_and_remove() {
     let mut admin = ClusterServiceClient::new(channel(&c.addrs[1]).await);
     c.wait_for(|s| s.members.iter().filter(|m| m.voter).count() == 4, "4 voters").await;
     let resp = admin.remove_node(pb::RemoveNodeRequest { id: 4 }).await.unwrap().into_inner();
-    assert_eq!(resp.members.len(), 3);
+    assert_eq!(resp.membership.expect("the membership").members.len(), 3);
     c.wait_for(|s| s.members.len() == 3, "3 members").await;
     let bad = admin.remove_node(pb::RemoveNodeRequest { id: 42 }).await.unwrap_err();
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);
@@ -350,7 +352,7 @@ async fn a_retried_write_is_applied_once_across_a_leader_change() {
     let mut client = c.twins(other);
     let first = put(&mut client, "x", 1, Some(("retrier", 1))).await.unwrap();
     c.kill(leader).await;
-    c.wait_for(|s| s.state == "Leader", "a new leader").await;
+    c.wait_for(|s| s.role() == pb::RaftRole::Leader, "a new leader").await;
     // The retry of the first write, on the new leader, is answered with the first answer.
     let again = put(&mut client, "x", 1, Some(("retrier", 1))).await.unwrap();
     assert_eq!(first, again);
@@ -423,7 +425,8 @@ async fn a_forwarded_write_follows_a_new_leader_instead_of_waiting_on_a_silent_o
     put(&mut client, "moved", 7, Some(("mover", 1))).await.unwrap();
     let took = started.elapsed();
     assert!(took < Duration::from_secs(8), "the write waited {took:?} on the silent leader");
-    c.wait_for(|s| s.state == "Leader" && s.id as usize - 1 != old, "a new leader").await;
+    c.wait_for(|s| s.role() == pb::RaftRole::Leader && s.id as usize - 1 != old, "a new leader")
+        .await;
     for i in 0..3 {
         node(i).faults().heal();
     }

@@ -33,17 +33,21 @@ fn channel(addr: &str) -> Channel {
 /// What the DR tests ask of a region, beyond the shared harness.
 impl Region {
     /// Node `i`'s DR status; `None` when it is down or does not answer.
-    async fn dr(&self, i: usize) -> Option<pb::DrStatus> {
+    async fn dr(&self, i: usize) -> Option<pb::DrStatusResponse> {
         self.nodes[i].as_ref()?;
         GeoServiceClient::new(channel(&self.addrs[i]))
-            .status(pb::DrStatusRequest {})
+            .dr_status(pb::DrStatusRequest {})
             .await
             .ok()
             .map(|r| r.into_inner())
     }
 
     /// Waits until the region's DR status (on its leader) satisfies `f`.
-    async fn wait_dr(&self, what: &str, f: impl Fn(&pb::DrStatus) -> bool) -> pb::DrStatus {
+    async fn wait_dr(
+        &self,
+        what: &str,
+        f: impl Fn(&pb::DrStatusResponse) -> bool,
+    ) -> pb::DrStatusResponse {
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut last = None;
         while Instant::now() < deadline {
@@ -82,7 +86,7 @@ async fn pair_with(n: usize, wan_delay: Option<Delay>) -> (Region, Region) {
     s.peer = p.addrs.clone();
     p.start_all().await;
     s.start_all().await;
-    s.wait_dr("a standby role", |d| d.role == "standby").await;
+    s.wait_dr("a standby role", |d| d.role() == pb::DrRole::Standby).await;
     (p, s)
 }
 
@@ -257,7 +261,7 @@ async fn planned_failover_loses_nothing_reverses_shipping_and_fails_back() {
         resp.write_pause_ms
     );
     // The old primary is now the standby and follows the new primary.
-    p.wait_dr("west to be a standby", |d| d.role == "standby" && d.epoch == 2).await;
+    p.wait_dr("west to be a standby", |d| d.role() == pb::DrRole::Standby && d.epoch == 2).await;
     wait_identical(&p, &s).await;
     for id in &acked {
         let mut c = s.twins(0);
@@ -325,7 +329,10 @@ async fn forced_failover_then_the_old_primary_is_fenced_and_reprotected() {
 
     // The old primary comes back: it learns of epoch 2 and refuses writes.
     p.start_all().await;
-    p.wait_dr("the old primary to fence itself", |d| d.role == "standby" && d.epoch == 2).await;
+    p.wait_dr("the old primary to fence itself", |d| {
+        d.role() == pb::DrRole::Standby && d.epoch == 2
+    })
+    .await;
     let mut pc = p.twins(0);
     assert_eq!(code(&put(&mut pc, "split-brain", 1).await.unwrap_err()), "ReadOnlyRegion");
     // Reprotect: its divergent writes are kept aside and it becomes the new primary's standby.
@@ -377,7 +384,10 @@ async fn an_old_primary_of_three_nodes_is_reprotected_from_a_graph_of_megabytes(
         put_large(&mut sc, &format!("b{n}"), n).await.unwrap();
     }
     p.start_all().await;
-    p.wait_dr("the old primary to fence itself", |d| d.role == "standby" && d.epoch == 2).await;
+    p.wait_dr("the old primary to fence itself", |d| {
+        d.role() == pb::DrRole::Standby && d.epoch == 2
+    })
+    .await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let reprotected = loop {
         let i = p.wait_leader().await;
@@ -564,8 +574,8 @@ async fn the_client_library_refuses_a_forced_failover_while_the_primary_answers(
     assert_eq!(e.code, Some(twinstore::error::ErrorCode::OperationNotAllowed), "{e:?}");
     assert!(e.message.contains("'west' still answers"), "{}", e.message);
     // Nothing changed: west is still the primary at epoch 1, east its standby.
-    p.wait_dr("west still primary", |d| d.role == "primary" && d.epoch == 1).await;
-    s.wait_dr("east still standby", |d| d.role == "standby" && d.epoch == 1).await;
+    p.wait_dr("west still primary", |d| d.role() == pb::DrRole::Primary && d.epoch == 1).await;
+    s.wait_dr("east still standby", |d| d.role() == pb::DrRole::Standby && d.epoch == 1).await;
     // Forced on purpose, it goes through.
     let forced = FailoverKind::Forced { even_if_primary_answers: true };
     let outcome = client.failover(forced).await.unwrap();

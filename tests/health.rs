@@ -128,7 +128,7 @@ impl Region {
         let mut last = None;
         while Instant::now() < deadline {
             if let Ok(r) = health(&self.addrs[i]).region_health(pb::RegionHealthRequest {}).await {
-                let r = r.into_inner();
+                let r = r.into_inner().region.expect("a region view");
                 if f(&r) {
                     return r;
                 }
@@ -416,9 +416,9 @@ async fn pair(primary: usize, standby: usize, thresholds: Thresholds) -> (Region
     (p, s)
 }
 
-async fn dr_status(addr: &str) -> Option<pb::DrStatus> {
+async fn dr_status(addr: &str) -> Option<pb::DrStatusResponse> {
     GeoServiceClient::new(channel(addr))
-        .status(pb::DrStatusRequest {})
+        .dr_status(pb::DrStatusRequest {})
         .await
         .ok()
         .map(|r| r.into_inner())
@@ -467,8 +467,10 @@ async fn a_lost_primary_a_forced_failover_and_reprotect_are_recorded_in_both_reg
     assert!(failover.summary.contains("forced failover"), "{failover:?}");
     assert!(failover.summary.contains("RPO"), "{failover:?}");
     assert_eq!(failover.updates.len(), 2);
-    s.wait_region(0, "east primary at epoch 2", |v| v.dr_role == "primary" && v.dr_epoch == 2)
-        .await;
+    s.wait_region(0, "east primary at epoch 2", |v| {
+        v.dr_role() == pb::DrRole::Primary && v.dr_epoch == 2
+    })
+    .await;
 
     // The old primary returns: it fences itself, says so, and learns what happened while it was
     // gone; the new primary sees it again.

@@ -60,7 +60,7 @@ impl Env {
         env
     }
 
-    async fn put_twin(&self, id: &str, doc: Value) -> pb::TwinResponse {
+    async fn put_twin(&self, id: &str, doc: Value) -> pb::PutTwinResponse {
         let mut twins = TwinServiceClient::new(self.channel.clone());
         let req = pb::PutTwinRequest { id: id.into(), twin_json: doc.to_string(), options: None };
         twins.put_twin(req).await.unwrap_or_else(|e| panic!("put {id}: {e}")).into_inner()

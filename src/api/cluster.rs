@@ -110,7 +110,7 @@ fn change_error(e: impl std::fmt::Display) -> Status {
 
 #[tonic::async_trait]
 impl ClusterService for ClusterApi {
-    async fn status(
+    async fn cluster_status(
         &self,
         _req: Request<pb::ClusterStatusRequest>,
     ) -> Result<Response<pb::ClusterStatusResponse>, Status> {
@@ -122,7 +122,7 @@ impl ClusterService for ClusterApi {
         Ok(Response::new(pb::ClusterStatusResponse {
             id: self.0.node.id(),
             addr: self.0.node.addr().to_string(),
-            state: format!("{:?}", m.state),
+            role: pb::RaftRole::from(m.state).into(),
             term: m.current_term,
             leader_id: m.current_leader.unwrap_or(0),
             leader_addr,
@@ -139,7 +139,7 @@ impl ClusterService for ClusterApi {
     async fn add_node(
         &self,
         req: Request<pb::AddNodeRequest>,
-    ) -> Result<Response<pb::MembershipResponse>, Status> {
+    ) -> Result<Response<pb::AddNodeResponse>, Status> {
         let r = req.into_inner();
         if r.id == 0 || r.addr.is_empty() {
             return Err(to_status(err!(
@@ -157,16 +157,14 @@ impl ClusterService for ClusterApi {
             to_status(err!(Unavailable, "node {} did not catch up within a minute", r.id))
         })??;
         let resp = self.change(ChangeMembers::AddVoterIds(BTreeSet::from([r.id]))).await?;
-        Ok(Response::new(pb::MembershipResponse {
-            members: self.members(),
-            index: resp.log_id.index,
-        }))
+        let membership = pb::Membership { members: self.members(), index: resp.log_id.index };
+        Ok(Response::new(pb::AddNodeResponse { membership: Some(membership) }))
     }
 
     async fn remove_node(
         &self,
         req: Request<pb::RemoveNodeRequest>,
-    ) -> Result<Response<pb::MembershipResponse>, Status> {
+    ) -> Result<Response<pb::RemoveNodeResponse>, Status> {
         let r = req.into_inner();
         if let Some(leader) = self.leader_elsewhere()? {
             return self.leader_client(&leader)?.remove_node(r).await;
@@ -199,6 +197,7 @@ impl ClusterService for ClusterApi {
             let resp = self.change(ChangeMembers::RemoveNodes(BTreeSet::from([r.id]))).await?;
             index = resp.log_id.index;
         }
-        Ok(Response::new(pb::MembershipResponse { members: self.members(), index }))
+        let membership = pb::Membership { members: self.members(), index };
+        Ok(Response::new(pb::RemoveNodeResponse { membership: Some(membership) }))
     }
 }

@@ -34,15 +34,15 @@ type StreamOf<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static
 const CHUNK: usize = 1 << 20;
 
 impl GeoApi {
-    fn status_now(&self) -> Result<pb::DrStatus, Status> {
+    fn status_now(&self) -> Result<pb::DrStatusResponse, Status> {
         let status = self.geo.status().status()?;
         let dr = status.state;
         let lag = status.lag.unwrap_or_default();
         let (first, last) = self.geo.log.bounds().unwrap_or((0, 0));
         let peer = dr.peer.clone().unwrap_or_default();
-        Ok(pb::DrStatus {
+        Ok(pb::DrStatusResponse {
             region: self.geo.region.clone(),
-            role: dr.role.name().into(),
+            role: pb::DrRole::from(dr.role).into(),
             epoch: dr.epoch,
             node_id: self.geo.id,
             peer_region: peer.name,
@@ -87,14 +87,14 @@ impl GeoApi {
 
 #[tonic::async_trait]
 impl GeoService for GeoApi {
-    async fn status(
+    async fn dr_status(
         &self,
         _req: Request<pb::DrStatusRequest>,
-    ) -> Result<Response<pb::DrStatus>, Status> {
+    ) -> Result<Response<pb::DrStatusResponse>, Status> {
         Ok(Response::new(self.status_now()?))
     }
 
-    type PullStream = StreamOf<pb::ShipMessage>;
+    type PullStream = StreamOf<pb::PullResponse>;
 
     async fn pull(
         &self,
@@ -104,7 +104,7 @@ impl GeoService for GeoApi {
         let rx = source::stream(self.geo.clone(), r.from_index);
         let stream = tokio_stream::StreamExt::map(ReceiverStream::new(rx), |item| match item {
             Ok((batch, applied)) => match network::encode(&batch) {
-                Ok(bytes) => Ok(pb::ShipMessage { batch: bytes, primary_applied: applied }),
+                Ok(bytes) => Ok(pb::PullResponse { batch: bytes, primary_applied: applied }),
                 Err(e) => Err(Status::internal(format!("encoding a batch: {e}"))),
             },
             Err(e) => Err(to_status(e)),
@@ -123,7 +123,7 @@ impl GeoService for GeoApi {
         Ok(Response::new(pb::ConfirmResponse {}))
     }
 
-    type SnapshotStream = StreamOf<pb::SnapshotChunk>;
+    type SnapshotStream = StreamOf<pb::SnapshotResponse>;
 
     async fn snapshot(
         &self,
@@ -144,12 +144,12 @@ impl GeoService for GeoApi {
             .status()?;
         let total = data.len() as u64;
         let time = Timestamp::now();
-        let chunks: Vec<Result<pb::SnapshotChunk, Status>> = data
+        let chunks: Vec<Result<pb::SnapshotResponse, Status>> = data
             .chunks(CHUNK)
             .enumerate()
             .map(|(i, c)| {
                 let first = i == 0;
-                Ok(pb::SnapshotChunk {
+                Ok(pb::SnapshotResponse {
                     data: c.to_vec(),
                     epoch: if first { dr.epoch } else { 0 },
                     index: if first { applied.index } else { 0 },

@@ -25,15 +25,15 @@ impl HealthService for HealthApi {
     async fn node_health(
         &self,
         _req: Request<pb::NodeHealthRequest>,
-    ) -> Result<Response<pb::NodeHealth>, Status> {
-        Ok(Response::new(self.0.node_report()))
+    ) -> Result<Response<pb::NodeHealthResponse>, Status> {
+        Ok(Response::new(pb::NodeHealthResponse { node: Some(self.0.node_report()) }))
     }
 
     async fn region_health(
         &self,
         _req: Request<pb::RegionHealthRequest>,
-    ) -> Result<Response<pb::RegionHealth>, Status> {
-        Ok(Response::new(self.0.region_report()))
+    ) -> Result<Response<pb::RegionHealthResponse>, Status> {
+        Ok(Response::new(pb::RegionHealthResponse { region: Some(self.0.region_report()) }))
     }
 
     async fn overview(
@@ -61,10 +61,10 @@ impl HealthService for HealthApi {
     async fn get_incident(
         &self,
         req: Request<pb::GetIncidentRequest>,
-    ) -> Result<Response<pb::Incident>, Status> {
+    ) -> Result<Response<pb::GetIncidentResponse>, Status> {
         let id = req.into_inner().id;
         match self.0.incident(&id).status()? {
-            Some(i) => Ok(Response::new(i)),
+            Some(i) => Ok(Response::new(pb::GetIncidentResponse { incident: Some(i) })),
             None => Err(Status::not_found(format!(
                 "there is no incident '{id}' in region '{}'",
                 self.0.geo().region

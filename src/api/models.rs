@@ -34,14 +34,14 @@ impl ModelService for ModelApi {
     async fn get_model(
         &self,
         req: Request<pb::GetModelRequest>,
-    ) -> Result<Response<pb::ModelResponse>, Status> {
+    ) -> Result<Response<pb::GetModelResponse>, Status> {
         let r = req.into_inner();
         let id = required("the model id", &r.id)?;
         let (read, json) = self
             .0
             .read(r.options.as_ref(), || self.0.store.get_model(id, r.include_definition).status())
             .await?;
-        Ok(Response::new(pb::ModelResponse { model_json: json, index: 0, read: Some(read) }))
+        Ok(Response::new(pb::GetModelResponse { model_json: json, read: Some(read) }))
     }
 
     async fn list_models(
@@ -70,14 +70,14 @@ impl ModelService for ModelApi {
     async fn decommission_model(
         &self,
         req: Request<pb::DecommissionModelRequest>,
-    ) -> Result<Response<pb::ModelResponse>, Status> {
+    ) -> Result<Response<pb::DecommissionModelResponse>, Status> {
         let r = req.into_inner();
         let id = required("the model id", &r.id)?.to_string();
         let (index, reply) =
             self.0.write(Op::DecommissionModel { id }, r.options.as_ref()).await.status()?;
         match reply {
             Reply::Model { json } => {
-                Ok(Response::new(pb::ModelResponse { model_json: json, index, read: None }))
+                Ok(Response::new(pb::DecommissionModelResponse { model_json: json, index }))
             }
             other => Err(unexpected(other)),
         }
@@ -86,10 +86,10 @@ impl ModelService for ModelApi {
     async fn delete_model(
         &self,
         req: Request<pb::DeleteModelRequest>,
-    ) -> Result<Response<pb::DeleteResponse>, Status> {
+    ) -> Result<Response<pb::DeleteModelResponse>, Status> {
         let r = req.into_inner();
         let id = required("the model id", &r.id)?.to_string();
         let (index, _) = self.0.write(Op::DeleteModel { id }, r.options.as_ref()).await.status()?;
-        Ok(Response::new(pb::DeleteResponse { index }))
+        Ok(Response::new(pb::DeleteModelResponse { index }))
     }
 }

@@ -12,14 +12,10 @@ use tonic::{Request, Response, Status};
 /// The relationship service over the node's shared state.
 pub struct RelationshipApi(pub Shared);
 
-fn rel_reply(index: u64, reply: Reply) -> Result<Response<pb::RelationshipResponse>, Status> {
+/// The relationship a write stored: (its document, its ETag).
+fn written_relationship(reply: Reply) -> Result<(String, String), Status> {
     match reply {
-        Reply::Relationship { json, etag } => Ok(Response::new(pb::RelationshipResponse {
-            relationship_json: json,
-            etag,
-            index,
-            read: None,
-        })),
+        Reply::Relationship { json, etag } => Ok((json, etag)),
         other => Err(unexpected(other)),
     }
 }
@@ -41,7 +37,7 @@ impl RelationshipService for RelationshipApi {
     async fn put_relationship(
         &self,
         req: Request<pb::PutRelationshipRequest>,
-    ) -> Result<Response<pb::RelationshipResponse>, Status> {
+    ) -> Result<Response<pb::PutRelationshipResponse>, Status> {
         let r = req.into_inner();
         let source = required("the source twin id", &r.source_id)?.to_string();
         let id = required("the relationship id", &r.relationship_id)?.to_string();
@@ -52,13 +48,14 @@ impl RelationshipService for RelationshipApi {
             pre: precondition(r.options.as_ref()),
         };
         let (index, reply) = self.0.write(op, r.options.as_ref()).await.status()?;
-        rel_reply(index, reply)
+        let (relationship_json, etag) = written_relationship(reply)?;
+        Ok(Response::new(pb::PutRelationshipResponse { relationship_json, etag, index }))
     }
 
     async fn get_relationship(
         &self,
         req: Request<pb::GetRelationshipRequest>,
-    ) -> Result<Response<pb::RelationshipResponse>, Status> {
+    ) -> Result<Response<pb::GetRelationshipResponse>, Status> {
         let r = req.into_inner();
         let source = required("the source twin id", &r.source_id)?;
         let id = required("the relationship id", &r.relationship_id)?;
@@ -76,10 +73,9 @@ impl RelationshipService for RelationshipApi {
             })
             .await?;
         let etag = etag_in(&doc);
-        Ok(Response::new(pb::RelationshipResponse {
+        Ok(Response::new(pb::GetRelationshipResponse {
             relationship_json: doc,
             etag,
-            index: 0,
             read: Some(read),
         }))
     }
@@ -87,7 +83,7 @@ impl RelationshipService for RelationshipApi {
     async fn patch_relationship(
         &self,
         req: Request<pb::PatchRelationshipRequest>,
-    ) -> Result<Response<pb::RelationshipResponse>, Status> {
+    ) -> Result<Response<pb::PatchRelationshipResponse>, Status> {
         let r = req.into_inner();
         let source = required("the source twin id", &r.source_id)?.to_string();
         let id = required("the relationship id", &r.relationship_id)?.to_string();
@@ -98,19 +94,20 @@ impl RelationshipService for RelationshipApi {
             pre: precondition(r.options.as_ref()),
         };
         let (index, reply) = self.0.write(op, r.options.as_ref()).await.status()?;
-        rel_reply(index, reply)
+        let (relationship_json, etag) = written_relationship(reply)?;
+        Ok(Response::new(pb::PatchRelationshipResponse { relationship_json, etag, index }))
     }
 
     async fn delete_relationship(
         &self,
         req: Request<pb::DeleteRelationshipRequest>,
-    ) -> Result<Response<pb::DeleteResponse>, Status> {
+    ) -> Result<Response<pb::DeleteRelationshipResponse>, Status> {
         let r = req.into_inner();
         let source = required("the source twin id", &r.source_id)?.to_string();
         let id = required("the relationship id", &r.relationship_id)?.to_string();
         let op = Op::DeleteRelationship { source, id, pre: precondition(r.options.as_ref()) };
         let (index, _) = self.0.write(op, r.options.as_ref()).await.status()?;
-        Ok(Response::new(pb::DeleteResponse { index }))
+        Ok(Response::new(pb::DeleteRelationshipResponse { index }))
     }
 
     async fn list_relationships(

@@ -12,11 +12,10 @@ use tonic::{Request, Response, Status};
 /// The twin service over the node's shared state.
 pub struct TwinApi(pub Shared);
 
-fn twin_reply(index: u64, reply: Reply) -> Result<Response<pb::TwinResponse>, Status> {
+/// The twin a write stored: (its document, its ETag).
+fn written_twin(reply: Reply) -> Result<(String, String), Status> {
     match reply {
-        Reply::Twin { json, etag } => {
-            Ok(Response::new(pb::TwinResponse { twin_json: json, etag, index, read: None }))
-        }
+        Reply::Twin { json, etag } => Ok((json, etag)),
         other => Err(unexpected(other)),
     }
 }
@@ -37,29 +36,30 @@ impl TwinService for TwinApi {
     async fn put_twin(
         &self,
         req: Request<pb::PutTwinRequest>,
-    ) -> Result<Response<pb::TwinResponse>, Status> {
+    ) -> Result<Response<pb::PutTwinResponse>, Status> {
         let r = req.into_inner();
         let id = required("the twin id", &r.id)?.to_string();
         let op = Op::PutTwin { id, json: r.twin_json, pre: precondition(r.options.as_ref()) };
         let (index, reply) = self.0.write(op, r.options.as_ref()).await.status()?;
-        twin_reply(index, reply)
+        let (twin_json, etag) = written_twin(reply)?;
+        Ok(Response::new(pb::PutTwinResponse { twin_json, etag, index }))
     }
 
     async fn get_twin(
         &self,
         req: Request<pb::GetTwinRequest>,
-    ) -> Result<Response<pb::TwinResponse>, Status> {
+    ) -> Result<Response<pb::GetTwinResponse>, Status> {
         let r = req.into_inner();
         let id = required("the twin id", &r.id)?;
         let (read, doc) = self.0.read(r.options.as_ref(), || self.load(id)).await?;
         let etag = etag_in(&doc);
-        Ok(Response::new(pb::TwinResponse { twin_json: doc, etag, index: 0, read: Some(read) }))
+        Ok(Response::new(pb::GetTwinResponse { twin_json: doc, etag, read: Some(read) }))
     }
 
     async fn patch_twin(
         &self,
         req: Request<pb::PatchTwinRequest>,
-    ) -> Result<Response<pb::TwinResponse>, Status> {
+    ) -> Result<Response<pb::PatchTwinResponse>, Status> {
         let r = req.into_inner();
         let id = required("the twin id", &r.id)?.to_string();
         let op = Op::PatchTwin {
@@ -69,24 +69,25 @@ impl TwinService for TwinApi {
             pre: precondition(r.options.as_ref()),
         };
         let (index, reply) = self.0.write(op, r.options.as_ref()).await.status()?;
-        twin_reply(index, reply)
+        let (twin_json, etag) = written_twin(reply)?;
+        Ok(Response::new(pb::PatchTwinResponse { twin_json, etag, index }))
     }
 
     async fn delete_twin(
         &self,
         req: Request<pb::DeleteTwinRequest>,
-    ) -> Result<Response<pb::DeleteResponse>, Status> {
+    ) -> Result<Response<pb::DeleteTwinResponse>, Status> {
         let r = req.into_inner();
         let id = required("the twin id", &r.id)?.to_string();
         let op = Op::DeleteTwin { id, pre: precondition(r.options.as_ref()) };
         let (index, _) = self.0.write(op, r.options.as_ref()).await.status()?;
-        Ok(Response::new(pb::DeleteResponse { index }))
+        Ok(Response::new(pb::DeleteTwinResponse { index }))
     }
 
     async fn get_component(
         &self,
         req: Request<pb::GetComponentRequest>,
-    ) -> Result<Response<pb::ComponentResponse>, Status> {
+    ) -> Result<Response<pb::GetComponentResponse>, Status> {
         let r = req.into_inner();
         let id = required("the twin id", &r.id)?;
         let name = required("the component name", &r.component)?;
@@ -102,13 +103,13 @@ impl TwinService for TwinApi {
                 Ok((component.to_string(), twin::etag_of(&doc).unwrap_or_default().to_string()))
             })
             .await?;
-        Ok(Response::new(pb::ComponentResponse { component_json, etag, read: Some(read) }))
+        Ok(Response::new(pb::GetComponentResponse { component_json, etag, read: Some(read) }))
     }
 
     async fn patch_component(
         &self,
         req: Request<pb::PatchComponentRequest>,
-    ) -> Result<Response<pb::TwinResponse>, Status> {
+    ) -> Result<Response<pb::PatchComponentResponse>, Status> {
         let r = req.into_inner();
         let id = required("the twin id", &r.id)?.to_string();
         let component = required("the component name", &r.component)?.to_string();
@@ -119,7 +120,8 @@ impl TwinService for TwinApi {
             pre: precondition(r.options.as_ref()),
         };
         let (index, reply) = self.0.write(op, r.options.as_ref()).await.status()?;
-        twin_reply(index, reply)
+        let (twin_json, etag) = written_twin(reply)?;
+        Ok(Response::new(pb::PatchComponentResponse { twin_json, etag, index }))
     }
 
     async fn publish_telemetry(

@@ -1,7 +1,7 @@
 //! `twinstore cluster ...`: a region's raft group.
 //!
 //! `status` asks every endpoint given, and every member those nodes name, for its own view
-//! (`ClusterService.Status`), all at once and briefly, and prints one row per node: id, address,
+//! (`ClusterService.ClusterStatus`), all at once and briefly, and prints one row per node: id, address,
 //! role, term, last log and applied index, the leader it follows, and health (reachable, and on the
 //! leader's word how far behind it is). A node that cannot be reached is a row too, not a failure:
 //! the command fails only when no node answers at all. The leader is the node that says it leads
@@ -96,7 +96,7 @@ fn member_json(m: &pb::Member) -> Value {
     json!({"id": m.id, "addr": m.addr, "voter": m.voter, "matched_index": m.matched_index})
 }
 
-fn membership_json(r: &pb::MembershipResponse) -> Value {
+fn membership_json(r: &pb::Membership) -> Value {
     json!({"members": r.members.iter().map(member_json).collect::<Vec<_>>(), "index": r.index})
 }
 
@@ -218,7 +218,7 @@ impl ClusterView {
         self.nodes
             .iter()
             .filter_map(|n| n.status.as_ref().ok().map(|s| (s, n.url.as_str())))
-            .filter(|(s, _)| s.state == "Leader")
+            .filter(|(s, _)| s.role() == pb::RaftRole::Leader)
             .max_by_key(|(s, _)| s.term)
     }
 
@@ -276,7 +276,7 @@ impl ClusterView {
                         "endpoint": n.url,
                         "reachable": true,
                         "region": s.region,
-                        "state": s.state,
+                        "state": s.role().label(),
                         "is_leader": leader.is_some_and(|(l, _)| l.id == s.id),
                         "term": s.term,
                         "leader_id": s.leader_id,
@@ -383,7 +383,7 @@ impl ClusterView {
                         if is_leader { "*".into() } else { String::new() },
                         s.id.to_string(),
                         if s.addr.is_empty() { n.url.clone() } else { s.addr.clone() },
-                        s.state.clone(),
+                        s.role().label().to_string(),
                         s.term.to_string(),
                         s.last_log_index.to_string(),
                         s.last_applied_index.to_string(),
@@ -437,7 +437,7 @@ impl ClusterView {
 mod tests {
     use super::*;
 
-    fn status(id: u64, state: &str, term: u64, leader: u64) -> pb::ClusterStatusResponse {
+    fn status(id: u64, role: pb::RaftRole, term: u64, leader: u64) -> pb::ClusterStatusResponse {
         let members = (1..=3)
             .map(|i| pb::Member {
                 id: i,
@@ -449,7 +449,7 @@ mod tests {
         pb::ClusterStatusResponse {
             id,
             addr: format!("http://127.0.1.{id}:7001"),
-            state: state.into(),
+            role: role.into(),
             term,
             leader_id: leader,
             leader_addr: format!("http://127.0.1.{leader}:7001"),
@@ -466,13 +466,13 @@ mod tests {
             nodes: vec![
                 NodeView {
                     url: "http://127.0.1.1:7001".into(),
-                    status: Ok(status(1, "Follower", 3, 2)),
+                    status: Ok(status(1, pb::RaftRole::Follower, 3, 2)),
                     member_id: Some(1),
                     region: Some("primary".into()),
                 },
                 NodeView {
                     url: "http://127.0.1.2:7001".into(),
-                    status: Ok(status(2, "Leader", 3, 2)),
+                    status: Ok(status(2, pb::RaftRole::Leader, 3, 2)),
                     member_id: Some(2),
                     region: Some("primary".into()),
                 },
@@ -510,7 +510,12 @@ mod tests {
         let mut v = view();
         // The standby region: its own leader (node 1) in its own, lower term.
         for id in 1..=2u64 {
-            let mut s = status(id, if id == 1 { "Leader" } else { "Follower" }, 1, 1);
+            let mut s = status(
+                id,
+                if id == 1 { pb::RaftRole::Leader } else { pb::RaftRole::Follower },
+                1,
+                1,
+            );
             s.region = "standby".into();
             s.addr = format!("http://127.0.2.{id}:7001");
             v.nodes.push(NodeView {
@@ -537,7 +542,7 @@ mod tests {
     fn a_stale_leader_is_not_the_leader() {
         let mut v = view();
         // Node 1 still thinks it leads, in an older term.
-        v.nodes[0].status = Ok(status(1, "Leader", 2, 1));
+        v.nodes[0].status = Ok(status(1, pb::RaftRole::Leader, 2, 1));
         assert_eq!(v.leader().unwrap().0.id, 2);
         assert!(!v.settled());
         v.nodes[1].status = Err("down".into());

@@ -129,7 +129,7 @@ fn region_json(overview: &DrOverview, region: &str) -> Value {
                 "reachable": true,
                 "node_id": s.node_id,
                 "leader": s.leader,
-                "role": s.role,
+                "role": s.role().label(),
                 "epoch": s.epoch,
                 "applied_index": s.applied_index,
             }),
@@ -147,10 +147,10 @@ fn region_json(overview: &DrOverview, region: &str) -> Value {
         v["reachable"] = json!(false);
         return v;
     };
-    let standby = s.role == "standby";
+    let standby = s.role() == pb::DrRole::Standby;
     let fields = json!({
         "reachable": true,
-        "role": s.role,
+        "role": s.role().label(),
         "epoch": s.epoch,
         "leader_id": s.leader.then_some(s.node_id),
         "leader_endpoint": s.leader.then(|| node.url.clone()),
@@ -193,8 +193,9 @@ pub(crate) fn status_json(overview: &DrOverview) -> Value {
     let regions: Vec<Value> = overview.regions().iter().map(|r| region_json(overview, r)).collect();
     let lag = standby.as_deref().and_then(|r| overview.region_view(r)).map(|(_, s)| s);
     // The standby's leader is connected to the primary and has all it knows of.
-    let caught_up =
-        lag.is_some_and(|s| s.role == "standby" && s.leader && s.shipping && s.lag_entries == 0);
+    let caught_up = lag.is_some_and(|s| {
+        s.role() == pb::DrRole::Standby && s.leader && s.shipping && s.lag_entries == 0
+    });
     json!({
         "caught_up": caught_up,
         "primary_region": primary.as_ref().map(|(r, _)| r),
@@ -220,7 +221,7 @@ pub(crate) fn status_lines(overview: &DrOverview) -> Vec<String> {
     let standby = standby_of(overview);
     let lag = standby.as_deref().and_then(|r| overview.region_view(r)).map(|(_, s)| s);
     lines.push(match (&primary, &standby, lag) {
-        (Some((p, e)), Some(s), Some(l)) if l.role == "standby" => format!(
+        (Some((p, e)), Some(s), Some(l)) if l.role() == pb::DrRole::Standby => format!(
             "region {p} is the primary at epoch {e}; region {s} {}",
             if l.shipping {
                 format!(
@@ -246,7 +247,7 @@ pub(crate) fn status_lines(overview: &DrOverview) -> Vec<String> {
     });
     let dash = || "-".to_string();
     let mut rows: Vec<(&str, Vec<String>)> = vec![("", regions.clone())];
-    let mut add = |label: &'static str, f: &dyn Fn(&pb::DrStatus, &str) -> String| {
+    let mut add = |label: &'static str, f: &dyn Fn(&pb::DrStatusResponse, &str) -> String| {
         let cells = regions
             .iter()
             .map(|r| match overview.region_view(r) {
@@ -262,28 +263,28 @@ pub(crate) fn status_lines(overview: &DrOverview) -> Vec<String> {
             .collect();
         rows.push((label, cells));
     };
-    add("role", &|s, _| s.role.clone());
+    add("role", &|s, _| s.role().label().to_string());
     add("epoch", &|s, _| s.epoch.to_string());
     add("leader", &|s, url| {
         if s.leader { format!("node {} {url}", s.node_id) } else { "none answering".into() }
     });
     add("applied index", &|s, _| s.applied_index.to_string());
     add("replicated", &|s, _| {
-        if s.role == "standby" && s.replicated_index > 0 {
+        if s.role() == pb::DrRole::Standby && s.replicated_index > 0 {
             format!("{}:{}", s.replicated_epoch, s.replicated_index)
         } else {
             dash()
         }
     });
     add("replicated time", &|s, _| {
-        if s.role == "standby" {
+        if s.role() == pb::DrRole::Standby {
             time_text(s.replicated_time_ns).unwrap_or_else(dash)
         } else {
             dash()
         }
     });
     add("lag", &|s, _| {
-        if s.role == "standby" && s.leader {
+        if s.role() == pb::DrRole::Standby && s.leader {
             format!("{} entries, {:.3} s", s.lag_entries, s.lag_seconds)
         } else {
             dash()
@@ -291,28 +292,28 @@ pub(crate) fn status_lines(overview: &DrOverview) -> Vec<String> {
     });
     add("lag p50 / p99", &|s, _| {
         // Kept by the standby's leader; a promoted region still holds its old figures.
-        if s.role == "standby" && s.leader && s.lag_samples > 0 {
+        if s.role() == pb::DrRole::Standby && s.leader && s.lag_samples > 0 {
             format!("{:.1} / {:.1} ms ({} batches)", s.lag_p50_ms, s.lag_p99_ms, s.lag_samples)
         } else {
             dash()
         }
     });
     add("retained log", &|s, _| {
-        if s.role == "primary" && s.retained_to > 0 {
+        if s.role() == pb::DrRole::Primary && s.retained_to > 0 {
             format!("{}..{}", s.retained_from, s.retained_to)
         } else {
             dash()
         }
     });
     add("standby confirmed", &|s, _| {
-        if s.role == "primary" { s.standby_confirmed.to_string() } else { dash() }
+        if s.role() == pb::DrRole::Primary { s.standby_confirmed.to_string() } else { dash() }
     });
     add("fenced at", &|s, _| {
         if s.fenced_index > 0 { format!("{}:{}", s.fenced_epoch, s.fenced_index) } else { dash() }
     });
     add("divergent writes", &|s, _| s.divergent_writes.to_string());
     add("shipping", &|s, _| {
-        if s.role != "standby" {
+        if s.role() != pb::DrRole::Standby {
             dash()
         } else if s.shipping {
             format!("connected to {}", s.peer_region)
@@ -573,14 +574,14 @@ mod tests {
     use super::*;
     use crate::client::DrNode;
 
-    fn node(url: &str, s: pb::DrStatus) -> DrNode {
+    fn node(url: &str, s: pb::DrStatusResponse) -> DrNode {
         DrNode { url: url.into(), region: Some(s.region.clone()), status: Ok(s) }
     }
 
     fn overview() -> DrOverview {
-        let primary = pb::DrStatus {
+        let primary = pb::DrStatusResponse {
             region: "primary".into(),
-            role: "primary".into(),
+            role: pb::DrRole::Primary.into(),
             epoch: 1,
             node_id: 1,
             leader: true,
@@ -591,9 +592,9 @@ mod tests {
             peer_region: "standby".into(),
             ..Default::default()
         };
-        let standby = pb::DrStatus {
+        let standby = pb::DrStatusResponse {
             region: "standby".into(),
-            role: "standby".into(),
+            role: pb::DrRole::Standby.into(),
             epoch: 1,
             node_id: 2,
             leader: true,

@@ -123,13 +123,13 @@ fn when(ns: u64) -> String {
 
 fn region_text(r: &pb::RegionHealth) -> Vec<String> {
     let mut lines = Vec::new();
-    let role = if r.dr_role.is_empty() { "?" } else { &r.dr_role };
+    let role = r.dr_role().label();
     let leader =
         if r.leader_id == 0 { "no leader".to_string() } else { format!("leader {}", r.leader_id) };
     let lag = r
         .nodes
         .iter()
-        .find(|n| n.raft_state == "Leader" && r.dr_role == "standby")
+        .find(|n| n.raft_role() == pb::RaftRole::Leader && r.dr_role() == pb::DrRole::Standby)
         .map(|n| format!("  lag {:.1} s ({} entries)", n.lag_seconds, n.lag_entries))
         .unwrap_or_default();
     lines.push(format!(
@@ -148,8 +148,9 @@ fn region_text(r: &pb::RegionHealth) -> Vec<String> {
         ));
     }
     for n in &r.nodes {
-        let id = format!("{}{}", n.id, if n.raft_state == "Leader" { "*" } else { "" });
-        let role = if n.reachable { n.raft_state.as_str() } else { "-" };
+        let id =
+            format!("{}{}", n.id, if n.raft_role() == pb::RaftRole::Leader { "*" } else { "" });
+        let role = if n.reachable { n.raft_role().label() } else { "-" };
         lines.push(format!(
             "  {:<5} {:<10} {:<12} {:>9} {:>7}  {}",
             id,
@@ -176,7 +177,7 @@ fn region_json(r: &pb::RegionHealth) -> Value {
         .map(|n| {
             json!({
                 "id": n.id, "addr": n.addr, "reachable": n.reachable, "error": n.error,
-                "role": n.raft_state, "health": state_name(n.state()), "reasons": n.reasons,
+                "role": n.raft_role().label(), "health": state_name(n.state()), "reasons": n.reasons,
                 "term": n.term, "leader": n.leader_id, "applied_index": n.applied_index,
                 "last_log_index": n.last_log_index, "behind_leader": n.behind_leader,
                 "voter": n.voter, "fenced": n.fenced, "shipping": n.shipping,
@@ -187,7 +188,7 @@ fn region_json(r: &pb::RegionHealth) -> Value {
         .collect();
     json!({
         "region": r.region, "health": state_name(r.state()), "reasons": r.reasons,
-        "role": r.dr_role, "epoch": r.dr_epoch, "leader": r.leader_id, "term": r.term,
+        "role": r.dr_role().label(), "epoch": r.dr_epoch, "leader": r.leader_id, "term": r.term,
         "reachable": r.reachable, "observed_by": r.observed_by, "peer_region": r.peer_region,
         "nodes": nodes,
     })

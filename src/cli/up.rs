@@ -33,6 +33,7 @@ use super::output::{CliError, CliResult, out};
 use super::sample;
 use crate::client::{Client, Conditions, Consistency, DrOverview, PageRequest, RetryPolicy};
 use crate::error::ErrorCode;
+use crate::pb::DrRole;
 use clap::Args;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -444,7 +445,9 @@ async fn wait_for_roles(endpoints: &[String]) -> CliResult {
         let overview = probe.dr_overview().await;
         if let Some((primary, _)) = overview.primary() {
             let others_standby = overview.regions().iter().filter(|r| **r != primary).all(|r| {
-                overview.region_view(r).is_some_and(|(_, s)| s.leader && s.role == "standby")
+                overview
+                    .region_view(r)
+                    .is_some_and(|(_, s)| s.leader && s.role() == DrRole::Standby)
             });
             if others_standby && overview.regions().len() > 1 {
                 return Ok(());
@@ -624,8 +627,8 @@ fn print_banner(regions: &[RegionSpec], nodes: &[ChildNode], loaded: &Loaded, re
             .dr
             .as_ref()
             .and_then(|o| o.region_view(&region.name))
-            .map(|(_, s)| match s.role.as_str() {
-                "primary" => format!(" (the primary, epoch {})", s.epoch),
+            .map(|(_, s)| match s.role() {
+                DrRole::Primary => format!(" (the primary, epoch {})", s.epoch),
                 _ => format!(" (standby of {})", s.peer_region),
             })
             .unwrap_or_default();

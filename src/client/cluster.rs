@@ -27,7 +27,7 @@ impl Client {
         let (url, channel) = self.inner.pool.channel_to(endpoint)?;
         let timeout = self.inner.policy.attempt_timeout.min(STATUS_TIMEOUT);
         let mut c = ClusterServiceClient::new(channel);
-        match tokio::time::timeout(timeout, c.status(pb::ClusterStatusRequest {})).await {
+        match tokio::time::timeout(timeout, c.cluster_status(pb::ClusterStatusRequest {})).await {
             Ok(Ok(r)) => Ok(r.into_inner()),
             Ok(Err(status)) => Err(ClientError::from_status(&status, &url)),
             Err(_) => Err(ClientError::timeout(&url, timeout)),
@@ -36,23 +36,24 @@ impl Client {
 
     /// Adds node `id`, reachable at `addr`, to the region: it joins as a learner, catches up, then
     /// becomes a voter. Answers with the voters after the change.
-    pub async fn add_node(
-        &self,
-        id: u64,
-        addr: &str,
-    ) -> Result<pb::MembershipResponse, ClientError> {
+    pub async fn add_node(&self, id: u64, addr: &str) -> Result<pb::Membership, ClientError> {
         let req = pb::AddNodeRequest { id, addr: addr.into() };
         self.membership(move |mut c| {
             let r = req.clone();
             async move { c.add_node(r).await }
         })
-        .await
+        .await?
+        .membership
+        .ok_or_else(|| ClientError::missing("membership"))
     }
 
     /// Removes node `id` from the region. Answers with the voters after the change.
-    pub async fn remove_node(&self, id: u64) -> Result<pb::MembershipResponse, ClientError> {
+    pub async fn remove_node(&self, id: u64) -> Result<pb::Membership, ClientError> {
         let req = pb::RemoveNodeRequest { id };
-        self.membership(move |mut c| async move { c.remove_node(req).await }).await
+        self.membership(move |mut c| async move { c.remove_node(req).await })
+            .await?
+            .membership
+            .ok_or_else(|| ClientError::missing("membership"))
     }
 
     async fn membership<T, F, Fut>(&self, mut f: F) -> Result<T, ClientError>

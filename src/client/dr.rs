@@ -2,7 +2,7 @@
 //! is the primary, each node's DR status, failover, reprotect, and the writes kept aside.
 //!
 //! **Which region is primary.** A client is given the endpoints of both regions. Each node says
-//! (`GeoService.Status`) its region, its role and the DR epoch it knows. The primary is the region
+//! (`GeoService.DrStatus`) its region, its role and the DR epoch it knows. The primary is the region
 //! of a node that says `primary` with the highest epoch; a node that says `primary` under an
 //! older epoch than any node has shown (an old primary that has not yet learned it was replaced)
 //! is never chosen, and neither is a standby — which is also what a fenced old primary says. The
@@ -44,9 +44,9 @@ const MAX_MESSAGE_BYTES: usize = 256 << 20;
 pub(super) struct Probe {
     /// The URL it was asked at.
     pub(super) url: String,
-    /// `GeoService.Status`.
-    pub(super) dr: Option<pb::DrStatus>,
-    /// `ClusterService.Status`.
+    /// `GeoService.DrStatus`.
+    pub(super) dr: Option<pb::DrStatusResponse>,
+    /// `ClusterService.ClusterStatus`.
     pub(super) raft: Option<pb::ClusterStatusResponse>,
 }
 
@@ -77,8 +77,8 @@ pub(super) struct Choice {
 }
 
 /// Whether a DR status is a primary's.
-fn is_primary(d: &pb::DrStatus) -> bool {
-    d.role == "primary"
+fn is_primary(d: &pb::DrStatusResponse) -> bool {
+    d.role() == pb::DrRole::Primary
 }
 
 /// Decides where writes go (see the module docs). `min_epoch` is the highest epoch the client has
@@ -126,7 +126,7 @@ fn raft_leader<'a>(probes: impl Iterator<Item = &'a Probe>) -> Option<String> {
     let mut best: Option<(bool, u64, String)> = None;
     for p in probes {
         let Some(s) = &p.raft else { continue };
-        let candidate = if s.state == "Leader" {
+        let candidate = if s.role() == pb::RaftRole::Leader {
             Some((true, s.term, p.url.clone()))
         } else if s.leader_id != 0 && !s.leader_addr.is_empty() {
             Some((false, s.term, s.leader_addr.clone()))
@@ -150,7 +150,7 @@ pub struct DrNode {
     /// Its region: from its answer, or else from another node that named it.
     pub region: Option<String>,
     /// Its DR status, or why there was none.
-    pub status: Result<pb::DrStatus, ClientError>,
+    pub status: Result<pb::DrStatusResponse, ClientError>,
 }
 
 /// Every node's DR status: the given endpoints and every node their answers name (their regions'
@@ -163,7 +163,7 @@ pub struct DrOverview {
 
 impl DrOverview {
     /// The answers.
-    pub fn answers(&self) -> impl Iterator<Item = &pb::DrStatus> {
+    pub fn answers(&self) -> impl Iterator<Item = &pb::DrStatusResponse> {
         self.nodes.iter().filter_map(|n| n.status.as_ref().ok())
     }
 
@@ -193,7 +193,7 @@ impl DrOverview {
         let node = self
             .region_nodes(&primary)
             .into_iter()
-            .find(|n| n.status.as_ref().is_ok_and(|s| s.role == "primary"))?;
+            .find(|n| n.status.as_ref().is_ok_and(|s| s.role() == pb::DrRole::Primary))?;
         Some((primary, node.url.clone()))
     }
 
@@ -218,8 +218,8 @@ impl DrOverview {
 
     /// The status that speaks for a region: its leader's (the one whose lag figures are live), or
     /// else the answer of the node that has applied the most.
-    pub fn region_view(&self, region: &str) -> Option<(&DrNode, &pb::DrStatus)> {
-        let answered: Vec<(&DrNode, &pb::DrStatus)> = self
+    pub fn region_view(&self, region: &str) -> Option<(&DrNode, &pb::DrStatusResponse)> {
+        let answered: Vec<(&DrNode, &pb::DrStatusResponse)> = self
             .region_nodes(region)
             .into_iter()
             .filter_map(|n| n.status.as_ref().ok().map(|s| (n, s)))
@@ -249,7 +249,7 @@ impl DrOverview {
                 continue;
             }
             let Some((_, s)) = self.region_view(&region) else { continue };
-            if s.role != "standby" {
+            if s.role() != pb::DrRole::Standby {
                 continue;
             }
             let following = !(s.fenced_index > 0 && s.replicated_index == 0);
@@ -304,7 +304,7 @@ impl DrOverview {
             match self.region_view(&region) {
                 Some((_, s)) => parts.push(format!(
                     "region {region}: {} at epoch {} ({ok} of {} node(s) answer)",
-                    s.role,
+                    s.role().label(),
                     s.epoch,
                     nodes.len()
                 )),
@@ -368,10 +368,10 @@ impl Client {
     }
 
     /// The DR status of the node at `endpoint` (any URL): one attempt, at most 3 s.
-    pub async fn dr_status(&self, endpoint: &str) -> Result<pb::DrStatus, ClientError> {
+    pub async fn dr_status(&self, endpoint: &str) -> Result<pb::DrStatusResponse, ClientError> {
         let (url, mut c) = self.geo(endpoint)?;
         let timeout = self.inner.policy.attempt_timeout.min(STATUS_TIMEOUT);
-        match tokio::time::timeout(timeout, c.status(pb::DrStatusRequest {})).await {
+        match tokio::time::timeout(timeout, c.dr_status(pb::DrStatusRequest {})).await {
             Ok(Ok(r)) => Ok(r.into_inner()),
             Ok(Err(status)) => Err(ClientError::from_status(&status, &url)),
             Err(_) => Err(ClientError::timeout(&url, timeout)),
@@ -565,11 +565,12 @@ fn nobody_answers(overview: &DrOverview) -> ClientError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pb::DrRole::{Primary, Standby};
 
-    fn node(url: &str, region: &str, role: &str, epoch: u64, leader: bool) -> Probe {
+    fn node(url: &str, region: &str, role: pb::DrRole, epoch: u64, leader: bool) -> Probe {
         Probe {
             url: url.into(),
-            dr: Some(pb::DrStatus {
+            dr: Some(pb::DrStatusResponse {
                 region: region.into(),
                 role: role.into(),
                 epoch,
@@ -577,7 +578,7 @@ mod tests {
                 ..Default::default()
             }),
             raft: Some(pb::ClusterStatusResponse {
-                state: if leader { "Leader" } else { "Follower" }.into(),
+                role: if leader { pb::RaftRole::Leader } else { pb::RaftRole::Follower }.into(),
                 term: 3,
                 region: region.into(),
                 ..Default::default()
@@ -586,7 +587,7 @@ mod tests {
     }
 
     /// Region `a` on a1..a3 and region `b` on b1..b3, their leaders on a2 and b3.
-    fn pair(a: (&str, u64), b: (&str, u64)) -> Vec<Probe> {
+    fn pair(a: (pb::DrRole, u64), b: (pb::DrRole, u64)) -> Vec<Probe> {
         let mut v = Vec::new();
         for i in 1..=3 {
             v.push(node(&format!("a{i}"), "a", a.0, a.1, i == 2));
@@ -599,11 +600,11 @@ mod tests {
 
     #[test]
     fn the_primary_region_s_leader_is_chosen() {
-        let c = choose(&pair(("primary", 1), ("standby", 1)), 0);
+        let c = choose(&pair((Primary, 1), (Standby, 1)), 0);
         assert_eq!(c.leader.as_deref(), Some("a2"));
         assert_eq!(c.primary, Some(("a".into(), 1)));
         // After a failover: b is primary at epoch 2, a a standby.
-        let c = choose(&pair(("standby", 2), ("primary", 2)), 0);
+        let c = choose(&pair((Standby, 2), (Primary, 2)), 0);
         assert_eq!(c.leader.as_deref(), Some("b3"));
         assert_eq!(c.primary, Some(("b".into(), 2)));
         assert_eq!(c.max_epoch, 2);
@@ -612,11 +613,11 @@ mod tests {
     #[test]
     fn the_highest_epoch_primary_wins() {
         // A forced failover: b was promoted at epoch 2 while a, cut off, still says primary at 1.
-        let c = choose(&pair(("primary", 1), ("primary", 2)), 0);
+        let c = choose(&pair((Primary, 1), (Primary, 2)), 0);
         assert_eq!(c.leader.as_deref(), Some("b3"));
         assert_eq!(c.primary, Some(("b".into(), 2)));
         // Order does not matter.
-        let mut probes = pair(("primary", 1), ("primary", 2));
+        let mut probes = pair((Primary, 1), (Primary, 2));
         probes.reverse();
         assert_eq!(choose(&probes, 0).leader.as_deref(), Some("b3"));
     }
@@ -624,19 +625,19 @@ mod tests {
     #[test]
     fn standby_and_fenced_nodes_are_never_chosen_for_writes() {
         // Mid planned failover: a is fenced (a standby at epoch 2), b not yet promoted.
-        let c = choose(&pair(("standby", 2), ("standby", 1)), 0);
+        let c = choose(&pair((Standby, 2), (Standby, 1)), 0);
         assert_eq!(c, Choice { leader: None, primary: None, max_epoch: 2 });
         // Only the standby answers.
-        let probes: Vec<Probe> = pair(("primary", 1), ("standby", 1))
+        let probes: Vec<Probe> = pair((Primary, 1), (Standby, 1))
             .into_iter()
             .filter(|p| p.url.starts_with('b'))
             .collect();
         assert_eq!(choose(&probes, 0).leader, None);
         // An old primary at epoch 1 is stale once any node shows epoch 2, even a standby...
-        let c = choose(&pair(("primary", 1), ("standby", 2)), 0);
+        let c = choose(&pair((Primary, 1), (Standby, 2)), 0);
         assert_eq!(c.leader, None);
         // ...or once the client has seen epoch 2 before, even if nobody shows it now.
-        let old: Vec<Probe> = pair(("primary", 1), ("standby", 1))
+        let old: Vec<Probe> = pair((Primary, 1), (Standby, 1))
             .into_iter()
             .filter(|p| p.url.starts_with('a'))
             .collect();
@@ -646,7 +647,7 @@ mod tests {
 
     #[test]
     fn without_a_leader_answer_the_primary_region_s_hint_or_any_of_its_nodes() {
-        let mut probes = pair(("primary", 1), ("standby", 1));
+        let mut probes = pair((Primary, 1), (Standby, 1));
         // a2 (the leader) does not answer; a1 names it.
         probes.retain(|p| p.url != "a2");
         probes[0].raft.as_mut().unwrap().leader_id = 2;
@@ -664,7 +665,7 @@ mod tests {
 
     #[test]
     fn servers_without_dr_fall_back_to_the_raft_leader() {
-        let mut probes = pair(("primary", 1), ("standby", 1));
+        let mut probes = pair((Primary, 1), (Standby, 1));
         for p in &mut probes {
             p.dr = None;
         }
@@ -672,17 +673,17 @@ mod tests {
         assert_eq!(choose(&probes, 0).leader.as_deref(), Some("a2"));
     }
 
-    fn dr_node(url: &str, region: &str, s: pb::DrStatus) -> DrNode {
+    fn dr_node(url: &str, region: &str, s: pb::DrStatusResponse) -> DrNode {
         DrNode { url: url.into(), region: Some(region.into()), status: Ok(s) }
     }
 
-    fn st(region: &str, role: &str, epoch: u64, leader: bool) -> pb::DrStatus {
-        pb::DrStatus {
+    fn st(region: &str, role: pb::DrRole, epoch: u64, leader: bool) -> pb::DrStatusResponse {
+        pb::DrStatusResponse {
             region: region.into(),
             role: role.into(),
             epoch,
             leader,
-            replicated_index: if role == "standby" { 10 } else { 0 },
+            replicated_index: if role == Standby { 10 } else { 0 },
             ..Default::default()
         }
     }
@@ -691,9 +692,9 @@ mod tests {
     fn failover_and_reprotect_targets() {
         let o = DrOverview {
             nodes: vec![
-                dr_node("a1", "a", st("a", "primary", 1, true)),
-                dr_node("b1", "b", st("b", "standby", 1, false)),
-                dr_node("b2", "b", st("b", "standby", 1, true)),
+                dr_node("a1", "a", st("a", Primary, 1, true)),
+                dr_node("b1", "b", st("b", Standby, 1, false)),
+                dr_node("b2", "b", st("b", Standby, 1, true)),
             ],
         };
         assert_eq!(o.primary(), Some(("a".into(), 1)));
@@ -702,21 +703,18 @@ mod tests {
         assert_eq!(o.region_urls("b"), vec!["b2", "b1"]);
         assert_eq!(o.reprotect_region().unwrap(), "b");
         // An old primary, fenced and following nobody, is no failover target.
-        let mut fenced = st("a", "standby", 2, true);
+        let mut fenced = st("a", Standby, 2, true);
         fenced.fenced_index = 40;
         fenced.replicated_index = 0;
         let o = DrOverview {
-            nodes: vec![
-                dr_node("a1", "a", fenced),
-                dr_node("b1", "b", st("b", "primary", 2, true)),
-            ],
+            nodes: vec![dr_node("a1", "a", fenced), dr_node("b1", "b", st("b", Primary, 2, true))],
         };
         assert_eq!(o.regions(), vec!["b", "a"]);
         let e = o.standby_region().unwrap_err();
         assert!(e.to_string().contains("reprotect"), "{e}");
         assert_eq!(o.reprotect_region().unwrap(), "a");
         // Only the primary answers.
-        let o = DrOverview { nodes: vec![dr_node("a1", "a", st("a", "primary", 1, true))] };
+        let o = DrOverview { nodes: vec![dr_node("a1", "a", st("a", Primary, 1, true))] };
         assert_eq!(o.standby_region().unwrap_err().code, Some(ErrorCode::OperationNotAllowed));
         assert!(o.reprotect_region().is_err());
     }

@@ -62,6 +62,16 @@ impl ClientError {
         ClientError { code, status: status.code(), message: one_line(&message), transport: false }
     }
 
+    /// An answer without a message field the protocol requires (a server of another version).
+    pub fn missing(field: &str) -> Self {
+        ClientError {
+            code: Some(ErrorCode::Internal),
+            status: tonic::Code::Internal,
+            message: format!("the server's answer carries no {field}"),
+            transport: false,
+        }
+    }
+
     /// An attempt that got no answer within `after`.
     pub fn timeout(endpoint: &str, after: Duration) -> Self {
         ClientError {

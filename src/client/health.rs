@@ -41,6 +41,8 @@ impl Client {
             let req = req.clone();
             async move { HealthServiceClient::new(ch).get_incident(req).await }
         })
-        .await
+        .await?
+        .incident
+        .ok_or_else(|| ClientError::missing("incident"))
     }
 }

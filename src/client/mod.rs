@@ -247,7 +247,7 @@ impl Client {
         id: &str,
         twin_json: &str,
         conditions: Conditions,
-    ) -> Result<pb::TwinResponse, ClientError> {
+    ) -> Result<pb::PutTwinResponse, ClientError> {
         let req = pb::PutTwinRequest {
             id: id.into(),
             twin_json: twin_json.into(),
@@ -265,7 +265,7 @@ impl Client {
         &self,
         id: &str,
         consistency: Consistency,
-    ) -> Result<pb::TwinResponse, ClientError> {
+    ) -> Result<pb::GetTwinResponse, ClientError> {
         let req = pb::GetTwinRequest { id: id.into(), options: read_options(consistency) };
         self.twins(route_for(consistency), move |mut c| {
             let r = req.clone();
@@ -280,7 +280,7 @@ impl Client {
         id: &str,
         patch_json: &str,
         conditions: Conditions,
-    ) -> Result<pb::TwinResponse, ClientError> {
+    ) -> Result<pb::PatchTwinResponse, ClientError> {
         let req = pb::PatchTwinRequest {
             id: id.into(),
             patch_json: patch_json.into(),
@@ -298,7 +298,7 @@ impl Client {
         &self,
         id: &str,
         conditions: Conditions,
-    ) -> Result<pb::DeleteResponse, ClientError> {
+    ) -> Result<pb::DeleteTwinResponse, ClientError> {
         let req = pb::DeleteTwinRequest { id: id.into(), options: self.write_options(&conditions) };
         self.twins(Route::Leader, move |mut c| {
             let r = req.clone();
@@ -313,7 +313,7 @@ impl Client {
         id: &str,
         component: &str,
         consistency: Consistency,
-    ) -> Result<pb::ComponentResponse, ClientError> {
+    ) -> Result<pb::GetComponentResponse, ClientError> {
         let req = pb::GetComponentRequest {
             id: id.into(),
             component: component.into(),
@@ -333,7 +333,7 @@ impl Client {
         component: &str,
         patch_json: &str,
         conditions: Conditions,
-    ) -> Result<pb::TwinResponse, ClientError> {
+    ) -> Result<pb::PatchComponentResponse, ClientError> {
         let req = pb::PatchComponentRequest {
             id: id.into(),
             component: component.into(),
@@ -380,7 +380,7 @@ impl Client {
         relationship_id: &str,
         relationship_json: &str,
         conditions: Conditions,
-    ) -> Result<pb::RelationshipResponse, ClientError> {
+    ) -> Result<pb::PutRelationshipResponse, ClientError> {
         let req = pb::PutRelationshipRequest {
             source_id: source_id.into(),
             relationship_id: relationship_id.into(),
@@ -400,7 +400,7 @@ impl Client {
         source_id: &str,
         relationship_id: &str,
         consistency: Consistency,
-    ) -> Result<pb::RelationshipResponse, ClientError> {
+    ) -> Result<pb::GetRelationshipResponse, ClientError> {
         let req = pb::GetRelationshipRequest {
             source_id: source_id.into(),
             relationship_id: relationship_id.into(),
@@ -420,7 +420,7 @@ impl Client {
         relationship_id: &str,
         patch_json: &str,
         conditions: Conditions,
-    ) -> Result<pb::RelationshipResponse, ClientError> {
+    ) -> Result<pb::PatchRelationshipResponse, ClientError> {
         let req = pb::PatchRelationshipRequest {
             source_id: source_id.into(),
             relationship_id: relationship_id.into(),
@@ -440,7 +440,7 @@ impl Client {
         source_id: &str,
         relationship_id: &str,
         conditions: Conditions,
-    ) -> Result<pb::DeleteResponse, ClientError> {
+    ) -> Result<pb::DeleteRelationshipResponse, ClientError> {
         let req = pb::DeleteRelationshipRequest {
             source_id: source_id.into(),
             relationship_id: relationship_id.into(),
@@ -547,7 +547,7 @@ impl Client {
         id: &str,
         include_definition: bool,
         consistency: Consistency,
-    ) -> Result<pb::ModelResponse, ClientError> {
+    ) -> Result<pb::GetModelResponse, ClientError> {
         let req = pb::GetModelRequest {
             id: id.into(),
             include_definition,
@@ -597,7 +597,10 @@ impl Client {
     }
 
     /// Marks a model decommissioned: no new twin may use it.
-    pub async fn decommission_model(&self, id: &str) -> Result<pb::ModelResponse, ClientError> {
+    pub async fn decommission_model(
+        &self,
+        id: &str,
+    ) -> Result<pb::DecommissionModelResponse, ClientError> {
         let req = pb::DecommissionModelRequest {
             id: id.into(),
             options: self.write_options(&Conditions::none()),
@@ -610,7 +613,7 @@ impl Client {
     }
 
     /// Deletes a model that no other model references.
-    pub async fn delete_model(&self, id: &str) -> Result<pb::DeleteResponse, ClientError> {
+    pub async fn delete_model(&self, id: &str) -> Result<pb::DeleteModelResponse, ClientError> {
         let req = pb::DeleteModelRequest {
             id: id.into(),
             options: self.write_options(&Conditions::none()),

@@ -9,8 +9,8 @@
 //! region: any node of that region takes them (a follower forwards a write to the leader and asks
 //! it for a read index), but going to the leader saves that hop; a node of the standby region
 //! refuses writes (`ReadOnlyRegion`). The pool asks every endpoint, at once and briefly, for its DR
-//! status (`GeoService.Status`: region, role, epoch, whether it leads) and its raft status
-//! (`ClusterService.Status`: term, the leader it follows), and picks with `dr::choose`: the
+//! status (`GeoService.DrStatus`: region, role, epoch, whether it leads) and its raft status
+//! (`ClusterService.ClusterStatus`: term, the leader it follows), and picks with `dr::choose`: the
 //! primary is the region that says `primary` under the highest epoch, and within it the node that
 //! leads (or the leader its members name). The leader's URL may be one the user never listed (a
 //! client given one endpoint of a three-node region learns the others): it is added to the
@@ -36,7 +36,7 @@ use tonic::transport::{Channel, Endpoint};
 
 /// How long establishing a connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long leader discovery waits for `Status` answers.
+/// How long leader discovery waits for the `DrStatus` and `ClusterStatus` answers.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(2);
 /// Once a node has said it leads, how long discovery waits for the others' answers.
 const LEADER_GRACE: Duration = Duration::from_millis(30);
@@ -309,8 +309,8 @@ impl Pool {
                 let mut geo = GeoServiceClient::new(channel.clone());
                 let mut raft = ClusterServiceClient::new(channel);
                 let (dr, cluster) = tokio::join!(
-                    tokio::time::timeout(timeout, geo.status(pb::DrStatusRequest {})),
-                    tokio::time::timeout(timeout, raft.status(pb::ClusterStatusRequest {})),
+                    tokio::time::timeout(timeout, geo.dr_status(pb::DrStatusRequest {})),
+                    tokio::time::timeout(timeout, raft.cluster_status(pb::ClusterStatusRequest {})),
                 );
                 let dr = dr.unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("timeout")));
                 let cluster =
@@ -344,11 +344,10 @@ impl Pool {
                 dr: dr.ok().map(|r| r.into_inner()),
                 raft: cluster.ok().map(|r| r.into_inner()),
             };
-            let leads_primary = probe
-                .dr
-                .as_ref()
-                .is_some_and(|d| d.role == "primary" && d.leader && d.epoch >= known_epoch)
-                || (probe.dr.is_none() && probe.raft.as_ref().is_some_and(|r| r.state == "Leader"));
+            let leads_primary = probe.dr.as_ref().is_some_and(|d| {
+                d.role() == pb::DrRole::Primary && d.leader && d.epoch >= known_epoch
+            }) || (probe.dr.is_none()
+                && probe.raft.as_ref().is_some_and(|r| r.role() == pb::RaftRole::Leader));
             primary_leader_seen |= leads_primary;
             if let Some(region) = probe.region() {
                 answered_regions.insert(region.to_string());

@@ -207,10 +207,10 @@ pub async fn reprotect(geo: &Geo) -> Result<(u64, Position)> {
     let mut found = None;
     for addr in &peer.endpoints {
         if let Ok(mut c) = geo.client(addr)
-            && let Ok(s) = c.status(pb::DrStatusRequest {}).await
+            && let Ok(s) = c.dr_status(pb::DrStatusRequest {}).await
         {
             let s = s.into_inner();
-            if s.role == "primary" {
+            if s.role() == pb::DrRole::Primary {
                 found = Some((addr.clone(), s));
                 break;
             }

@@ -54,9 +54,9 @@ async fn fence_if_replaced(geo: &Geo, epoch: u64, peer: &PeerRegion) -> crate::e
         let Ok(mut c) = geo.client(addr) else { continue };
         let mut req = tonic::Request::new(pb::DrStatusRequest {});
         req.set_timeout(Duration::from_millis(500));
-        let Ok(status) = c.status(req).await else { continue };
+        let Ok(status) = c.dr_status(req).await else { continue };
         let s = status.into_inner();
-        if s.role == "primary" && s.epoch > epoch {
+        if s.role() == pb::DrRole::Primary && s.epoch > epoch {
             tracing::warn!(
                 peer = %s.region, peer_epoch = s.epoch, epoch,
                 "the peer region is primary at a higher epoch: fencing this region"

@@ -113,14 +113,14 @@ struct Incoming {
     held: Option<(tokio::time::Instant, Message)>,
 }
 
-type Message = std::result::Result<Option<pb::ShipMessage>, tonic::Status>;
+type Message = std::result::Result<Option<pb::PullResponse>, tonic::Status>;
 
 ///
 /// The reader also notes each message's `primary_applied` in `lag` as it arrives, so the lag in
 /// entries counts what is queued here but not applied yet, and `caught_up` cannot be claimed on
 /// the strength of an old message while newer ones wait behind it.
 fn incoming(
-    mut stream: tonic::Streaming<pb::ShipMessage>,
+    mut stream: tonic::Streaming<pb::PullResponse>,
     delay: Option<network::Delay>,
     lag: std::sync::Arc<std::sync::Mutex<super::lag::Lag>>,
 ) -> Incoming {
@@ -159,7 +159,7 @@ impl Incoming {
 
     /// The next message if it has arrived and is due, without waiting (an error or the end of
     /// the stream is left for [`Incoming::next`]).
-    fn ready(&mut self) -> Option<pb::ShipMessage> {
+    fn ready(&mut self) -> Option<pb::PullResponse> {
         let item = self.held.take().or_else(|| self.rx.try_recv().ok())?;
         match item {
             (due, Ok(Some(m))) if due <= tokio::time::Instant::now() => Some(m),
@@ -171,7 +171,7 @@ impl Incoming {
     }
 
     /// Puts back a message [`Incoming::ready`] gave, to be the next one.
-    fn hold(&mut self, m: pb::ShipMessage) {
+    fn hold(&mut self, m: pb::PullResponse) {
         self.held = Some((tokio::time::Instant::now(), Ok(Some(m))));
     }
 }
@@ -221,7 +221,7 @@ async fn follow(geo: &Geo, addr: &str) -> Result<()> {
         if now.role != Role::Standby || now.epoch != dr.epoch || moved {
             return Ok(());
         }
-        let decode = |m: &pb::ShipMessage| -> Result<ShipBatch> {
+        let decode = |m: &pb::PullResponse| -> Result<ShipBatch> {
             network::decode(&m.batch).map_err(|e| err!(Internal, "bad batch: {e}"))
         };
         // This message and every one after it that is already due, as one batch.

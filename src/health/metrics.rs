@@ -269,7 +269,7 @@ fn raft(e: &mut Exposition, h: &Health, me: &pb::NodeHealth) {
     e.gauge(
         "twinstore_raft_is_leader",
         "1 when this node leads its region.",
-        if me.raft_state == "Leader" { 1.0 } else { 0.0 },
+        if me.raft_role() == pb::RaftRole::Leader { 1.0 } else { 0.0 },
     );
     e.gauge(
         "twinstore_raft_last_log_index",
@@ -324,7 +324,7 @@ fn dr(e: &mut Exposition, me: &pb::NodeHealth) {
     e.gauge(
         "twinstore_dr_is_primary",
         "1 when this node's region is the DR primary.",
-        if me.dr_role == "primary" { 1.0 } else { 0.0 },
+        if me.dr_role() == pb::DrRole::Primary { 1.0 } else { 0.0 },
     );
     e.gauge(
         "twinstore_dr_fenced",

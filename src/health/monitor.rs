@@ -243,7 +243,7 @@ async fn probe(h: &Health) {
                     let mut req = tonic::Request::new(pb::NodeHealthRequest {});
                     req.set_timeout(timeout);
                     match tokio::time::timeout(timeout, c.node_health(req)).await {
-                        Ok(Ok(r)) => Ok(r.into_inner()),
+                        Ok(Ok(r)) => r.into_inner().node.ok_or_else(|| "an empty answer".into()),
                         Ok(Err(s)) => Err(s.message().to_string()),
                         Err(_) => Err(format!("no answer in {timeout:?}")),
                     }
@@ -317,7 +317,8 @@ fn update_serving(h: &Health, me: &pb::NodeHealth) {
 /// Opens, and finishes, the quorum-loss incident this node sees.
 fn track_outage(h: &Health, me: &pb::NodeHealth) {
     let geo = h.geo();
-    let lost = me.region_state() == pb::HealthState::Unavailable && me.raft_state != "Shutdown";
+    let lost = me.region_state() == pb::HealthState::Unavailable
+        && me.raft_role() != pb::RaftRole::Shutdown;
     let mut st = h.state();
     if lost && st.outage.is_none() {
         let m = geo.node.raft().metrics().borrow().clone();
@@ -371,8 +372,8 @@ fn sample_lag(h: &Health, now: Instant, me: &pb::NodeHealth) {
         return;
     }
     st.last_sample = Some(now);
-    let leader = region.nodes.iter().find(|n| n.reachable && n.raft_state == "Leader");
-    let sample = if me.dr_role == "standby" {
+    let leader = region.nodes.iter().find(|n| n.reachable && n.raft_role() == pb::RaftRole::Leader);
+    let sample = if me.dr_role() == pb::DrRole::Standby {
         leader.map(|l| pb::LagSample {
             time_ns: Timestamp::now().0,
             lag_seconds: l.lag_seconds,

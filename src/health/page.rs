@@ -92,7 +92,10 @@ pub fn document(
 }
 
 fn region_card(o: &mut String, r: &pb::RegionHealth, lag_threshold: f64) {
-    let role = if r.dr_role.is_empty() { "unknown role".to_string() } else { r.dr_role.clone() };
+    let role = match r.dr_role() {
+        pb::DrRole::Unspecified => "unknown role",
+        known => known.label(),
+    };
     let _ = write!(
         o,
         "<section class=\"region\" data-region=\"{name}\" data-state=\"{state}\">\
@@ -100,7 +103,7 @@ fn region_card(o: &mut String, r: &pb::RegionHealth, lag_threshold: f64) {
          <p class=\"muted\">epoch {epoch} · leader {leader} · term {term}{seen}</p>",
         name = esc(&r.region),
         state = state::name(r.state()),
-        role = esc(&role),
+        role = esc(role),
         badge = badge(r.state()),
         epoch = r.dr_epoch,
         leader =
@@ -136,9 +139,9 @@ fn region_card(o: &mut String, r: &pb::RegionHealth, lag_threshold: f64) {
                  <td>{role}</td><td>{badge}<div class=\"why\">{reasons}</div></td><td>{applied}</td>\
                  <td>{behind}</td></tr>",
                 id = n.id,
-                lead = if n.raft_state == "Leader" { " ★" } else { "" },
+                lead = if n.raft_role() == pb::RaftRole::Leader { " ★" } else { "" },
                 addr = esc(&n.addr),
-                role = esc(if n.reachable { &n.raft_state } else { "—" }),
+                role = esc(if n.reachable { n.raft_role().label() } else { "—" }),
                 state = state::name(n.state()),
                 badge = badge(n.state()),
                 reasons = esc(&reasons),
@@ -148,7 +151,7 @@ fn region_card(o: &mut String, r: &pb::RegionHealth, lag_threshold: f64) {
         }
         o.push_str("</tbody></table>");
     }
-    let standby = r.dr_role == "standby";
+    let standby = r.dr_role() == pb::DrRole::Standby;
     let (label, values): (&str, Vec<(u64, f64)>) = if standby {
         (
             "replication lag behind the primary (s)",
@@ -310,7 +313,7 @@ setInterval(function(){if(auto.checked){location.reload();}},5000);\
 mod tests {
     use super::*;
 
-    fn region(name: &str, role: &str, s: HealthState) -> pb::RegionHealth {
+    fn region(name: &str, role: pb::DrRole, s: HealthState) -> pb::RegionHealth {
         let mut r = pb::RegionHealth {
             region: name.into(),
             dr_role: role.into(),
@@ -334,7 +337,7 @@ mod tests {
             id: 1,
             addr: "http://a".into(),
             reachable: true,
-            raft_state: "Leader".into(),
+            raft_role: pb::RaftRole::Leader.into(),
             ..Default::default()
         };
         n.set_state(HealthState::Available);
@@ -345,8 +348,8 @@ mod tests {
     #[test]
     fn renders_regions_nodes_charts_and_incidents_escaped() {
         let regions = [
-            region("west", "primary", HealthState::Degraded),
-            region("east", "standby", HealthState::Available),
+            region("west", pb::DrRole::Primary, HealthState::Degraded),
+            region("east", pb::DrRole::Standby, HealthState::Available),
         ];
         let incident = pb::Incident {
             id: "west-2-1".into(),

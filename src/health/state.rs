@@ -19,7 +19,7 @@
 //! (no leader, quorum lost, raft stopped).
 
 use super::Thresholds;
-use crate::pb::{self, HealthState};
+use crate::pb::{self, HealthState, RaftRole};
 use std::time::Duration;
 
 /// The worse of two states.
@@ -33,7 +33,7 @@ pub fn name(s: HealthState) -> &'static str {
         HealthState::Available => "Available",
         HealthState::Degraded => "Degraded",
         HealthState::Unavailable => "Unavailable",
-        HealthState::Unknown => "Unknown",
+        HealthState::Unspecified => "Unknown",
     }
 }
 
@@ -55,8 +55,8 @@ pub struct Shipping {
 /// What a node knows about itself.
 #[derive(Clone, Debug, Default)]
 pub struct NodeFacts {
-    /// openraft's server state: Leader, Follower, Candidate, Learner or Shutdown.
-    pub raft_state: String,
+    /// Its raft role (from openraft's server state).
+    pub raft_role: RaftRole,
     /// The leader this node knows.
     pub leader: Option<u64>,
     /// Leader only: since a quorum last acknowledged it.
@@ -94,7 +94,7 @@ fn secs(d: Duration) -> String {
 /// Whether the facts say quorum is lost (no leader, or a leader a majority stopped answering).
 pub fn quorum_lost(f: &NodeFacts, t: &Thresholds) -> bool {
     let leaderless = f.leaderless_for.is_some_and(|d| d >= t.quorum_lost_after);
-    let unacked = f.raft_state == "Leader"
+    let unacked = f.raft_role == RaftRole::Leader
         && f.millis_since_quorum_ack.is_some_and(|ms| ms >= t.quorum_lost_after.as_millis() as u64);
     leaderless || unacked
 }
@@ -103,7 +103,7 @@ pub fn quorum_lost(f: &NodeFacts, t: &Thresholds) -> bool {
 pub fn assess_node(f: &NodeFacts, t: &Thresholds) -> Assessment {
     let mut state = HealthState::Available;
     let mut reasons = Vec::new();
-    if f.raft_state == "Shutdown" {
+    if f.raft_role == RaftRole::Shutdown {
         state = HealthState::Unavailable;
         reasons.push(
             "raft has stopped on this node (a storage failure stops a node rather than let it \
@@ -125,7 +125,7 @@ pub fn assess_node(f: &NodeFacts, t: &Thresholds) -> Assessment {
     }
     let mut region_state = HealthState::Available;
     let mut region_reasons = Vec::new();
-    if f.raft_state != "Shutdown" && quorum_lost(f, t) {
+    if f.raft_role != RaftRole::Shutdown && quorum_lost(f, t) {
         region_state = HealthState::Unavailable;
         match (f.leaderless_for, f.millis_since_quorum_ack) {
             (Some(d), _) if d >= t.quorum_lost_after => region_reasons.push(format!(
@@ -180,7 +180,7 @@ pub fn assess_region(nodes: &mut [pb::NodeHealth], t: &Thresholds) -> (HealthSta
     // The leader's word on how far behind each follower is.
     let leader = nodes
         .iter()
-        .filter(|n| n.reachable && n.raft_state == "Leader")
+        .filter(|n| n.reachable && n.raft_role() == RaftRole::Leader)
         .max_by_key(|n| n.term)
         .map(|n| (n.id, n.last_log_index, n.progress.clone()));
     if let Some((leader_id, last, progress)) = &leader {
@@ -242,7 +242,7 @@ mod tests {
     }
 
     fn follower() -> NodeFacts {
-        NodeFacts { raft_state: "Follower".into(), leader: Some(1), ..Default::default() }
+        NodeFacts { raft_role: RaftRole::Follower, leader: Some(1), ..Default::default() }
     }
 
     #[test]
@@ -255,7 +255,7 @@ mod tests {
     #[test]
     fn no_leader_for_long_is_quorum_lost_and_unavailable() {
         let mut f = follower();
-        f.raft_state = "Candidate".into();
+        f.raft_role = RaftRole::Candidate;
         f.leader = None;
         f.leaderless_for = Some(Duration::from_millis(500));
         assert_eq!(assess_node(&f, &t()).state, HealthState::Available, "an election is brief");
@@ -269,7 +269,7 @@ mod tests {
     #[test]
     fn a_leader_without_acks_has_lost_quorum() {
         let f = NodeFacts {
-            raft_state: "Leader".into(),
+            raft_role: RaftRole::Leader,
             leader: Some(1),
             millis_since_quorum_ack: Some(5000),
             ..Default::default()
@@ -309,17 +309,17 @@ mod tests {
         assert_eq!(a.region_state, HealthState::Available);
         assert_eq!(a.reasons.len(), 2);
 
-        let f = NodeFacts { raft_state: "Shutdown".into(), ..Default::default() };
+        let f = NodeFacts { raft_role: RaftRole::Shutdown, ..Default::default() };
         assert_eq!(assess_node(&f, &t()).state, HealthState::Unavailable);
     }
 
-    fn report(id: u64, reachable: bool, leader: u64, state: &str) -> pb::NodeHealth {
+    fn report(id: u64, reachable: bool, leader: u64, role: RaftRole) -> pb::NodeHealth {
         let mut n = pb::NodeHealth {
             id,
             addr: format!("http://n{id}"),
             reachable,
             voter: true,
-            raft_state: state.into(),
+            raft_role: role.into(),
             leader_id: leader,
             term: 2,
             ..Default::default()
@@ -335,22 +335,22 @@ mod tests {
     #[test]
     fn region_states_follow_the_members() {
         let mut all = vec![
-            report(1, true, 1, "Leader"),
-            report(2, true, 1, "Follower"),
-            report(3, true, 1, "Follower"),
+            report(1, true, 1, RaftRole::Leader),
+            report(2, true, 1, RaftRole::Follower),
+            report(3, true, 1, RaftRole::Follower),
         ];
         assert_eq!(assess_region(&mut all, &t()), (HealthState::Available, vec![]));
 
         // One node down: degraded.
-        all[2] = report(3, false, 0, "");
+        all[2] = report(3, false, 0, RaftRole::Unspecified);
         let (s, r) = assess_region(&mut all, &t());
         assert_eq!(s, HealthState::Degraded);
         assert_eq!(r, ["node 3 (http://n3) is unreachable: connection refused"]);
 
         // Two down: quorum lost.
-        all[0] = report(1, false, 0, "");
+        all[0] = report(1, false, 0, RaftRole::Unspecified);
         all[1].leader_id = 0;
-        all[1].raft_state = "Candidate".into();
+        all[1].set_raft_role(RaftRole::Candidate);
         let (s, r) = assess_region(&mut all, &t());
         assert_eq!(s, HealthState::Unavailable);
         assert_eq!(r[0], "quorum lost: only 1 of 3 voters are reachable");
@@ -359,7 +359,8 @@ mod tests {
 
     #[test]
     fn followers_behind_the_leader_are_degraded_and_region_reasons_are_listed_once() {
-        let mut all = vec![report(1, true, 1, "Leader"), report(2, true, 1, "Follower")];
+        let mut all =
+            vec![report(1, true, 1, RaftRole::Leader), report(2, true, 1, RaftRole::Follower)];
         all[0].last_log_index = 50_000;
         all[0].progress = vec![
             pb::Progress { id: 2, matched_index: 100 },

@@ -15,10 +15,6 @@ use std::time::{Duration, Instant};
 /// How long asking the peer region for its view may take.
 const PEER_TIMEOUT: Duration = Duration::from_secs(1);
 
-fn raft_state_name(s: openraft::ServerState) -> String {
-    format!("{s:?}")
-}
-
 impl Health {
     /// This node's own report, now.
     pub fn node_report(&self) -> pb::NodeHealth {
@@ -38,13 +34,13 @@ impl Health {
             (lag.seconds, lag.entries, lag.connected, lag.error);
         let now = Instant::now();
         let st = self.state();
-        let mut raft_state = raft_state_name(m.state);
+        let mut raft_role = pb::RaftRole::from(m.state);
         if let Err(fatal) = &m.running_state {
-            raft_state = "Shutdown".into();
+            raft_role = pb::RaftRole::Shutdown;
             tracing::debug!("raft stopped: {fatal}");
         }
         let facts = NodeFacts {
-            raft_state: raft_state.clone(),
+            raft_role,
             leader: m.current_leader,
             millis_since_quorum_ack: if is_leader { m.millis_since_quorum_ack } else { None },
             leaderless_for: st.leaderless_since.map(|t| now.saturating_duration_since(t)),
@@ -86,7 +82,7 @@ impl Health {
             reasons: a.reasons,
             reachable: true,
             error: String::new(),
-            raft_state,
+            raft_role: raft_role.into(),
             term: m.current_term,
             leader_id: m.current_leader.unwrap_or(0),
             last_log_index: m.last_log_index.unwrap_or(0),
@@ -96,7 +92,7 @@ impl Health {
             voter,
             behind_leader: 0,
             region_reasons: a.region_reasons,
-            dr_role: dr.role.name().into(),
+            dr_role: pb::DrRole::from(dr.role).into(),
             dr_epoch: dr.epoch,
             fenced: facts.fenced_at_epoch.is_some(),
             shipping: standby_leader && connected,
@@ -143,7 +139,7 @@ impl Health {
         let mut r = pb::RegionHealth {
             region: geo.region.clone(),
             reasons,
-            dr_role: dr.role.name().into(),
+            dr_role: pb::DrRole::from(dr.role).into(),
             dr_epoch: dr.epoch,
             leader_id: m.current_leader.unwrap_or(0),
             term: m.current_term,
@@ -170,7 +166,10 @@ impl Health {
             let mut req = tonic::Request::new(pb::RegionHealthRequest {});
             req.set_timeout(PEER_TIMEOUT);
             match tokio::time::timeout(PEER_TIMEOUT, c.region_health(req)).await {
-                Ok(Ok(r)) => return Some(r.into_inner()),
+                Ok(Ok(r)) => match r.into_inner().region {
+                    Some(region) => return Some(region),
+                    None => last = format!("{addr}: an empty answer"),
+                },
                 Ok(Err(s)) => last = format!("{addr}: {}", s.message()),
                 Err(_) => last = format!("{addr}: no answer in {PEER_TIMEOUT:?}"),
             }
@@ -216,17 +215,16 @@ fn member_view(id: u64, addr: &str, seen: Option<&monitor::Member>) -> pb::NodeH
                 addr: addr.to_string(),
                 reachable: false,
                 error,
-                raft_state: "Unknown".into(),
                 ..Default::default()
             };
             // What it last said about itself, for context.
             if let Some(last) = seen.and_then(|m| m.report.as_ref()) {
                 r.region = last.region.clone();
-                r.dr_role = last.dr_role.clone();
+                r.dr_role = last.dr_role;
                 r.dr_epoch = last.dr_epoch;
             }
             r.set_state(HealthState::Unavailable);
-            r.set_region_state(HealthState::Unknown);
+            r.set_region_state(HealthState::Unspecified);
             r
         }
     }

@@ -258,15 +258,26 @@ impl Connection {
             self.client = Some(client(ch));
         }
         let client = self.client.as_mut().expect("connected above");
-        let mut request = tonic::Request::new(pb::RaftMessage { data });
-        request.set_timeout(ttl);
+        fn timed<T>(message: T, ttl: Duration) -> tonic::Request<T> {
+            let mut request = tonic::Request::new(message);
+            request.set_timeout(ttl);
+            request
+        }
         let result = match method {
-            Method::Append => client.append_entries(request).await,
-            Method::Vote => client.vote(request).await,
-            Method::Snapshot => client.install_snapshot(request).await,
+            Method::Append => client
+                .append_entries(timed(pb::AppendEntriesRequest { data }, ttl))
+                .await
+                .map(|r| r.into_inner().data),
+            Method::Vote => {
+                client.vote(timed(pb::VoteRequest { data }, ttl)).await.map(|r| r.into_inner().data)
+            }
+            Method::Snapshot => client
+                .install_snapshot(timed(pb::InstallSnapshotRequest { data }, ttl))
+                .await
+                .map(|r| r.into_inner().data),
         };
         let reply = match result {
-            Ok(r) => r.into_inner(),
+            Ok(data) => data,
             Err(status) => {
                 let e = Text(format!(
                     "{} to node {} at {}: {status}",
@@ -281,7 +292,7 @@ impl Connection {
             }
         };
         let answer: Result<Resp, RaftError<u64, E>> =
-            decode(&reply.data).map_err(|e| RPCError::Network(NetworkError::new(&Text(e))))?;
+            decode(&reply).map_err(|e| RPCError::Network(NetworkError::new(&Text(e))))?;
         answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 }

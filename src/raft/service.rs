@@ -23,67 +23,67 @@ pub struct RaftApi {
     pub elections: Elections,
 }
 
-fn decode<T: DeserializeOwned>(req: Request<pb::RaftMessage>) -> Result<T, Status> {
-    network::decode(&req.into_inner().data)
-        .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))
+/// Decodes a request's payload (every RPC's request message is `{ bytes data = 1; }`).
+fn decode<T: DeserializeOwned>(data: &[u8]) -> Result<T, Status> {
+    network::decode(data).map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))
 }
 
-fn reply<T: Serialize>(value: &T) -> Result<Response<pb::RaftMessage>, Status> {
-    let data = network::encode(value)
-        .map_err(|e| Status::internal(format!("encoding a raft reply: {e}")))?;
-    Ok(Response::new(pb::RaftMessage { data }))
+/// Encodes a reply's payload; the caller wraps it in the RPC's response message.
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, Status> {
+    network::encode(value).map_err(|e| Status::internal(format!("encoding a raft reply: {e}")))
 }
 
 #[tonic::async_trait]
 impl RaftService for RaftApi {
     async fn append_entries(
         &self,
-        req: Request<pb::RaftMessage>,
-    ) -> Result<Response<pb::RaftMessage>, Status> {
-        let rpc: AppendEntriesRequest<TypeConfig> = decode(req)?;
+        req: Request<pb::AppendEntriesRequest>,
+    ) -> Result<Response<pb::AppendEntriesResponse>, Status> {
+        let rpc: AppendEntriesRequest<TypeConfig> = decode(&req.into_inner().data)?;
         let answer = self.node.raft().append_entries(rpc).await;
         if !matches!(answer, Ok(AppendEntriesResponse::HigherVote(_)) | Err(_)) {
             self.elections.heard_from_leader();
         }
-        reply(&answer)
+        Ok(Response::new(pb::AppendEntriesResponse { data: encode(&answer)? }))
     }
 
     async fn vote(
         &self,
-        req: Request<pb::RaftMessage>,
-    ) -> Result<Response<pb::RaftMessage>, Status> {
-        let rpc: VoteRequest<u64> = decode(req)?;
+        req: Request<pb::VoteRequest>,
+    ) -> Result<Response<pb::VoteResponse>, Status> {
+        let rpc: VoteRequest<u64> = decode(&req.into_inner().data)?;
         let answer = self.node.raft().vote(rpc.clone()).await;
         if let Ok(resp) = &answer {
             self.elections.vote_received(self.node.raft(), &rpc, resp);
         }
-        reply(&answer)
+        Ok(Response::new(pb::VoteResponse { data: encode(&answer)? }))
     }
 
     async fn install_snapshot(
         &self,
-        req: Request<pb::RaftMessage>,
-    ) -> Result<Response<pb::RaftMessage>, Status> {
-        let rpc: InstallSnapshotRequest<TypeConfig> = decode(req)?;
-        reply(&self.node.raft().install_snapshot(rpc).await)
+        req: Request<pb::InstallSnapshotRequest>,
+    ) -> Result<Response<pb::InstallSnapshotResponse>, Status> {
+        let rpc: InstallSnapshotRequest<TypeConfig> = decode(&req.into_inner().data)?;
+        let answer = self.node.raft().install_snapshot(rpc).await;
+        Ok(Response::new(pb::InstallSnapshotResponse { data: encode(&answer)? }))
     }
 
     async fn forward(
         &self,
-        req: Request<pb::RaftMessage>,
-    ) -> Result<Response<pb::RaftMessage>, Status> {
-        let f: Forwarded = decode(req)?;
+        req: Request<pb::ForwardRequest>,
+    ) -> Result<Response<pb::ForwardResponse>, Status> {
+        let f: Forwarded = decode(&req.into_inner().data)?;
         // Only the leader proposes; a node that is not the leader says so and the sender retries
         // with the leader it learns of. Forwarding is never chained.
         let answer: ForwardAnswer = self.node.propose_as_leader(f.request, f.op).await;
-        reply(&answer)
+        Ok(Response::new(pb::ForwardResponse { data: encode(&answer)? }))
     }
 
     async fn read_index(
         &self,
-        _req: Request<pb::RaftMessage>,
-    ) -> Result<Response<pb::RaftMessage>, Status> {
+        _req: Request<pb::ReadIndexRequest>,
+    ) -> Result<Response<pb::ReadIndexResponse>, Status> {
         let index: Result<u64> = self.node.read_index().await;
-        reply(&index)
+        Ok(Response::new(pb::ReadIndexResponse { data: encode(&index)? }))
     }
 }

@@ -155,8 +155,8 @@ impl Region {
             for i in self.live() {
                 let mut cluster =
                     ClusterServiceClient::new(timed_channel(&self.addrs[i], self.rpc_timeout));
-                let status = cluster.status(pb::ClusterStatusRequest {}).await;
-                if status.is_ok_and(|s| s.get_ref().state == "Leader") {
+                let status = cluster.cluster_status(pb::ClusterStatusRequest {}).await;
+                if status.is_ok_and(|s| s.get_ref().role() == pb::RaftRole::Leader) {
                     return i;
                 }
             }

@@ -308,7 +308,7 @@ impl RaftHandle {
         let data =
             network::encode(&msg).map_err(|e| err!(Internal, "encoding a forwarded write: {e}"))?;
         let mut client = self.peer(addr)?;
-        let req = with_deadline(crate::pb::RaftMessage { data }, deadline);
+        let req = with_deadline(crate::pb::ForwardRequest { data }, deadline);
         // A leader that stops answering (paused, partitioned away) is replaced within a second;
         // waiting for its answer until the deadline would keep the write waiting long after a new
         // leader took over.

@@ -87,7 +87,7 @@ impl RaftHandle {
 
     async fn remote_read_index(&self, addr: &str, deadline: Instant) -> Result<u64> {
         let mut client = self.peer(addr)?;
-        let req = with_deadline(crate::pb::RaftMessage { data: Vec::new() }, deadline);
+        let req = with_deadline(crate::pb::ReadIndexRequest { data: Vec::new() }, deadline);
         let reply = tokio::select! {
             reply = async { self.link_delay(addr).await; client.read_index(req).await } => reply.map_err(|s| {
                 err!(
