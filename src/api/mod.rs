@@ -14,6 +14,7 @@ pub mod health;
 mod http;
 mod models;
 mod node;
+mod node_config;
 mod query;
 mod raft_service;
 mod relationships;
@@ -23,3 +24,4 @@ pub mod status;
 mod twins;
 
 pub use node::{Node, NodeConfig, StartError};
+pub use node_config::ConfigError;
