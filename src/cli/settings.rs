@@ -158,6 +158,13 @@ pub(crate) struct Settings {
     pub(crate) fault_wan_jitter_ms: Option<u64>,
 }
 
+/// The environment variables of the settings (`TWINSTORE_CONFIG`, `TWINSTORE_ID`, ...), read
+/// from their definitions: `twinstore up` clears them for the nodes it starts.
+pub(crate) fn env_names() -> Vec<std::ffi::OsString> {
+    let node = Settings::augment_args(clap::Command::new("node"));
+    node.get_arguments().filter_map(|a| a.get_env()).map(|e| e.to_owned()).collect()
+}
+
 /// A list setting in a file: an array of strings, or one comma-separated string as on the
 /// command line.
 #[derive(Deserialize)]

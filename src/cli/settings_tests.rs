@@ -270,3 +270,15 @@ fn load_reads_the_named_file_and_relative_data_is_relative_to_it() {
     let e = read_file(&dir.path().join("none.toml")).unwrap_err().to_string();
     assert!(e.contains("cannot read the config file"), "{e}");
 }
+
+#[test]
+fn every_setting_has_its_environment_variable() {
+    let names = env_names();
+    // Every field but none: the flags, the file keys and the variables are one list.
+    let keys = ["config", "id", "region", "data", "listen", "advertise", "peers", "join"];
+    for key in keys.iter().chain(&["cache_mb", "standby_of", "fault_wan_jitter_ms"]) {
+        let name = format!("TWINSTORE_{}", key.to_uppercase());
+        assert!(names.iter().any(|n| *n == *name), "no {name} in {names:?}");
+    }
+    assert_eq!(names.len(), 18, "{names:?}");
+}
