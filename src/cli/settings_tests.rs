@@ -274,7 +274,7 @@ fn load_reads_the_named_file_and_relative_data_is_relative_to_it() {
 #[test]
 fn every_setting_has_its_environment_variable() {
     let names = env_names();
-    // Every field but none: the flags, the file keys and the variables are one list.
+    // Every field has one (the flags, the file keys and the variables are one list).
     let keys = ["config", "id", "region", "data", "listen", "advertise", "peers", "join"];
     for key in keys.iter().chain(&["cache_mb", "standby_of", "fault_wan_jitter_ms"]) {
         let name = format!("TWINSTORE_{}", key.to_uppercase());
