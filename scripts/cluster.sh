@@ -101,7 +101,10 @@ start_node() {
   touch "$log"
   before=$(wc -l < "$log")
   echo "--- $(date '+%F %T') starting node $n" >> "$log"
-  nohup "$BIN" node --config "$DIR/node$n.toml" >> "$log" 2>&1 < /dev/null &
+  # The node's settings are its file alone: this script's own TWINSTORE_REGION, _STANDBY and
+  # _STANDBY_OF would otherwise reach the node, whose environment wins over its file.
+  nohup env -u TWINSTORE_REGION -u TWINSTORE_STANDBY -u TWINSTORE_STANDBY_OF \
+    "$BIN" node --config "$DIR/node$n.toml" >> "$log" 2>&1 < /dev/null &
   local pid=$!
   echo "$pid" > "$DIR/node$n.pid"
   local waited=0

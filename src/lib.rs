@@ -2,6 +2,7 @@
 //!
 //! The layers, lowest first (a layer uses only those above it in this list):
 //!
+//! - `rng`: the one small deterministic random number generator (splitmix64), for every layer.
 //! - [`error`]: the user-facing error type with ADT's error codes.
 //! - [`model`]: twins, relationships, DTDL models and their validation, JSON Patch, ETags, limits.
 //!   Pure functions, no I/O.
@@ -27,5 +28,6 @@ pub mod model;
 pub mod pb;
 pub mod query;
 pub mod raft;
+pub(crate) mod rng;
 pub mod server;
 pub mod storage;

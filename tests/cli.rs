@@ -458,7 +458,7 @@ fn node_flags_are_checked_before_anything_starts() {
     assert!(line.contains("'2http://127.0.1.2:7001' is not ID=URL"), "{line}");
     let line = node(&["--id", "3", "--peers", "1=http://127.0.1.1:7001,2=http://127.0.1.2:7001"])
         .assert_code("InvalidArgument");
-    assert!(line.contains("--peers must include this node (--id 3)"), "{line}");
+    assert!(line.contains("peers must include this node (id 3)"), "{line}");
     let line = node(&["--peers", "1=http://127.0.1.1:7001", "--join", "http://127.0.1.2:7001"])
         .assert_code("InvalidArgument");
     assert!(line.contains("not both"), "{line}");
@@ -469,12 +469,53 @@ fn node_flags_are_checked_before_anything_starts() {
             .assert_code("InvalidArgument");
     assert!(line.contains("not both"), "{line}");
     let line = node(&["--peer-region", "east"]).assert_code("InvalidArgument");
-    assert!(line.contains("--standby-of URL,.. or --standby URL,.."), "{line}");
-    // A config file with a typo names the file and the line.
+    assert!(line.contains("standby_of URL,.. or standby URL,.."), "{line}");
+    // A config file with a typo names the file, the line and the key.
     let conf = dir.path().join("node.toml");
     std::fs::write(&conf, "id = 1\nlisten = \"127.0.0.1:0\"\nport = 7001\n").unwrap();
     let line = run("http://127.0.0.1:1", &["node", "--config", conf.to_str().unwrap()])
         .assert_code("InvalidArgument");
-    assert!(line.contains("line 3") && line.contains("unknown key 'port'"), "{line}");
+    assert!(line.contains("line 3, column 1: unknown field `port`"), "{line}");
     assert!(!std::path::Path::new(data).exists(), "a refused node created its data directory");
+}
+
+/// One setting given at every layer: the default (64 MiB), the file, the environment and a flag;
+/// each refused value names the layer that won. An empty environment variable counts as unset.
+#[test]
+fn node_settings_layer_defaults_file_environment_and_flags() {
+    let dir = tempdir();
+    let conf = dir.path().join("node.toml");
+    std::fs::write(&conf, "data = \"n\"\nlisten = \"127.0.0.1:0\"\nmin_free_mb = 8\n").unwrap();
+    let node = |env: &[(&str, &str)], flags: &[&str]| {
+        let out = Command::new(bin())
+            .args(["node", "--config", conf.to_str().unwrap()])
+            .args(flags)
+            .env_remove("TWINSTORE_MIN_FREE_MB")
+            .envs(env.iter().copied())
+            .env("TWINSTORE_STANDBY", "")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        stderr
+    };
+    let mib = |n: u32| format!("InvalidArgument: min_free_mb is {n} MiB; it must be at least");
+    let file = node(&[], &[]);
+    assert!(file.starts_with(&mib(8)), "the file over the default: {file}");
+    let env = [("TWINSTORE_MIN_FREE_MB", "9")];
+    let over_file = node(&env, &[]);
+    assert!(over_file.starts_with(&mib(9)), "the environment over the file: {over_file}");
+    let flag = node(&env, &["--min-free-mb", "10"]);
+    assert!(flag.starts_with(&mib(10)), "a flag over both: {flag}");
+    // The file itself can be named in the environment.
+    let out = Command::new(bin())
+        .arg("node")
+        .env("TWINSTORE_CONFIG", &conf)
+        .env_remove("TWINSTORE_MIN_FREE_MB")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with(&mib(8)), "{out:?}");
+    assert!(!dir.path().join("n").exists(), "a refused node created its data directory");
 }

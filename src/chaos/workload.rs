@@ -25,6 +25,7 @@ use crate::pb;
 use crate::pb::model_service_client::ModelServiceClient;
 use crate::pb::relationship_service_client::RelationshipServiceClient;
 use crate::pb::twin_service_client::TwinServiceClient;
+use crate::rng::Rng;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -300,19 +301,6 @@ fn outcome_of(s: &tonic::Status) -> Outcome {
     }
 }
 
-/// A small deterministic generator (splitmix64): the workload's choices come from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
 /// How a write ended: its return time (none when unknown) and outcome.
 fn ended(r: &Result<(), tonic::Status>, now: u64) -> (Option<u64>, Outcome) {
     match r {
@@ -327,14 +315,14 @@ fn ended(r: &Result<(), tonic::Status>, now: u64) -> (Option<u64>, Outcome) {
 async fn client(c: u32, s: Settings, start: Instant, history: Arc<Mutex<Vec<Op>>>) {
     let endpoint = &s.endpoints[c as usize % s.endpoints.len()];
     let Ok(mut conn) = Conn::new(endpoint, s.timeout) else { return };
-    let mut rng = Rng(s.seed ^ (u64::from(c) << 32));
+    let mut rng = Rng::new(s.seed ^ (u64::from(c) << 32));
     let mut counter = 0i64;
     let now = || s.offset_ns + start.elapsed().as_nanos() as u64;
     let record = |op: Op| history.lock().unwrap_or_else(|e| e.into_inner()).push(op);
     let pause = || tokio::time::sleep(Duration::from_millis(50));
     while start.elapsed() < s.duration {
-        let k = (rng.next() % u64::from(s.keys)) as u32;
-        let reg = if s.keys >= 2 && rng.next() % 100 < LINK_PERCENT {
+        let k = rng.below(u64::from(s.keys)) as u32;
+        let reg = if s.keys >= 2 && rng.chance(LINK_PERCENT) {
             Register::Link(k)
         } else {
             Register::Twin(k)
@@ -344,10 +332,10 @@ async fn client(c: u32, s: Settings, start: Instant, history: Arc<Mutex<Vec<Op>>
         let value = (i64::from(c) << 40) | counter;
         // Out of 20: 8 writes, 3 LOCAL reads, 3 linearizable reads, 6 reads followed by a
         // conditional write.
-        let choice = rng.next() % 20;
+        let choice = rng.below(20);
         if choice < 8 {
             // A relationship's target: any other workload twin.
-            let target = (k + 1 + (rng.next() % u64::from(s.keys.max(2) - 1)) as u32) % s.keys;
+            let target = (k + 1 + rng.below(u64::from(s.keys.max(2) - 1)) as u32) % s.keys;
             let invoke = now();
             let r = conn.write(reg, value, target).await;
             let (ret, outcome) = ended(&r, now());

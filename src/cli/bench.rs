@@ -37,6 +37,7 @@ use super::output::{CliError, CliResult, OutputFormat, out};
 use super::{ConsistencyArg, GlobalArgs};
 use crate::client::{Client, Consistency};
 use crate::error::ErrorCode;
+use crate::rng::Rng;
 use clap::{Args, ValueEnum};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -164,23 +165,6 @@ pub(super) fn value_of(size: usize) -> String {
 /// The key (twin id) number `n`: `bench-<n>`, on both targets.
 pub(super) fn key(n: u64) -> String {
     format!("bench-{n}")
-}
-
-/// A small fast PRNG (splitmix64) per client; seeded, so runs are repeatable.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
 }
 
 /// The checked plan of a run.
@@ -430,7 +414,7 @@ async fn client_loop(
     start: Instant,
     deadline: tokio::time::Instant,
 ) -> TaskResult {
-    let mut rng = Rng(plan.seed ^ (index as u64).wrapping_mul(0xA24B_AED4_963E_E407));
+    let mut rng = Rng::new(plan.seed ^ (index as u64).wrapping_mul(0xA24B_AED4_963E_E407));
     let mut result =
         TaskResult { hist: new_histogram(), errors: BTreeMap::new(), acked: Vec::new() };
     let tokio_start = tokio::time::Instant::from_std(start);
@@ -593,14 +577,5 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5d").is_err());
-    }
-
-    #[test]
-    fn the_rng_is_seeded_and_spread() {
-        let (mut a, mut b) = (Rng(7), Rng(7));
-        let xs: Vec<u64> = (0..100).map(|_| a.below(10)).collect();
-        let ys: Vec<u64> = (0..100).map(|_| b.below(10)).collect();
-        assert_eq!(xs, ys);
-        assert!((0..10).all(|k| xs.contains(&k)));
     }
 }

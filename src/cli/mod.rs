@@ -22,11 +22,11 @@ mod health;
 mod input;
 mod model;
 mod node;
-mod node_config;
 mod output;
 mod query;
 mod rel;
 mod sample;
+mod settings;
 mod telemetry;
 mod twin;
 mod up;
@@ -73,7 +73,7 @@ pub(crate) struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run one node until SIGINT or SIGTERM.
-    Node(Box<node::NodeArgs>),
+    Node(Box<settings::Settings>),
     /// Start a local deployment with the sample building graph; Ctrl-C stops it.
     Up(up::UpArgs),
     /// Create, read, update and delete digital twins and their components.

@@ -13,172 +13,53 @@
 //! nodes are started with `--standby-of <the primary's URLs>` and a primary region's nodes with
 //! `--standby <the standby's URLs>`; `--peer-region` names the other region (by default
 //! "primary" for a standby and "standby" for a primary). Settings can also come from `--config FILE`
-//! (see `node_config.rs`); they are all checked before anything starts, so a mistake ends with one
-//! `InvalidArgument: ...` line and exit code 1.
+//! and `TWINSTORE_<KEY>` environment variables (see `settings.rs` for the file format and which
+//! wins); they are all checked before anything starts (by `NodeConfig::validate`, the checks
+//! `Node::start` makes too), so a mistake ends with one `InvalidArgument: ...` line and exit
+//! code 1.
 
-use super::node_config::{self, RawSettings, Settings};
 use super::output::{CliError, CliResult, out};
+use super::settings::Settings;
 use crate::error::ErrorCode;
 use crate::server::{Node, NodeConfig};
-use clap::Args;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// The line a node prints first; `twinstore up` and the tests look for it.
 pub(crate) const LISTENING_PREFIX: &str = "twinstore node listening on ";
 
-#[derive(Debug, Args)]
-pub(crate) struct NodeArgs {
-    /// A config file with the settings below, one `key = value` a line (flags win over it).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// The node's id in its region (1, 2, ...; unique in the region, never reused) [default: 1].
-    #[arg(long, value_name = "N")]
-    id: Option<u64>,
-    /// The region the node belongs to [default: primary; standby with --standby-of].
-    #[arg(long, value_name = "NAME")]
-    region: Option<String>,
-    /// The node's data directory (created if missing).
-    #[arg(long, value_name = "DIR")]
-    data: Option<PathBuf>,
-    /// The address to serve the gRPC API on (port 0 picks a free port) [default: 127.0.0.1:7000].
-    #[arg(long, value_name = "ADDR")]
-    listen: Option<String>,
-    /// The URL other nodes and clients reach this node at [default: this node's --peers entry,
-    /// or http://<listen>].
-    #[arg(long, value_name = "URL")]
-    advertise: Option<String>,
-    /// The initial members of a new region, this node included: 1=URL,2=URL,3=URL. The member with
-    /// the smallest id initializes the group. Without --peers or --join: a single-node region.
-    #[arg(long, value_name = "ID=URL,..")]
-    peers: Option<String>,
-    /// The URL of a member of a running region to join (as a learner, then a voter).
-    #[arg(long, value_name = "URL")]
-    join: Option<String>,
-    /// The storage page cache size in MiB [default: 64].
-    #[arg(long, value_name = "N")]
-    cache_mb: Option<u64>,
-    /// Refuse writes (ResourceExhausted) while the data directory has less than this many MiB
-    /// free [default: 64].
-    #[arg(long, value_name = "N")]
-    min_free_mb: Option<u64>,
-    /// Take a raft snapshot (and let the log be purged before it) every this many log entries;
-    /// an entry carries a batch of writes [default: 1000].
-    #[arg(long, value_name = "N")]
-    snapshot_logs: Option<u64>,
-    /// Serve Prometheus `/metrics` and the status page `/` on this address (e.g. 127.0.0.1:9100).
-    #[arg(long, value_name = "ADDR")]
-    http: Option<String>,
-    /// DR, on a primary: the most log entries kept for a standby that has not confirmed them; a
-    /// standby further behind is reseeded from a snapshot [default: 1000000].
-    #[arg(long, value_name = "ENTRIES")]
-    max_retained: Option<u64>,
-    /// DR: this node's region is the standby of the primary region at these URLs (its nodes): it
-    /// pulls the primary's log, serves reads and refuses writes until it is promoted.
-    #[arg(long, value_name = "URL,..")]
-    standby_of: Option<String>,
-    /// DR, on a primary region's nodes: the URLs of its standby region (its geo-pair), used to
-    /// fence it and to tell clients where to go.
-    #[arg(long, value_name = "URL,..")]
-    standby: Option<String>,
-    /// DR: the other region's name [default: primary with --standby-of, standby with --standby].
-    #[arg(long, value_name = "NAME")]
-    peer_region: Option<String>,
-    /// Chaos testing only: delay every log-shipping message from the other region by this many
-    /// milliseconds, as a WAN between the regions would (where the kernel has no tc netem).
-    #[arg(long, value_name = "MS")]
-    fault_wan_delay_ms: Option<u64>,
-    /// Chaos testing only: vary that delay by up to this many milliseconds either way.
-    #[arg(long, value_name = "MS")]
-    fault_wan_jitter_ms: Option<u64>,
-}
-
-impl NodeArgs {
-    /// The flags, over the config file, over the defaults, checked.
-    fn settings(&self) -> CliResult<Settings> {
-        let flags = RawSettings {
-            id: self.id,
-            region: self.region.clone(),
-            data: self.data.clone(),
-            listen: self.listen.clone(),
-            advertise: self.advertise.clone(),
-            peers: self.peers.clone(),
-            join: self.join.clone(),
-            cache_mb: self.cache_mb,
-            min_free_mb: self.min_free_mb,
-            snapshot_logs: self.snapshot_logs,
-            http: self.http.clone(),
-            max_retained: self.max_retained,
-            standby_of: self.standby_of.clone(),
-            standby: self.standby.clone(),
-            peer_region: self.peer_region.clone(),
-            fault_wan_delay_ms: self.fault_wan_delay_ms,
-            fault_wan_jitter_ms: self.fault_wan_jitter_ms,
-        };
-        let file = match &self.config {
-            Some(path) => node_config::read_file(path)?,
-            None => RawSettings::default(),
-        };
-        flags.or(file).check()
-    }
-}
-
-pub(crate) fn run(args: NodeArgs) -> CliResult<ExitCode> {
-    let settings = args.settings()?;
+pub(crate) fn run(settings: Settings) -> CliResult<ExitCode> {
+    let config = settings.load()?;
     init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::new(ErrorCode::Internal, format!("cannot start tokio: {e}")))?;
-    runtime.block_on(serve(settings))?;
+    runtime.block_on(serve(config))?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(s: Settings) -> CliResult {
+async fn serve(config: NodeConfig) -> CliResult {
     let signal = super::shutdown_signal().map_err(|e| {
         CliError::new(ErrorCode::Internal, format!("cannot install signal handlers: {e}"))
     })?;
-    std::fs::create_dir_all(&s.data).map_err(|e| {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         CliError::new(
             ErrorCode::InvalidArgument,
-            format!("cannot create the data directory {}: {e}", s.data.display()),
+            format!("cannot create the data directory {}: {e}", config.data_dir.display()),
         )
     })?;
-    let mut config = NodeConfig::new(&s.data, s.listen);
-    config.id = s.id;
-    config.region = s.region.clone();
-    config.advertise = s.advertise.clone();
-    config.peers = s.peers.clone();
-    config.join = s.join.clone();
-    config.role = s.role;
-    config.peer = s.peer.clone();
-    config.http = s.http;
-    config.wan_delay = s.wan_delay;
-    if let Some(n) = s.max_retained {
-        config.max_retained = n;
-    }
-    if let Some(mb) = s.min_free_mb {
-        config.min_free_bytes = mb.saturating_mul(1 << 20);
-    }
-    if let Some(n) = s.snapshot_logs {
-        config.snapshot_logs = n;
-    }
-    if let Some(mb) = s.cache_mb {
-        config.cache_capacity = mb.saturating_mul(1 << 20);
-    }
+    let what = format!(
+        "node {} of region {} on {} with data in {}",
+        config.id,
+        config.region,
+        config.listen,
+        config.data_dir.display()
+    );
+    let listen = config.listen;
     let node = Node::start(config).await.map_err(|e| {
-        let hint = bind_hint(&s.listen, &e.to_string());
-        CliError::new(
-            ErrorCode::Unavailable,
-            format!(
-                "cannot start node {} of region {} on {} with data in {}: {e}{hint}",
-                s.id,
-                s.region,
-                s.listen,
-                s.data.display()
-            ),
-        )
+        let hint = bind_hint(&listen, &e.to_string());
+        CliError::new(ErrorCode::Unavailable, format!("cannot start {what}: {e}{hint}"))
     })?;
     out(&format!("{LISTENING_PREFIX}{}", node.addr()));
     let which = signal.await;

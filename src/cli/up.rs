@@ -362,6 +362,11 @@ fn spawn_node(spec: &NodeSpec) -> CliResult<(NodeSpec, tokio::process::Child, No
         command.args(["--peers", &spec.peers]);
     }
     command.args(&spec.dr);
+    // `up`'s nodes are configured by `up` alone: a node setting left in the user's environment
+    // (`TWINSTORE_STANDBY_OF`, say) would otherwise apply to every node it starts.
+    for name in super::settings::env_names() {
+        command.env_remove(name);
+    }
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

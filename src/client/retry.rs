@@ -30,6 +30,7 @@
 use super::error::ClientError;
 use super::pool::{Pool, Route};
 use crate::error::ErrorCode;
+use crate::rng::Rng;
 use std::future::Future;
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
@@ -123,34 +124,13 @@ impl RetryPolicy {
     }
 }
 
-/// A pseudo-random number in `[0, 1)` (splitmix64 over a per-thread state seeded from the
-/// standard library's random hasher keys); good enough for jitter, with no extra dependency.
+/// A pseudo-random number in `[0, 1)` from a per-thread generator seeded differently in every
+/// process (see [`Rng::from_entropy`]); good enough for jitter, with no extra dependency.
 pub(super) fn random_unit() -> f64 {
-    use std::cell::Cell;
     thread_local! {
-        static STATE: Cell<u64> = Cell::new(seed());
+        static RNG: std::cell::RefCell<Rng> = std::cell::RefCell::new(Rng::from_entropy());
     }
-    let x = STATE.with(|s| {
-        let next = s.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
-        s.set(next);
-        let mut z = next;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    });
-    (x >> 11) as f64 / (1u64 << 53) as f64
-}
-
-fn seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish()
+    RNG.with_borrow_mut(Rng::unit)
 }
 
 /// Runs `attempt` against the pool's endpoints until it succeeds, fails for good, or runs out of

@@ -98,16 +98,8 @@ impl Delay {
         if self.jitter.is_zero() {
             return self.base;
         }
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_nanos(),
-        );
         let span = self.jitter.as_nanos() as u64 * 2 + 1;
-        let offset = h.finish() % span;
+        let offset = crate::rng::Rng::from_entropy().below(span);
         (self.base + Duration::from_nanos(offset)).saturating_sub(self.jitter)
     }
 }

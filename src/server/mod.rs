@@ -8,5 +8,7 @@
 //! that none of them needs to know how the others are started.
 
 mod node;
+mod node_config;
 
 pub use node::{Node, NodeConfig, StartError};
+pub use node_config::ConfigError;

@@ -141,19 +141,8 @@ impl Node {
     /// Opens the data directory, starts the raft member, binds the listener and serves in the
     /// background. Returns once the node serves; the group may still be electing a leader.
     pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
-        // The reserve is what the node still writes after it refuses writes: the raft log's
-        // current and next (preallocated) segments, snapshots, the sled database catching up. A
-        // smaller one lets the log run out of space first, and a failed log write stops the node.
-        let least = 2 * raft::SEGMENT_BYTES;
-        if config.min_free_bytes < least {
-            return Err(format!(
-                "min_free_mb is {} MiB; it must be at least {} MiB (two raft log segments), or the \
-                 log can run out of space before writes are refused",
-                config.min_free_bytes >> 20,
-                least >> 20
-            )
-            .into());
-        }
+        // Every way to configure a node gets the same checks (see `node_config.rs`).
+        config.validate()?;
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             format!("cannot create data directory {}: {e}", config.data_dir.display())
         })?;
@@ -404,9 +393,7 @@ async fn form_group(config: &NodeConfig, raft: &Raft, advertise: &str) -> Result
     let members: BTreeMap<u64, NodeInfo> = if config.peers.is_empty() {
         BTreeMap::from([(config.id, NodeInfo { addr: advertise.to_string() })])
     } else {
-        if !config.peers.iter().any(|(id, _)| *id == config.id) {
-            return Err(format!("node {} is not in its own --peers list", config.id).into());
-        }
+        // `NodeConfig::validate` made sure this node is among its peers.
         config.peers.iter().map(|(id, addr)| (*id, NodeInfo { addr: addr.clone() })).collect()
     };
     if members.keys().next() == Some(&config.id) {

@@ -354,6 +354,9 @@ pub fn start_up(data: &Path, port: u16, extra: &[&str]) -> (Child, String, Vec<u
         .args(["--base-port", &port.to_string()])
         .args(extra)
         .env_remove("RUST_LOG")
+        // A node setting in the environment must not reach `up`'s nodes: were this one to, the
+        // primary would follow a region that does not exist and refuse the sample graph.
+        .env("TWINSTORE_STANDBY_OF", "http://127.0.9.9:9")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

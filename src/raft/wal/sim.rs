@@ -25,28 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// A small deterministic random number generator (splitmix64).
-pub(super) struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// True with probability `percent` / 100.
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
+pub(super) use crate::rng::Rng;
 
 /// What a power cut does to the bytes written since the last sync.
 #[derive(Clone, Copy, Debug)]
@@ -137,7 +116,7 @@ fn after_cut(f: &FileData, rng: &mut Rng, cut: Cut) -> Vec<u8> {
         let b = a + 1 + rng.below((end - a) as u64) as usize;
         let zero = rng.chance(50);
         for byte in &mut bytes[a..b] {
-            *byte = if zero { 0 } else { rng.next() as u8 };
+            *byte = if zero { 0 } else { rng.next_u64() as u8 };
         }
     }
     bytes

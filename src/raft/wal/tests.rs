@@ -134,7 +134,7 @@ impl Driver {
         let entries: Vec<(u64, Vec<u8>)> = (from..from + n)
             .map(|i| {
                 let mut p = format!("{i}/{}:", self.generation).into_bytes();
-                p.extend((0..rng.below(120)).map(|_| rng.next() as u8));
+                p.extend((0..rng.below(120)).map(|_| rng.next_u64() as u8));
                 (i, p)
             })
             .collect();
@@ -261,7 +261,7 @@ impl Driver {
 fn power_cuts_lose_nothing_acknowledged_and_invent_nothing() {
     let mut cuts = 0;
     for seed in 0..160u64 {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let disk = SimDisk::default();
         let wal = open_sim(&disk, SEGMENT).unwrap();
         let mut driver = Driver::new(disk, wal, None);
@@ -297,7 +297,7 @@ fn appends_are_acknowledged_only_after_the_sync_that_covers_them() {
         let before = disk.syncs();
         let payload = format!("entry {i}").into_bytes();
         let done: Completion = Box::new(move |r| {
-            let image = d.power_cut(&mut Rng(i), Cut::Drop);
+            let image = d.power_cut(&mut Rng::new(i), Cut::Drop);
             let _ = tx.send((i, r.is_ok(), before, d.syncs(), image));
         });
         wal.append([(i, payload.as_slice())], done).unwrap();
@@ -351,7 +351,7 @@ fn a_failed_sync_is_fatal_and_never_retried() {
 pub(super) fn write_entries(wal: &Wal, rng: &mut Rng, range: std::ops::RangeInclusive<u64>) {
     for i in range {
         let mut p = format!("entry {i}:").into_bytes();
-        p.extend((0..rng.below(300)).map(|_| rng.next() as u8));
+        p.extend((0..rng.below(300)).map(|_| rng.next_u64() as u8));
         wal.append([(i, p.as_slice())], ignore()).unwrap();
     }
     wal.sync().unwrap();
@@ -384,7 +384,7 @@ pub(super) fn logical_end(bytes: &[u8]) -> usize {
 #[test]
 fn a_damaged_last_segment_is_cut_at_the_first_bad_record() {
     for trial in 0..40u64 {
-        let mut rng = Rng(1000 + trial);
+        let mut rng = Rng::new(1000 + trial);
         let dir = tempfile::tempdir().unwrap();
         let (vote, full, locs, last_name) = {
             let wal = Wal::open(dir.path(), small(4096)).unwrap();
@@ -453,7 +453,7 @@ fn a_damaged_last_segment_is_cut_at_the_first_bad_record() {
 /// and the offset of the damaged record.
 #[test]
 fn damage_in_an_earlier_segment_is_refused_naming_file_and_offset() {
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let dir = tempfile::tempdir().unwrap();
     let (name, loc) = {
         let wal = Wal::open(dir.path(), small(4096)).unwrap();
@@ -480,7 +480,7 @@ fn damage_in_an_earlier_segment_is_refused_naming_file_and_offset() {
 /// point.
 #[test]
 fn segments_roll_over_and_released_segments_are_deleted() {
-    let mut rng = Rng(3);
+    let mut rng = Rng::new(3);
     let dir = tempfile::tempdir().unwrap();
     let wal = Wal::open(dir.path(), small(2048)).unwrap();
     write_entries(&wal, &mut rng, 1..=200);

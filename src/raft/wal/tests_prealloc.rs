@@ -17,7 +17,7 @@ fn file_len(dir: &std::path::Path, name: &str) -> u64 {
 /// restart.
 #[test]
 fn a_reopened_partly_used_segment_is_appended_at_its_logical_end() {
-    let mut rng = Rng(11);
+    let mut rng = Rng::new(11);
     let dir = tempfile::tempdir().unwrap();
     let (name, end) = {
         let wal = Wal::open(dir.path(), small(SIZE)).unwrap();
@@ -52,7 +52,7 @@ fn a_reopened_partly_used_segment_is_appended_at_its_logical_end() {
 /// append after that recovery survives another restart.
 #[test]
 fn an_append_after_a_torn_record_in_a_preallocated_segment_survives_a_restart() {
-    let mut rng = Rng(12);
+    let mut rng = Rng::new(12);
     let dir = tempfile::tempdir().unwrap();
     let (name, loc10) = {
         let wal = Wal::open(dir.path(), small(SIZE)).unwrap();
@@ -95,7 +95,7 @@ fn an_append_after_a_torn_record_in_a_preallocated_segment_survives_a_restart() 
 /// file length stay readable and deletable.
 #[test]
 fn cut_segments_are_preallocated_and_leftover_tmp_files_are_removed() {
-    let mut rng = Rng(13);
+    let mut rng = Rng::new(13);
     let dir = tempfile::tempdir().unwrap();
     let wal = Wal::open(dir.path(), small(4096)).unwrap();
     write_entries(&wal, &mut rng, 1..=60);
