@@ -14,7 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/twinstore/v1/query.proto",
         "proto/twinstore/v1/raft.proto",
         "proto/twinstore/v1/cluster.proto",
-        "proto/twinstore/v1/geo.proto",
+        "proto/twinstore/v1/dr.proto",
         "proto/twinstore/v1/health.proto",
     ];
     println!("cargo:rerun-if-changed=proto");

@@ -10,7 +10,7 @@ use tonic::transport::Channel;
 use twinstore::client::FailoverKind;
 use twinstore::model::time::Timestamp;
 use twinstore::pb;
-use twinstore::pb::geo_service_client::GeoServiceClient;
+use twinstore::pb::dr_service_client::DrServiceClient;
 use twinstore::pb::model_service_client::ModelServiceClient;
 use twinstore::pb::twin_service_client::TwinServiceClient;
 use twinstore::raft::network::Delay;
@@ -35,7 +35,7 @@ impl Region {
     /// Node `i`'s DR status; `None` when it is down or does not answer.
     async fn dr(&self, i: usize) -> Option<pb::DrStatusResponse> {
         self.nodes[i].as_ref()?;
-        GeoServiceClient::new(channel(&self.addrs[i]))
+        DrServiceClient::new(channel(&self.addrs[i]))
             .dr_status(pb::DrStatusRequest {})
             .await
             .ok()
@@ -243,7 +243,7 @@ async fn planned_failover_loses_nothing_reverses_shipping_and_fails_back() {
     });
     tokio::time::sleep(Duration::from_millis(700)).await;
     let started = Instant::now();
-    let resp = GeoServiceClient::new(channel(&s.addrs[2]))
+    let resp = DrServiceClient::new(channel(&s.addrs[2]))
         .failover(pb::FailoverRequest { planned: true })
         .await
         .unwrap()
@@ -271,7 +271,7 @@ async fn planned_failover_loses_nothing_reverses_shipping_and_fails_back() {
     assert_eq!(code(&put(&mut old, "late", 1).await.unwrap_err()), "ReadOnlyRegion");
 
     // Fail back: a planned failover the other way.
-    let back = GeoServiceClient::new(channel(&p.addrs[0]))
+    let back = DrServiceClient::new(channel(&p.addrs[0]))
         .failover(pb::FailoverRequest { planned: true })
         .await
         .unwrap()
@@ -304,7 +304,7 @@ async fn forced_failover_then_the_old_primary_is_fenced_and_reprotected() {
     p.kill_all().await;
     s.start_all().await;
     let started = Instant::now();
-    let resp = GeoServiceClient::new(channel(&s.addrs[0]))
+    let resp = DrServiceClient::new(channel(&s.addrs[0]))
         .failover(pb::FailoverRequest { planned: false })
         .await
         .unwrap()
@@ -336,13 +336,13 @@ async fn forced_failover_then_the_old_primary_is_fenced_and_reprotected() {
     let mut pc = p.twins(0);
     assert_eq!(code(&put(&mut pc, "split-brain", 1).await.unwrap_err()), "ReadOnlyRegion");
     // Reprotect: its divergent writes are kept aside and it becomes the new primary's standby.
-    let r = GeoServiceClient::new(channel(&p.addrs[0]))
+    let r = DrServiceClient::new(channel(&p.addrs[0]))
         .reprotect(pb::ReprotectRequest {})
         .await
         .unwrap()
         .into_inner();
     assert_eq!(r.divergent_writes, lost);
-    let div = GeoServiceClient::new(channel(&p.addrs[0]))
+    let div = DrServiceClient::new(channel(&p.addrs[0]))
         .divergent(pb::DivergentRequest {})
         .await
         .unwrap()
@@ -374,7 +374,7 @@ async fn an_old_primary_of_three_nodes_is_reprotected_from_a_graph_of_megabytes(
     }
     wait_identical(&p, &s).await;
     p.kill_all().await;
-    GeoServiceClient::new(channel(&s.addrs[0]))
+    DrServiceClient::new(channel(&s.addrs[0]))
         .failover(pb::FailoverRequest { planned: false })
         .await
         .unwrap();
@@ -391,7 +391,7 @@ async fn an_old_primary_of_three_nodes_is_reprotected_from_a_graph_of_megabytes(
     let deadline = Instant::now() + Duration::from_secs(60);
     let reprotected = loop {
         let i = p.wait_leader().await;
-        match GeoServiceClient::new(channel(&p.addrs[i])).reprotect(pb::ReprotectRequest {}).await {
+        match DrServiceClient::new(channel(&p.addrs[i])).reprotect(pb::ReprotectRequest {}).await {
             Ok(r) => break r.into_inner(),
             Err(e) if Instant::now() < deadline => {
                 eprintln!("reprotect: {e}; again");
@@ -443,7 +443,7 @@ async fn a_reseed_cut_short_refuses_reads_and_promotion_until_it_is_done_again()
     let refused = sc.get_twin(pb::GetTwinRequest { id: "c3".into(), options }).await.unwrap_err();
     assert_eq!(code(&refused), "Unavailable", "{refused:?}");
     assert!(refused.message().contains("being reseeded"), "{refused:?}");
-    let failover = GeoServiceClient::new(channel(&s.addrs[0]))
+    let failover = DrServiceClient::new(channel(&s.addrs[0]))
         .failover(pb::FailoverRequest { planned: false })
         .await
         .unwrap_err();

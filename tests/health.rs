@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 use twinstore::health::Thresholds;
 use twinstore::pb;
-use twinstore::pb::geo_service_client::GeoServiceClient;
+use twinstore::pb::dr_service_client::DrServiceClient;
 use twinstore::pb::health_service_client::HealthServiceClient;
 use twinstore::pb::model_service_client::ModelServiceClient;
 use twinstore::pb::twin_service_client::TwinServiceClient;
@@ -417,7 +417,7 @@ async fn pair(primary: usize, standby: usize, thresholds: Thresholds) -> (Region
 }
 
 async fn dr_status(addr: &str) -> Option<pb::DrStatusResponse> {
-    GeoServiceClient::new(channel(addr))
+    DrServiceClient::new(channel(addr))
         .dr_status(pb::DrStatusRequest {})
         .await
         .ok()
@@ -453,7 +453,7 @@ async fn a_lost_primary_a_forced_failover_and_reprotect_are_recorded_in_both_reg
     assert_eq!(state(&view), pb::HealthState::Degraded);
 
     // Forced failover: recorded with its RPO.
-    let resp = GeoServiceClient::new(channel(&east))
+    let resp = DrServiceClient::new(channel(&east))
         .failover(pb::FailoverRequest { planned: false })
         .await
         .unwrap()
@@ -494,7 +494,7 @@ async fn a_lost_primary_a_forced_failover_and_reprotect_are_recorded_in_both_reg
     s.wait_incident_on(0, "west's fenced incident, merged", |i| i.id == fenced.id).await;
 
     // Reprotect: recorded, the fence incident mitigated, the node serving again.
-    GeoServiceClient::new(channel(&west)).reprotect(pb::ReprotectRequest {}).await.unwrap();
+    DrServiceClient::new(channel(&west)).reprotect(pb::ReprotectRequest {}).await.unwrap();
     p.wait_incident_on(0, "the reprotect incident", |i| {
         i.kind == "reprotect" && i.status == "Mitigated"
     })

@@ -54,7 +54,7 @@ impl HealthService for HealthApi {
         }
         Ok(Response::new(pb::ListIncidentsResponse {
             incidents,
-            region: self.0.geo().region.clone(),
+            region: self.0.dr().region.clone(),
         }))
     }
 
@@ -67,7 +67,7 @@ impl HealthService for HealthApi {
             Some(i) => Ok(Response::new(pb::GetIncidentResponse { incident: Some(i) })),
             None => Err(Status::not_found(format!(
                 "there is no incident '{id}' in region '{}'",
-                self.0.geo().region
+                self.0.dr().region
             ))),
         }
     }
@@ -79,7 +79,7 @@ impl HealthService for HealthApi {
         let since = Timestamp(req.into_inner().updated_since_ns);
         Ok(Response::new(pb::ExportIncidentsResponse {
             incidents: self.0.export(since).status()?,
-            region: self.0.geo().region.clone(),
+            region: self.0.dr().region.clone(),
         }))
     }
 
@@ -92,15 +92,15 @@ impl HealthService for HealthApi {
             .incident
             .ok_or_else(|| to_status(err!(InvalidArgument, "an incident is required")))?;
         let incident = convert::from_pb(&incident).status()?;
-        if incident.owner != self.0.geo().region {
+        if incident.owner != self.0.dr().region {
             return Err(to_status(err!(
                 InvalidArgument,
                 "region '{}' records only its own incidents, not region '{}'s",
-                self.0.geo().region,
+                self.0.dr().region,
                 incident.owner
             )));
         }
-        if !self.0.geo().is_leader() {
+        if !self.0.dr().is_leader() {
             return Err(to_status(err!(NotLeader, "this node does not lead its region")));
         }
         self.0.propose(crate::storage::Op::RecordIncident { incident }).await.status()?;

@@ -4,7 +4,7 @@
 //! read of the store or a write `Op`; [`service::Shared`] holds the node's
 //! [`RaftHandle`](crate::raft::RaftHandle), which sends writes through the region's raft group
 //! (forwarding to the leader when needed) and makes reads wait for the consistency they asked for.
-//! `ClusterService` manages membership, `GeoService` the DR pair, `HealthService` ([`health`])
+//! `ClusterService` manages membership, `DrService` the DR pair, `HealthService` ([`health`])
 //! resource health and incidents. Errors become gRPC statuses carrying the ADT error code
 //! ([`status`]). Each node can also serve `/metrics` and a status page on an HTTP port
 //! ([`http`]), and every gRPC call is counted ([`rpc_metrics`]).
@@ -13,7 +13,7 @@
 //! `RaftService` and the background tasks into a running node.
 
 mod cluster;
-mod geo;
+mod dr;
 pub mod health;
 pub mod http;
 mod models;
@@ -25,7 +25,7 @@ pub mod status;
 mod twins;
 
 pub use cluster::ClusterApi;
-pub use geo::GeoApi;
+pub use dr::DrApi;
 pub use health::HealthApi;
 pub use models::ModelApi;
 pub use query::QueryApi;

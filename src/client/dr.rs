@@ -1,8 +1,8 @@
-//! Cross-region disaster recovery from the client's side (`twinstore.v1.GeoService`): which region
+//! Cross-region disaster recovery from the client's side (`twinstore.v1.DrService`): which region
 //! is the primary, each node's DR status, failover, reprotect, and the writes kept aside.
 //!
 //! **Which region is primary.** A client is given the endpoints of both regions. Each node says
-//! (`GeoService.DrStatus`) its region, its role and the DR epoch it knows. The primary is the region
+//! (`DrService.DrStatus`) its region, its role and the DR epoch it knows. The primary is the region
 //! of a node that says `primary` with the highest epoch; a node that says `primary` under an
 //! older epoch than any node has shown (an old primary that has not yet learned it was replaced)
 //! is never chosen, and neither is a standby — which is also what a fenced old primary says. The
@@ -20,7 +20,7 @@ use super::pool::normalize_url;
 use super::{Client, ClientError};
 use crate::error::ErrorCode;
 use crate::pb;
-use crate::pb::geo_service_client::GeoServiceClient;
+use crate::pb::dr_service_client::DrServiceClient;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -44,7 +44,7 @@ const MAX_MESSAGE_BYTES: usize = 256 << 20;
 pub(super) struct Probe {
     /// The URL it was asked at.
     pub(super) url: String,
-    /// `GeoService.DrStatus`.
+    /// `DrService.DrStatus`.
     pub(super) dr: Option<pb::DrStatusResponse>,
     /// `ClusterService.ClusterStatus`.
     pub(super) raft: Option<pb::ClusterStatusResponse>,
@@ -359,17 +359,17 @@ pub struct ReprotectOutcome {
 }
 
 impl Client {
-    fn geo(
+    fn dr(
         &self,
         endpoint: &str,
-    ) -> Result<(String, GeoServiceClient<tonic::transport::Channel>), ClientError> {
+    ) -> Result<(String, DrServiceClient<tonic::transport::Channel>), ClientError> {
         let (url, channel) = self.inner.pool.channel_to(endpoint)?;
-        Ok((url, GeoServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES)))
+        Ok((url, DrServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES)))
     }
 
     /// The DR status of the node at `endpoint` (any URL): one attempt, at most 3 s.
     pub async fn dr_status(&self, endpoint: &str) -> Result<pb::DrStatusResponse, ClientError> {
-        let (url, mut c) = self.geo(endpoint)?;
+        let (url, mut c) = self.dr(endpoint)?;
         let timeout = self.inner.policy.attempt_timeout.min(STATUS_TIMEOUT);
         match tokio::time::timeout(timeout, c.dr_status(pb::DrStatusRequest {})).await {
             Ok(Ok(r)) => Ok(r.into_inner()),
@@ -506,7 +506,7 @@ impl Client {
 
     /// The writes the region of the node at `endpoint` keeps aside (one JSON object each).
     pub async fn divergent(&self, endpoint: &str) -> Result<Vec<String>, ClientError> {
-        let (url, mut c) = self.geo(endpoint)?;
+        let (url, mut c) = self.dr(endpoint)?;
         match tokio::time::timeout(DIVERGENT_TIMEOUT, c.divergent(pb::DivergentRequest {})).await {
             Ok(Ok(r)) => Ok(r.into_inner().write_json),
             Ok(Err(status)) => Err(ClientError::from_status(&status, &url)),
@@ -530,12 +530,12 @@ impl Client {
         mut call: F,
     ) -> Result<(String, T), ClientError>
     where
-        F: FnMut(GeoServiceClient<tonic::transport::Channel>) -> Fut,
+        F: FnMut(DrServiceClient<tonic::transport::Channel>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let mut last = ClientError::local(ErrorCode::Unavailable, "no node to send it to");
         for endpoint in endpoints {
-            let (url, c) = self.geo(endpoint)?;
+            let (url, c) = self.dr(endpoint)?;
             let err = match tokio::time::timeout(timeout, call(c)).await {
                 Ok(Ok(r)) => return Ok((url, r.into_inner())),
                 Ok(Err(status)) => ClientError::from_status(&status, &url),

@@ -9,7 +9,7 @@
 //! region: any node of that region takes them (a follower forwards a write to the leader and asks
 //! it for a read index), but going to the leader saves that hop; a node of the standby region
 //! refuses writes (`ReadOnlyRegion`). The pool asks every endpoint, at once and briefly, for its DR
-//! status (`GeoService.DrStatus`: region, role, epoch, whether it leads) and its raft status
+//! status (`DrService.DrStatus`: region, role, epoch, whether it leads) and its raft status
 //! (`ClusterService.ClusterStatus`: term, the leader it follows), and picks with `dr::choose`: the
 //! primary is the region that says `primary` under the highest epoch, and within it the node that
 //! leads (or the leader its members name). The leader's URL may be one the user never listed (a
@@ -18,7 +18,7 @@
 //! so does a `ReadOnlyRegion` answer when the client knows more than one region — that is how a
 //! client follows a failover with no change in the calling code. Discovery is single-flight: when
 //! many calls fail together (a leader dies under load) one of them asks and the others use its
-//! answer. A server without `GeoService` is judged by its raft status alone, and one without
+//! answer. A server without `DrService` is judged by its raft status alone, and one without
 //! `ClusterService` either leaves the pool on plain rotation through its endpoints.
 
 use super::dr::{self, Probe};
@@ -27,7 +27,7 @@ use super::retry::RetryPolicy;
 use crate::error::ErrorCode;
 use crate::pb;
 use crate::pb::cluster_service_client::ClusterServiceClient;
-use crate::pb::geo_service_client::GeoServiceClient;
+use crate::pb::dr_service_client::DrServiceClient;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -306,7 +306,7 @@ impl Pool {
         for slot in slots {
             let channel = slot.channel();
             asks.spawn(async move {
-                let mut geo = GeoServiceClient::new(channel.clone());
+                let mut geo = DrServiceClient::new(channel.clone());
                 let mut raft = ClusterServiceClient::new(channel);
                 let (dr, cluster) = tokio::join!(
                     tokio::time::timeout(timeout, geo.dr_status(pb::DrStatusRequest {})),

@@ -12,8 +12,8 @@
 
 use super::Health;
 use super::detect::duration_words;
+use crate::dr::failover::Report;
 use crate::error::Error;
-use crate::georep::failover::Report;
 use crate::model::time::Timestamp;
 use crate::storage::Op;
 use crate::storage::dr::Position;
@@ -28,7 +28,7 @@ impl Health {
         message: String,
     ) -> Option<Incident> {
         let now = Timestamp::now();
-        let region = self.geo().region.clone();
+        let region = self.dr().region.clone();
         let incident = Incident {
             id: self.new_id(),
             kind,
@@ -71,7 +71,7 @@ impl Health {
 
     /// A failover to this region is starting (call on its leader).
     pub async fn failover_started(&self, planned: bool) -> Option<Incident> {
-        let dr = self.geo().store.dr().ok()?;
+        let dr = self.dr().store.dr().ok()?;
         let was_primary = dr.fenced_at.is_some();
         let kind =
             if planned && was_primary { IncidentKind::Failback } else { IncidentKind::Failover };
@@ -83,7 +83,7 @@ impl Health {
         };
         let message = format!(
             "{what} from region '{peer}' to region '{}' started (epoch {} to {})",
-            self.geo().region,
+            self.dr().region,
             dr.epoch,
             dr.epoch + 1
         );
@@ -124,7 +124,7 @@ impl Health {
                 };
                 let message = format!(
                     "completed: region '{}' is the primary at epoch {}; {detail}",
-                    self.geo().region,
+                    self.dr().region,
                     r.epoch
                 );
                 (message.clone(), format!("{} — {message}.", i.summary))
@@ -139,11 +139,11 @@ impl Health {
 
     /// A reprotect of this region (a former primary) is starting.
     pub async fn reprotect_started(&self) -> Option<Incident> {
-        let dr = self.geo().store.dr().ok()?;
+        let dr = self.dr().store.dr().ok()?;
         let peer = dr.peer.map(|p| p.name).unwrap_or_else(|| "?".into());
         let message = format!(
             "reprotect started: region '{}' becomes the standby of region '{peer}'",
-            self.geo().region
+            self.dr().region
         );
         self.open_event(IncidentKind::Reprotect, format!("reprotect/{}", dr.epoch), message).await
     }

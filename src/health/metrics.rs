@@ -182,7 +182,7 @@ fn one_hot(e: &mut Exposition, name: &str, scope: &str, s: HealthState) {
 
 /// Every metric of this node, in the text format.
 pub fn render(h: &Health) -> String {
-    let geo = h.geo();
+    let geo = h.dr();
     let node = geo.id.to_string();
     let me = h.node_report();
     let region = h.region_report();
@@ -259,7 +259,7 @@ fn rpc(e: &mut Exposition, rpc: &Rpc) {
 }
 
 fn raft(e: &mut Exposition, h: &Health, me: &pb::NodeHealth) {
-    let m = h.geo().node.raft().metrics().borrow().clone();
+    let m = h.dr().node.raft().metrics().borrow().clone();
     e.gauge("twinstore_raft_term", "The node's current raft term.", me.term as f64);
     e.gauge(
         "twinstore_raft_leader_id",
@@ -349,7 +349,7 @@ fn dr(e: &mut Exposition, me: &pb::NodeHealth) {
 }
 
 fn incidents(e: &mut Exposition, h: &Health) {
-    let all = h.geo().store.incidents().unwrap_or_default();
+    let all = h.dr().store.incidents().unwrap_or_default();
     let pending = h.state().pending();
     e.family(
         "twinstore_incidents",

@@ -23,7 +23,7 @@
 //! (NOT_SERVING on a fenced or quorum-less node, from [`Health::subscribe`]), `/metrics`
 //! ([`metrics`]) and the status page ([`page`]) on the node's HTTP port, and `twinstore health`.
 //!
-//! This layer uses `raft` and `georep`; it knows no tonic server type.
+//! This layer uses `raft` and `dr`; it knows no tonic server type.
 
 pub mod convert;
 pub mod detect;
@@ -35,9 +35,9 @@ pub mod samples;
 pub mod state;
 pub mod view;
 
+use crate::dr::Dr;
 use crate::err;
 use crate::error::Result;
-use crate::georep::Geo;
 use crate::model::time::Timestamp;
 use crate::pb;
 use crate::pb::health_service_client::HealthServiceClient;
@@ -121,7 +121,7 @@ pub struct Health {
 }
 
 struct Inner {
-    geo: Geo,
+    geo: Dr,
     thresholds: Thresholds,
     rpc: Arc<metrics::Rpc>,
     state: Mutex<monitor::State>,
@@ -131,7 +131,7 @@ struct Inner {
 
 impl Health {
     /// The health machinery of the node `geo` describes.
-    pub fn new(geo: Geo, thresholds: Thresholds) -> Health {
+    pub fn new(geo: Dr, thresholds: Thresholds) -> Health {
         let (serving, _) = watch::channel(Serving { serving: true, reason: String::new() });
         let samples = thresholds.samples;
         Health {
@@ -147,7 +147,7 @@ impl Health {
     }
 
     /// The node's DR machinery (its store, raft group, id, region).
-    pub fn geo(&self) -> &Geo {
+    pub fn dr(&self) -> &Dr {
         &self.inner.geo
     }
 

@@ -131,7 +131,7 @@ pub async fn run(health: Health) {
     let period = health.thresholds().period;
     loop {
         let shutdown = {
-            let m = health.geo().node.raft().metrics().borrow().clone();
+            let m = health.dr().node.raft().metrics().borrow().clone();
             m.state == openraft::ServerState::Shutdown && m.running_state.is_ok()
         };
         if shutdown {
@@ -159,9 +159,9 @@ pub async fn tick(h: &Health) {
     track_outage(h, &me);
     flush_pending(h).await;
     sample_lag(h, now, &me);
-    let m = h.geo().node.raft().metrics().borrow().clone();
+    let m = h.dr().node.raft().metrics().borrow().clone();
     let leads =
-        m.current_leader == Some(h.geo().id) && me.region_state() != pb::HealthState::Unavailable;
+        m.current_leader == Some(h.dr().id) && me.region_state() != pb::HealthState::Unavailable;
     if leads {
         if let Err(e) = lead(h, now, &me).await {
             tracing::debug!("health monitor: {e}");
@@ -171,11 +171,11 @@ pub async fn tick(h: &Health) {
         st.election = None;
         st.since.clear();
     }
-    h.state().was_leader = m.current_leader == Some(h.geo().id);
+    h.state().was_leader = m.current_leader == Some(h.dr().id);
 }
 
 fn check_storage(h: &Health) {
-    let store = &h.geo().store;
+    let store = &h.dr().store;
     let result = store.size_on_disk().and_then(|bytes| store.applied().map(|_| bytes));
     let mut st = h.state();
     match result {
@@ -201,13 +201,13 @@ fn sample_errors(h: &Health, now: Instant) {
 }
 
 fn track_leader(h: &Health, now: Instant) {
-    let m = h.geo().node.raft().metrics().borrow().clone();
+    let m = h.dr().node.raft().metrics().borrow().clone();
     let mut st = h.state();
     match m.current_leader {
         Some(id) => {
             st.had_leader = true;
             st.leaderless_since = None;
-            if !st.was_leader && id == h.geo().id {
+            if !st.was_leader && id == h.dr().id {
                 // Just elected: remember whom we replace, to see whether it is gone.
                 if let Some(prev) = st.last_leader.filter(|p| p.id != id) {
                     st.election = Some((prev, m.current_term, now));
@@ -224,12 +224,12 @@ fn track_leader(h: &Health, now: Instant) {
 
 /// Probes every other member at once.
 async fn probe(h: &Health) {
-    let m = h.geo().node.raft().metrics().borrow().clone();
+    let m = h.dr().node.raft().metrics().borrow().clone();
     let others: Vec<(u64, String)> = m
         .membership_config
         .membership()
         .nodes()
-        .filter(|(id, _)| **id != h.geo().id)
+        .filter(|(id, _)| **id != h.dr().id)
         .map(|(id, n)| (*id, n.addr.clone()))
         .collect();
     let timeout = h.thresholds().probe_timeout;
@@ -280,7 +280,7 @@ async fn probe(h: &Health) {
 }
 
 fn track_shipping(h: &Health, now: Instant) {
-    let geo = h.geo();
+    let geo = h.dr();
     let down = geo.status().ok().and_then(|s| s.lag).is_some_and(|l| l.shipping && !l.connected);
     let mut st = h.state();
     if down {
@@ -316,7 +316,7 @@ fn update_serving(h: &Health, me: &pb::NodeHealth) {
 
 /// Opens, and finishes, the quorum-loss incident this node sees.
 fn track_outage(h: &Health, me: &pb::NodeHealth) {
-    let geo = h.geo();
+    let geo = h.dr();
     let lost = me.region_state() == pb::HealthState::Unavailable
         && me.raft_role() != pb::RaftRole::Shutdown;
     let mut st = h.state();
@@ -393,16 +393,16 @@ async fn lead(h: &Health, now: Instant, me: &pb::NodeHealth) -> crate::error::Re
     check_election(h, now).await?;
     let observed = observe(h, now, me);
     let (present, clear) = detect::conditions(&observed, h.thresholds());
-    let region = h.geo().region.clone();
+    let region = h.dr().region.clone();
     let open: Vec<Incident> = h
-        .geo()
+        .dr()
         .store
         .incidents()?
         .into_iter()
         .filter(|i| i.owner == region && i.status == IncidentStatus::Active)
         .collect();
     let members: Vec<u64> = {
-        let m = h.geo().node.raft().metrics().borrow().clone();
+        let m = h.dr().node.raft().metrics().borrow().clone();
         m.membership_config.membership().nodes().map(|(id, _)| *id).collect()
     };
     for action in detect::plan(&present, &clear, &open, &members) {
@@ -450,7 +450,7 @@ async fn check_election(h: &Health, now: Instant) -> crate::error::Result<()> {
         }
         (prev, term)
     };
-    let geo = h.geo();
+    let geo = h.dr();
     let incident = detect::leader_lost(
         h.new_id(),
         &geo.region,
@@ -468,7 +468,7 @@ async fn check_election(h: &Health, now: Instant) -> crate::error::Result<()> {
 
 /// What the leader observed, for detection.
 fn observe(h: &Health, now: Instant, me: &pb::NodeHealth) -> Observed {
-    let geo = h.geo();
+    let geo = h.dr();
     let t = h.thresholds().clone();
     let status = geo.status().ok();
     let dr = status.as_ref().map(|s| s.state.clone()).unwrap_or_default();
@@ -528,7 +528,7 @@ fn observe(h: &Health, now: Instant, me: &pb::NodeHealth) -> Observed {
 
 /// Fetches the peer region's incidents and merges those this region lacks.
 async fn merge(h: &Health, now: Instant) -> crate::error::Result<()> {
-    let geo = h.geo();
+    let geo = h.dr();
     let every = h.thresholds().merge_every;
     {
         let mut st = h.state();

@@ -49,7 +49,7 @@ pub async fn render(h: &Health) -> String {
     let regions = h.overview().await;
     let incidents = h.incidents(Timestamp(0)).unwrap_or_default();
     let lag_threshold = h.thresholds().lag_seconds;
-    document(h.geo().id, &h.geo().region, &regions, &incidents, lag_threshold, Timestamp::now())
+    document(h.dr().id, &h.dr().region, &regions, &incidents, lag_threshold, Timestamp::now())
 }
 
 /// The page from its data (pure, for tests).

@@ -18,7 +18,7 @@ const PEER_TIMEOUT: Duration = Duration::from_secs(1);
 impl Health {
     /// This node's own report, now.
     pub fn node_report(&self) -> pb::NodeHealth {
-        let geo = self.geo();
+        let geo = self.dr();
         let m = geo.node.raft().metrics().borrow().clone();
         let is_leader = m.current_leader == Some(geo.id);
         let (status, dr_error) = match geo.status() {
@@ -113,7 +113,7 @@ impl Health {
     /// This node's region as it sees it: itself now, every other member as last probed.
     pub fn region_report(&self) -> pb::RegionHealth {
         let me = self.node_report();
-        let geo = self.geo();
+        let geo = self.dr();
         let m = geo.node.raft().metrics().borrow().clone();
         let membership = m.membership_config.membership();
         let voters: Vec<u64> = membership.voter_ids().collect();
@@ -159,7 +159,7 @@ impl Health {
 
     /// The peer region's view, asked from its nodes; `None` without a DR pair.
     pub async fn peer_report(&self) -> Option<pb::RegionHealth> {
-        let peer = self.geo().store.dr().ok()?.peer?;
+        let peer = self.dr().store.dr().ok()?.peer?;
         let mut last = String::from("no endpoints known");
         for addr in &peer.endpoints {
             let Ok(mut c) = self.client(addr) else { continue };
@@ -174,11 +174,11 @@ impl Health {
                 Err(_) => last = format!("{addr}: no answer in {PEER_TIMEOUT:?}"),
             }
         }
-        let reason = format!("not reachable from region '{}' ({last})", self.geo().region);
+        let reason = format!("not reachable from region '{}' ({last})", self.dr().region);
         let mut r = pb::RegionHealth {
             region: peer.name,
             reasons: vec![reason.clone()],
-            peer_region: self.geo().region.clone(),
+            peer_region: self.dr().region.clone(),
             peer_endpoints: peer.endpoints,
             reachable: false,
             error: reason,

@@ -20,15 +20,15 @@
 
 use crate::api::service::Shared;
 use crate::api::{
-    ClusterApi, GeoApi, HealthApi, ModelApi, QueryApi, RelationshipApi, TwinApi, http, rpc_metrics,
+    ClusterApi, DrApi, HealthApi, ModelApi, QueryApi, RelationshipApi, TwinApi, http, rpc_metrics,
 };
-use crate::georep::{self, Geo};
+use crate::dr::{self, Dr};
 use crate::health::{self, Health, Thresholds};
 use crate::model::limits;
 use crate::pb;
 use crate::pb::cluster_service_client::ClusterServiceClient;
 use crate::pb::cluster_service_server::ClusterServiceServer;
-use crate::pb::geo_service_server::GeoServiceServer;
+use crate::pb::dr_service_server::DrServiceServer;
 use crate::pb::health_service_server::HealthServiceServer;
 use crate::pb::model_service_server::ModelServiceServer;
 use crate::pb::raft_service_server::RaftServiceServer;
@@ -198,7 +198,7 @@ impl Node {
             ),
         };
         let node = RaftHandle::new(store.clone(), raft.clone(), me, channels);
-        let geo = Geo::new(node.clone(), shipping_log, retention);
+        let geo = Dr::new(node.clone(), shipping_log, retention);
         let node_health = Health::new(geo.clone(), config.health.clone());
         let shared = Shared::new(node.clone());
 
@@ -238,7 +238,7 @@ impl Node {
             .add_service(ClusterServiceServer::new(ClusterApi(shared.clone())))
             .add_service(HealthServiceServer::new(HealthApi(node_health.clone())))
             .add_service(
-                GeoServiceServer::new(GeoApi {
+                DrServiceServer::new(DrApi {
                     shared: shared.clone(),
                     geo: geo.clone(),
                     health: node_health.clone(),
@@ -301,8 +301,8 @@ impl Node {
             epoch: 1,
             peer: config.peer.clone(),
         });
-        tasks.push(tokio::spawn(georep::monitor::run(geo.clone(), init)));
-        tasks.push(tokio::spawn(georep::shipper::run(geo)));
+        tasks.push(tokio::spawn(dr::monitor::run(geo.clone(), init)));
+        tasks.push(tokio::spawn(dr::shipper::run(geo)));
         tasks.push(tokio::spawn(health::monitor::run(node_health.clone())));
         tracing::info!(%addr, id = config.id, region = %config.region, data = %config.data_dir.display(), http = ?http.as_ref().map(|h| h.0), "node started");
         Ok(Node {

@@ -1,5 +1,5 @@
 //! The one way into the region's raft group for everything above it: the gRPC services, log
-//! shipping (`georep`), health — and any later front door.
+//! shipping (`dr`), health — and any later front door.
 //!
 //! Talking to raft has rules that are easy to get subtly wrong when each caller does it its own
 //! way, so they live here once:
@@ -13,7 +13,7 @@
 //!   `RaftService.Forward` RPC and gives up on a leader that was replaced meanwhile (resending is
 //!   safe: the request id makes the write exactly-once whichever leader commits it). Everything
 //!   has a deadline.
-//! - **Proposals on the leader** ([`RaftHandle::propose`]): what georep and health record (ship
+//! - **Proposals on the leader** ([`RaftHandle::propose`]): what DR and health record (ship
 //!   batches, failover steps, incidents), with a request id and a deadline too.
 //! - **Linearizable reads** ([`RaftHandle::read_barrier`], in `read_index.rs`): the leader confirms
 //!   with a quorum that it still leads, and the read waits until this node has applied up to the
@@ -261,7 +261,7 @@ impl RaftHandle {
         .and_then(|(index, outcome)| Ok((index, outcome?)))
     }
 
-    /// Proposes `op` on this node, which must lead its region (georep's and health's records):
+    /// Proposes `op` on this node, which must lead its region (DR's and health's records):
     /// with a request id of this node's, answered once applied, or an error after `timeout`.
     pub async fn propose(&self, op: Op, timeout: Duration) -> Result<(u64, Reply)> {
         let request = self.new_request();

@@ -1,14 +1,14 @@
 //! One node's DR status: its region's role and epoch, whether it is fenced, and on a standby how
 //! far behind the primary it is.
 //!
-//! Everything that shows or acts on DR reads it from here — `GeoService.Status` (and through it
+//! Everything that shows or acts on DR reads it from here — `DrService.Status` (and through it
 //! the client library and `twinstore dr status`), the health reports and the incident monitor — so
 //! "how far behind" has one definition: the standby's leader knows the primary's newest applied
 //! index (from the shipped messages it has received) and the primary's time as of which the
 //! standby held everything; another node of the standby region knows only the primary's time of
 //! what it has applied itself.
 
-use super::Geo;
+use super::Dr;
 use crate::error::Result;
 use crate::model::time::Timestamp;
 use crate::storage::dr::{DrState, Position, Role};
@@ -60,7 +60,7 @@ pub fn awaiting_reprotect(dr: &DrState) -> bool {
     dr.role == Role::Standby && dr.fenced_at.is_some() && dr.upstream == Position::default()
 }
 
-impl Geo {
+impl Dr {
     /// This node's DR status, now.
     pub fn status(&self) -> Result<DrStatus> {
         let mut state = self.store.dr()?;

@@ -35,7 +35,7 @@ pub mod source;
 pub mod status;
 
 use crate::error::Result;
-use crate::pb::geo_service_client::GeoServiceClient;
+use crate::pb::dr_service_client::DrServiceClient;
 use crate::raft::handle::{LEADER_WAIT, RaftHandle};
 use crate::raft::{ShipReader, network};
 use crate::storage::{Op, Reply, Store};
@@ -44,7 +44,7 @@ use std::sync::{Arc, Mutex};
 
 /// What the DR machinery of one node needs.
 #[derive(Clone)]
-pub struct Geo {
+pub struct Dr {
     /// The node's way into its region's raft group (leader, proposals, channels to the other
     /// region).
     pub node: RaftHandle,
@@ -62,11 +62,11 @@ pub struct Geo {
     pub retention: Arc<AtomicU64>,
 }
 
-impl Geo {
+impl Dr {
     /// The DR machinery of the node `node` leads into; `log` reads its raft log
     /// ([`LogStore::shipping_reader`](crate::raft::LogStore::shipping_reader)).
-    pub fn new(node: RaftHandle, log: ShipReader, retention: Arc<AtomicU64>) -> Geo {
-        Geo {
+    pub fn new(node: RaftHandle, log: ShipReader, retention: Arc<AtomicU64>) -> Dr {
+        Dr {
             store: node.store().clone(),
             id: node.id(),
             region: node.region().to_string(),
@@ -82,10 +82,10 @@ impl Geo {
         self.node.faults()
     }
 
-    /// A GeoService client for the node at `addr` (the other region's, usually), over the node's
+    /// A DrService client for the node at `addr` (the other region's, usually), over the node's
     /// channel pool.
-    pub fn client(&self, addr: &str) -> Result<GeoServiceClient<tonic::transport::Channel>> {
-        Ok(GeoServiceClient::new(self.node.channel(addr)?)
+    pub fn client(&self, addr: &str) -> Result<DrServiceClient<tonic::transport::Channel>> {
+        Ok(DrServiceClient::new(self.node.channel(addr)?)
             .max_decoding_message_size(network::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(network::MAX_MESSAGE_BYTES))
     }

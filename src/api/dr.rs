@@ -1,15 +1,15 @@
-//! The `GeoService`: DR status, log shipping to the standby region, failover, reprotect.
+//! The `DrService`: DR status, log shipping to the standby region, failover, reprotect.
 //!
 //! Requests that change the region's DR state run on the region's leader: a follower passes them
-//! on. The work itself is in `georep`.
+//! on. The work itself is in `dr`.
 
 use super::service::Shared;
 use super::status::{IntoStatus, to_status};
+use crate::dr::{Dr, failover, source};
 use crate::err;
-use crate::georep::{Geo, failover, source};
 use crate::model::time::Timestamp;
 use crate::pb;
-use crate::pb::geo_service_server::GeoService;
+use crate::pb::dr_service_server::DrService;
 use crate::raft::network;
 use crate::storage::dr::{PeerRegion, Position, Role};
 use crate::storage::{Op, Reply};
@@ -18,12 +18,12 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-/// The GeoService over the node's shared state and DR machinery.
-pub struct GeoApi {
+/// The DrService over the node's shared state and DR machinery.
+pub struct DrApi {
     /// The node's shared state.
     pub shared: Shared,
     /// Its DR machinery.
-    pub geo: Geo,
+    pub geo: Dr,
     /// Its health machinery (failovers and reprotects are recorded as incidents).
     pub health: crate::health::Health,
 }
@@ -33,7 +33,7 @@ type StreamOf<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static
 /// Snapshots are sent in chunks of this size.
 const CHUNK: usize = 1 << 20;
 
-impl GeoApi {
+impl DrApi {
     fn status_now(&self) -> Result<pb::DrStatusResponse, Status> {
         let status = self.geo.status().status()?;
         let dr = status.state;
@@ -71,11 +71,11 @@ impl GeoApi {
         })
     }
 
-    /// A GeoService client for the leader when it is another node.
+    /// A DrService client for the leader when it is another node.
     async fn leader(
         &self,
     ) -> Result<
-        Option<crate::pb::geo_service_client::GeoServiceClient<tonic::transport::Channel>>,
+        Option<crate::pb::dr_service_client::DrServiceClient<tonic::transport::Channel>>,
         Status,
     > {
         match self.shared.node.leader_url().await.status()? {
@@ -86,7 +86,7 @@ impl GeoApi {
 }
 
 #[tonic::async_trait]
-impl GeoService for GeoApi {
+impl DrService for DrApi {
     async fn dr_status(
         &self,
         _req: Request<pb::DrStatusRequest>,

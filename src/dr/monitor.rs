@@ -2,7 +2,7 @@
 //! has confirmed, proposes the region's initial DR role once, and — on a primary's leader — fences
 //! the region as soon as its peer turns out to be primary at a higher epoch.
 
-use super::Geo;
+use super::Dr;
 use crate::pb;
 use crate::storage::Op;
 use crate::storage::dr::{PeerRegion, Role};
@@ -14,7 +14,7 @@ use std::time::Duration;
 const PERIOD: Duration = Duration::from_millis(300);
 
 /// Runs until raft shuts down. `init` is the region's configured DR role (a `DrInit` op).
-pub async fn run(geo: Geo, init: Option<Op>) {
+pub async fn run(geo: Dr, init: Option<Op>) {
     loop {
         if geo.node.raft().metrics().borrow().state == openraft::ServerState::Shutdown {
             return;
@@ -26,7 +26,7 @@ pub async fn run(geo: Geo, init: Option<Op>) {
     }
 }
 
-async fn tick(geo: &Geo, init: Option<&Op>) -> crate::error::Result<()> {
+async fn tick(geo: &Dr, init: Option<&Op>) -> crate::error::Result<()> {
     let dr = geo.store.dr()?;
     let floor =
         if dr.role == Role::Primary && dr.peer.is_some() { dr.standby_confirmed } else { u64::MAX };
@@ -49,7 +49,7 @@ async fn tick(geo: &Geo, init: Option<&Op>) -> crate::error::Result<()> {
 }
 
 /// Fences this region if any node of its peer is primary at a higher epoch.
-async fn fence_if_replaced(geo: &Geo, epoch: u64, peer: &PeerRegion) -> crate::error::Result<()> {
+async fn fence_if_replaced(geo: &Dr, epoch: u64, peer: &PeerRegion) -> crate::error::Result<()> {
     for addr in &peer.endpoints {
         let Ok(mut c) = geo.client(addr) else { continue };
         let mut req = tonic::Request::new(pb::DrStatusRequest {});

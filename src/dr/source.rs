@@ -10,7 +10,7 @@
 //! A fenced old primary still serves its history up to the fence, which is how a planned
 //! failover drains it; it never ships past the fence.
 
-use super::Geo;
+use super::Dr;
 use crate::err;
 use crate::error::{Error, Result};
 use crate::model::time::Timestamp;
@@ -30,7 +30,7 @@ pub type Shipment = (ShipBatch, u64);
 
 /// Starts streaming this node's log from `from` into a channel. The task ends when the receiver
 /// is dropped, or after sending an error.
-pub fn stream(geo: Geo, from: u64) -> mpsc::Receiver<Result<Shipment>> {
+pub fn stream(geo: Dr, from: u64) -> mpsc::Receiver<Result<Shipment>> {
     let (tx, rx) = mpsc::channel(8);
     tokio::spawn(async move {
         if let Err(e) = run(&geo, from, &tx).await {
@@ -40,7 +40,7 @@ pub fn stream(geo: Geo, from: u64) -> mpsc::Receiver<Result<Shipment>> {
     rx
 }
 
-async fn run(geo: &Geo, from: u64, tx: &mpsc::Sender<Result<Shipment>>) -> Result<()> {
+async fn run(geo: &Dr, from: u64, tx: &mpsc::Sender<Result<Shipment>>) -> Result<()> {
     let mut next = from.max(1);
     let mut metrics = geo.node.raft().metrics();
     loop {

@@ -9,7 +9,7 @@
 //! the log any more, it reseeds the region from a snapshot (and starts a reseed again when one was
 //! cut short: the graph is incomplete until a reseed's last part is applied).
 
-use super::Geo;
+use super::Dr;
 use super::source::RESEED_MARK;
 use crate::err;
 use crate::error::{Error, Result};
@@ -30,7 +30,7 @@ pub const RESEED_PART_BYTES: usize = 256 << 10;
 const CONFIRM_EVERY: Duration = Duration::from_secs(1);
 
 /// Runs the shipper loop until raft shuts down.
-pub async fn run(geo: Geo) {
+pub async fn run(geo: Dr) {
     let mut next_endpoint = 0usize;
     let mut reseed_votes = 0usize;
     loop {
@@ -176,14 +176,14 @@ impl Incoming {
     }
 }
 
-fn set_connected(geo: &Geo, connected: bool, error: &str) {
+fn set_connected(geo: &Dr, connected: bool, error: &str) {
     let mut lag = geo.lag.lock().unwrap_or_else(|e| e.into_inner());
     lag.connected = connected;
     lag.error = error.to_string();
 }
 
 /// Pulls from one primary node until the stream ends, an error, or this node stops leading.
-async fn follow(geo: &Geo, addr: &str) -> Result<()> {
+async fn follow(geo: &Dr, addr: &str) -> Result<()> {
     if geo.faults().blocked(addr) {
         return Err(err!(Unavailable, "the link to {addr} is cut (fault injection)"));
     }
@@ -274,7 +274,7 @@ async fn follow(geo: &Geo, addr: &str) -> Result<()> {
 }
 
 /// Replaces this region's graph with a snapshot of the primary's, then shipping resumes after it.
-pub async fn reseed(geo: &Geo, addr: &str) -> Result<Position> {
+pub async fn reseed(geo: &Dr, addr: &str) -> Result<Position> {
     if geo.faults().blocked(addr) {
         return Err(err!(Unavailable, "the link to {addr} is cut (fault injection)"));
     }

@@ -19,7 +19,7 @@
 //! promoted at (its own log, their outcomes from its dedupe table) and keep them aside; reseed
 //! from the new primary; from then on this region is the standby and ships the other way.
 
-use super::Geo;
+use super::Dr;
 use super::shipper::{reseed, status_error};
 use crate::err;
 use crate::error::Result;
@@ -52,12 +52,12 @@ pub struct Report {
     pub summary: String,
 }
 
-fn my_region(geo: &Geo) -> PeerRegion {
+fn my_region(geo: &Dr) -> PeerRegion {
     PeerRegion { name: geo.region.clone(), endpoints: geo.endpoints() }
 }
 
 /// The region's DR state, which must be a standby's to fail over to it.
-fn standby_state(geo: &Geo) -> Result<DrState> {
+fn standby_state(geo: &Dr) -> Result<DrState> {
     let dr = geo.store.dr()?;
     if dr.role != Role::Standby {
         return Err(err!(
@@ -71,7 +71,7 @@ fn standby_state(geo: &Geo) -> Result<DrState> {
 }
 
 /// A planned failover (switchover) to this region.
-pub async fn planned(geo: &Geo) -> Result<Report> {
+pub async fn planned(geo: &Dr) -> Result<Report> {
     let dr = standby_state(geo)?;
     let peer = dr.peer.clone().ok_or_else(|| {
         err!(OperationNotAllowed, "region '{}' has no primary configured", geo.region)
@@ -134,7 +134,7 @@ pub async fn planned(geo: &Geo) -> Result<Report> {
 }
 
 /// A forced failover to this region: promote it at the position it has.
-pub async fn forced(geo: &Geo) -> Result<Report> {
+pub async fn forced(geo: &Dr) -> Result<Report> {
     let dr = standby_state(geo)?;
     let peer = dr.peer.clone().unwrap_or_default();
     let primary_applied = geo.lag.lock().unwrap_or_else(|e| e.into_inner()).primary_applied;
@@ -162,14 +162,14 @@ pub async fn forced(geo: &Geo) -> Result<Report> {
     })
 }
 
-async fn promote(geo: &Geo, epoch: u64, peer: &PeerRegion) -> Result<(Position, Timestamp, u64)> {
+async fn promote(geo: &Dr, epoch: u64, peer: &PeerRegion) -> Result<(Position, Timestamp, u64)> {
     match geo.propose(Op::Promote { epoch, peer: Some(peer.clone()) }).await? {
         (_, Reply::Promoted { at, replicated_time, index }) => Ok((at, replicated_time, index)),
         (_, other) => Err(err!(Internal, "unexpected reply to a promotion: {other:?}")),
     }
 }
 
-async fn fence_peer(geo: &Geo, peer: &PeerRegion, epoch: u64) -> Result<Position> {
+async fn fence_peer(geo: &Dr, peer: &PeerRegion, epoch: u64) -> Result<Position> {
     let me = my_region(geo);
     let req = pb::FenceRequest {
         epoch,
@@ -198,7 +198,7 @@ async fn fence_peer(geo: &Geo, peer: &PeerRegion, epoch: u64) -> Result<Position
 }
 
 /// Reprotect: this region (an old primary) becomes the standby of the current primary.
-pub async fn reprotect(geo: &Geo) -> Result<(u64, Position)> {
+pub async fn reprotect(geo: &Dr) -> Result<(u64, Position)> {
     let dr = geo.store.dr()?;
     let peer = dr.peer.clone().ok_or_else(|| {
         err!(OperationNotAllowed, "region '{}' has no peer region configured", geo.region)
@@ -266,7 +266,7 @@ pub async fn reprotect(geo: &Geo) -> Result<(u64, Position)> {
 
 /// The part of a write of epoch `epoch` that was acknowledged: the write itself, or of a batch the
 /// batch of its acknowledged writes (`None` if nothing of it was).
-fn acknowledged_part(geo: &Geo, cmd: Command, epoch: u64) -> Result<Option<Command>> {
+fn acknowledged_part(geo: &Dr, cmd: Command, epoch: u64) -> Result<Option<Command>> {
     if let Op::Batch(cmds) = &cmd.op {
         let mut kept = Vec::new();
         for c in cmds {
@@ -281,7 +281,7 @@ fn acknowledged_part(geo: &Geo, cmd: Command, epoch: u64) -> Result<Option<Comma
 
 /// Whether a write was acknowledged: its remembered outcome was a success (or is unknown — the
 /// dedupe record was evicted — in which case it counts, to be safe).
-fn acknowledged(geo: &Geo, request: Option<&RequestId>) -> Result<bool> {
+fn acknowledged(geo: &Dr, request: Option<&RequestId>) -> Result<bool> {
     match request {
         Some(r) => Ok(geo.store.remembered(r)?.unwrap_or(true)),
         None => Ok(true),
