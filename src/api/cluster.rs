@@ -10,34 +10,21 @@ use crate::err;
 use crate::pb;
 use crate::pb::cluster_service_client::ClusterServiceClient;
 use crate::pb::cluster_service_server::ClusterService;
-use crate::raft::{Leader, NodeInfo};
+use crate::raft::NodeInfo;
 use openraft::ChangeMembers;
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use std::collections::{BTreeMap, BTreeSet};
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 /// The cluster service over the node's shared state.
 pub struct ClusterApi(pub Shared);
 
 impl ClusterApi {
-    /// The leader's URL when it is another node; `None` when this node leads.
-    fn leader_elsewhere(&self) -> Result<Option<String>, Status> {
-        match self.0.node.leader_now() {
-            Some(Leader::Me) => Ok(None),
-            Some(Leader::Other(addr)) => Ok(Some(addr)),
-            None => Err(to_status(err!(
-                Unavailable,
-                "region '{}' has no leader now; retry",
-                self.0.region()
-            ))),
-        }
-    }
-
-    fn leader_client(
-        &self,
-        addr: &str,
-    ) -> Result<ClusterServiceClient<tonic::transport::Channel>, Status> {
-        Ok(ClusterServiceClient::new(self.0.node.channel(addr).map_err(to_status)?))
+    /// A client for the leader when it is another node; `None` when this node leads.
+    async fn leader(&self) -> Result<Option<ClusterServiceClient<Channel>>, Status> {
+        let channel = self.0.node.leader_channel().await.map_err(to_status)?;
+        Ok(channel.map(ClusterServiceClient::new))
     }
 
     fn members(&self) -> Vec<pb::Member> {
@@ -147,8 +134,8 @@ impl ClusterService for ClusterApi {
                 "a node needs a non-zero id and an address"
             )));
         }
-        if let Some(leader) = self.leader_elsewhere()? {
-            return self.leader_client(&leader)?.add_node(r).await;
+        if let Some(mut leader) = self.leader().await? {
+            return leader.add_node(r).await;
         }
         let node = NodeInfo { addr: r.addr.clone() };
         let raft = self.0.node.raft();
@@ -166,8 +153,8 @@ impl ClusterService for ClusterApi {
         req: Request<pb::RemoveNodeRequest>,
     ) -> Result<Response<pb::RemoveNodeResponse>, Status> {
         let r = req.into_inner();
-        if let Some(leader) = self.leader_elsewhere()? {
-            return self.leader_client(&leader)?.remove_node(r).await;
+        if let Some(mut leader) = self.leader().await? {
+            return leader.remove_node(r).await;
         }
         let m = self.0.node.raft().metrics().borrow().clone();
         let membership = m.membership_config.membership();

@@ -70,19 +70,6 @@ impl DrApi {
             lag_samples: lag.samples,
         })
     }
-
-    /// A DrService client for the leader when it is another node.
-    async fn leader(
-        &self,
-    ) -> Result<
-        Option<crate::pb::dr_service_client::DrServiceClient<tonic::transport::Channel>>,
-        Status,
-    > {
-        match self.shared.node.leader_url().await.status()? {
-            None => Ok(None),
-            Some(addr) => Ok(Some(self.geo.client(&addr).status()?)),
-        }
-    }
 }
 
 #[tonic::async_trait]
@@ -166,7 +153,7 @@ impl DrService for DrApi {
         req: Request<pb::FailoverRequest>,
     ) -> Result<Response<pb::FailoverResponse>, Status> {
         let r = req.into_inner();
-        if let Some(mut leader) = self.leader().await? {
+        if let Some(mut leader) = self.geo.leader_client().await.status()? {
             return leader.failover(r).await;
         }
         let incident = self.health.failover_started(r.planned).await;
@@ -230,7 +217,7 @@ impl DrService for DrApi {
         &self,
         req: Request<pb::ReprotectRequest>,
     ) -> Result<Response<pb::ReprotectResponse>, Status> {
-        if let Some(mut leader) = self.leader().await? {
+        if let Some(mut leader) = self.geo.leader_client().await.status()? {
             return leader.reprotect(req.into_inner()).await;
         }
         let incident = self.health.reprotect_started().await;

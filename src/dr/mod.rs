@@ -41,6 +41,7 @@ use crate::raft::{ShipReader, network};
 use crate::storage::{Op, Reply, Store};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
+use tonic::transport::Channel;
 
 /// What the DR machinery of one node needs.
 #[derive(Clone)]
@@ -60,6 +61,14 @@ pub struct Dr {
     pub lag: Arc<Mutex<lag::Lag>>,
     /// The raft log store's retention floor.
     pub retention: Arc<AtomicU64>,
+}
+
+/// A DrService client over `channel`, for messages as large as raft's (shipped batches, snapshot
+/// chunks).
+fn client_over(channel: Channel) -> DrServiceClient<Channel> {
+    DrServiceClient::new(channel)
+        .max_decoding_message_size(network::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(network::MAX_MESSAGE_BYTES)
 }
 
 impl Dr {
@@ -84,10 +93,14 @@ impl Dr {
 
     /// A DrService client for the node at `addr` (the other region's, usually), over the node's
     /// channel pool.
-    pub fn client(&self, addr: &str) -> Result<DrServiceClient<tonic::transport::Channel>> {
-        Ok(DrServiceClient::new(self.node.channel(addr)?)
-            .max_decoding_message_size(network::MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(network::MAX_MESSAGE_BYTES))
+    pub fn client(&self, addr: &str) -> Result<DrServiceClient<Channel>> {
+        Ok(client_over(self.node.channel(addr)?))
+    }
+
+    /// A DrService client for this region's leader when it is another node; `None` when this
+    /// node leads (waiting a while for a leader).
+    pub async fn leader_client(&self) -> Result<Option<DrServiceClient<Channel>>> {
+        Ok(self.node.leader_channel().await?.map(client_over))
     }
 
     /// Whether this node leads its region now.

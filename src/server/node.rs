@@ -293,7 +293,7 @@ impl Node {
             }
         });
 
-        form_group(&config, &raft, &advertise).await?;
+        form_group(&config, &node).await?;
         // DR: the region's initial role (proposed once by its leader), the shipper (active on a
         // standby's leader) and the monitor (retention, fencing).
         let init = (config.role == Role::Standby || config.peer.is_some()).then(|| Op::DrInit {
@@ -381,13 +381,14 @@ impl Node {
 }
 
 /// Forms or joins the group, as the config asks (see the module docs).
-async fn form_group(config: &NodeConfig, raft: &Raft, advertise: &str) -> Result<(), StartError> {
+async fn form_group(config: &NodeConfig, node: &RaftHandle) -> Result<(), StartError> {
+    let (raft, advertise) = (node.raft(), node.addr());
     if raft.is_initialized().await? {
         return Ok(());
     }
     if let Some(join) = &config.join {
-        let (id, addr, join) = (config.id, advertise.to_string(), join.clone());
-        tokio::spawn(async move { join_group(id, addr, join).await });
+        let (node, join) = (node.clone(), join.clone());
+        tokio::spawn(async move { join_group(node, join).await });
         return Ok(());
     }
     let members: BTreeMap<u64, NodeInfo> = if config.peers.is_empty() {
@@ -410,11 +411,12 @@ async fn form_group(config: &NodeConfig, raft: &Raft, advertise: &str) -> Result
 
 /// Asks a member of an existing group to add this node, retrying for a while (the group may be
 /// electing a leader, or the member may be starting too).
-async fn join_group(id: u64, addr: String, join: String) {
-    let request = pb::AddNodeRequest { id, addr: addr.clone() };
+async fn join_group(node: RaftHandle, join: String) {
+    let id = node.id();
+    let request = pb::AddNodeRequest { id, addr: node.addr().to_string() };
     for attempt in 0..60u32 {
         let result = async {
-            let channel = raft::network::channel(&join, None)?;
+            let channel = node.channel(&join).map_err(|e| e.to_string())?;
             ClusterServiceClient::new(channel)
                 .add_node(request.clone())
                 .await

@@ -215,11 +215,13 @@ impl RaftHandle {
         }
     }
 
-    /// The leader's URL, or `None` when this node leads (waiting a while for a leader).
-    pub async fn leader_url(&self) -> Result<Option<String>> {
+    /// A channel to the leader when another node leads, or `None` when this node does — for the
+    /// services that pass a request on to the leader as it is (membership changes, failover).
+    /// Waits for a leader up to [`LEADER_WAIT`].
+    pub async fn leader_channel(&self) -> Result<Option<Channel>> {
         match self.leader(Instant::now() + LEADER_WAIT).await? {
             Leader::Me => Ok(None),
-            Leader::Other(addr) => Ok(Some(addr)),
+            Leader::Other(addr) => self.channel(&addr).map(Some),
         }
     }
 
