@@ -200,6 +200,9 @@ async fn the_standby_follows_the_primary_and_becomes_identical() {
         .read
         .unwrap();
     assert!(read.standby && read.region == "east" && read.replicated_index > 0, "{read:?}");
+    // Its staleness is measured from the primary's time of what the standby holds (dr::status).
+    assert!(read.replicated_time_ns > 0, "{read:?}");
+    assert!((0.0..30_000.0).contains(&read.staleness_ms), "{read:?}");
     let st = s.wait_dr("caught up", |d| d.lag_entries == 0 && d.replicated_time_ns > 0).await;
     assert!(st.lag_samples > 0 && st.lag_p99_ms > 0.0);
     // The standby refuses writes and names the primary.

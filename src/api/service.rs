@@ -10,9 +10,9 @@
 //! index it was served at, and on a standby how stale that is.
 
 use super::status::to_status;
+use crate::dr::Dr;
 use crate::err;
 use crate::error::{Error, ErrorCode, Result};
-use crate::model::time::Timestamp;
 use crate::pb;
 use crate::raft::handle::RaftHandle;
 use crate::storage::{Op, Precondition, Reply, RequestId, Store};
@@ -31,12 +31,14 @@ pub struct Shared {
     pub store: Arc<Store>,
     /// The node's way into its region's raft group.
     pub node: RaftHandle,
+    /// The node's DR machinery (reads on a standby say how stale they are).
+    pub dr: Dr,
 }
 
 impl Shared {
-    /// Shared state over a node's raft handle.
-    pub fn new(node: RaftHandle) -> Self {
-        Shared { store: node.store().clone(), node }
+    /// Shared state over a node's DR machinery (and through it its raft handle and store).
+    pub fn new(dr: Dr) -> Self {
+        Shared { store: dr.store.clone(), node: dr.node.clone(), dr }
     }
 
     /// A write: sent to the leader, applied through the log, answered once applied.
@@ -94,7 +96,8 @@ impl Shared {
         }
         let consistency =
             if local { pb::Consistency::Local } else { pb::Consistency::Linearizable };
-        let dr = self.store.dr().map_err(|e| to_status(e.into()))?;
+        let status = self.dr.status().map_err(to_status)?;
+        let dr = &status.state;
         if let Some(r) = dr.reseeding {
             return Err(to_status(err!(
                 Unavailable,
@@ -103,20 +106,17 @@ impl Shared {
                 self.region()
             )));
         }
+        // On a standby: how far behind the primary the data served is (`dr::status`).
+        let lag = status.lag.clone().unwrap_or_default();
         let standby = dr.role == crate::storage::dr::Role::Standby;
-        let staleness_ms = if standby && dr.replicated_time.0 > 0 {
-            Timestamp::now().0.saturating_sub(dr.replicated_time.0) as f64 / 1e6
-        } else {
-            0.0
-        };
         let info = pb::ReadInfo {
             applied_index: self.store.applied_index(),
             consistency: consistency as i32,
             region: self.region().to_string(),
             standby,
             replicated_index: if standby { dr.upstream.index } else { 0 },
-            replicated_time_ns: if standby { dr.replicated_time.0 } else { 0 },
-            staleness_ms,
+            replicated_time_ns: lag.as_of.0,
+            staleness_ms: lag.seconds * 1000.0,
         };
         Ok((info, dr.reseeds))
     }

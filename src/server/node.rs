@@ -200,7 +200,7 @@ impl Node {
         let node = RaftHandle::new(store.clone(), raft.clone(), me, channels);
         let geo = Dr::new(node.clone(), shipping_log, retention);
         let node_health = Health::new(geo.clone(), config.health.clone());
-        let shared = Shared::new(node.clone());
+        let shared = Shared::new(geo.clone());
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<TwinServiceServer<TwinApi>>().await;
