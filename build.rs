@@ -1,9 +1,6 @@
 //! Compiles the protobuf API without a system `protoc`: `protox` parses the `.proto` files into a
 //! descriptor set in pure Rust, `tonic-prost-build` generates the messages and services from it,
 //! and the encoded descriptor set is kept in `OUT_DIR` for gRPC reflection.
-//!
-//! Apart from that, the client side of a subset of etcd's v3 KV API (`tools/etcd-proto`), which
-//! `twinstore bench --target etcd` calls; it is kept out of twinstore's descriptor set.
 
 use std::path::PathBuf;
 
@@ -24,8 +21,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(out.join("twinstore_descriptor.bin"), bytes)?;
     tonic_prost_build::configure().compile_fds(fds)?;
 
-    println!("cargo:rerun-if-changed=tools/etcd-proto");
-    let etcd = protox::compile(["etcdserverpb/rpc.proto"], ["tools/etcd-proto"])?;
-    tonic_prost_build::configure().build_server(false).compile_fds(etcd)?;
     Ok(())
 }

@@ -4,7 +4,7 @@
 #
 #   twinstore_binary    sets BIN: $TWINSTORE_BIN when set (it must be executable, and is used as
 #                       it is), else the release build, built with cargo when it is missing or
-#                       older than any source (src, proto, build.rs, Cargo.toml, Cargo.lock).
+#                       older than any source (src, cli, proto, build.rs, Cargo.toml, Cargo.lock).
 #                       Returns non-zero, saying why on stderr, when that fails.
 twinstore_binary() {
   local repo
@@ -15,7 +15,7 @@ twinstore_binary() {
     return 0
   fi
   BIN="$repo/target/release/twinstore"
-  if [[ ! -x "$BIN" ]] || [[ -n "$(cd "$repo" && find src proto build.rs Cargo.toml Cargo.lock \
+  if [[ ! -x "$BIN" ]] || [[ -n "$(cd "$repo" && find src cli/src cli/etcd-proto proto build.rs cli/build.rs Cargo.toml cli/Cargo.toml Cargo.lock \
         -newer "$BIN" -print -quit 2>/dev/null)" ]]; then
     echo "building twinstore (cargo build --release) ..." >&2
     (cd "$repo" && cargo build --release --quiet) || { echo "the build failed" >&2; return 1; }

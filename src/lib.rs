@@ -2,24 +2,33 @@
 //!
 //! The layers, lowest first (a layer uses only those above it in this list):
 //!
-//! - `rng`: the one small deterministic random number generator (splitmix64), for every layer.
+//! - [`rng`]: the one small deterministic random number generator (splitmix64), for every layer.
 //! - [`error`]: the user-facing error type with ADT's error codes.
 //! - [`model`]: twins, relationships, DTDL models and their validation, JSON Patch, ETags, limits.
 //!   Pure functions, no I/O.
-//! - [`storage`]: the sled keyspace and the deterministic `apply` of a write command.
-//! - [`pb`]: the generated gRPC code of the public API.
+//! - [`storage`]: the sled keyspace and the deterministic `apply` of a write command; the DR
+//!   state's keys.
+//! - [`query`]: ADT's query language: parser, planner and evaluator over the store's read view.
+//! - [`pb`]: the generated gRPC code of the public API, and its enums' conversions.
+//! - [`raft`]: the region's openraft group — the write-ahead log, the state machine adapter, the
+//!   network, and the raft handle (`raft::handle`), the one place that proposes, finds and
+//!   forwards to the leader, and serves linearizable reads.
+//! - [`dr`]: the geo-pair — log shipping to the standby, epochs and fencing, failover and
+//!   reprotect, and `dr::status`, the one definition of a region's DR role and lag.
 //! - [`health`]: node and region health, the incident history, metrics and the status page.
-//! - [`api`]: the tonic services and node start-up.
+//! - [`api`]: the tonic services (the front door): each call maps onto the raft handle, DR or
+//!   health.
+//! - [`server`]: a node's start-up: its configuration (validated in one place) and the wiring of
+//!   every part above.
 //! - [`client`]: the Rust client library (generated proto only).
-//! - [`cli`]: the `twinstore` command.
 //!
-//! See `../shared/DESIGN.md` (in the project's shared folder) and README.md for the whole picture.
+//! The `twinstore` command, the chaos workload and checker, and the load generator are in the
+//! `twinstore-cli` package (`cli/` in the repository), so they are not part of this library's API.
+//! `docs/architecture.md` is a bottom-up tour of the source; README.md the user's view.
 
 #![warn(clippy::all)]
 
 pub mod api;
-pub mod chaos;
-pub mod cli;
 pub mod client;
 pub mod dr;
 pub mod error;
@@ -28,6 +37,6 @@ pub mod model;
 pub mod pb;
 pub mod query;
 pub mod raft;
-pub(crate) mod rng;
+pub mod rng;
 pub mod server;
 pub mod storage;

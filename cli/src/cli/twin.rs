@@ -9,8 +9,8 @@
 use super::input::json_arg;
 use super::output::CliResult;
 use super::{ConsistencyArg, Ctx};
-use crate::client::Conditions;
 use clap::Subcommand;
+use twinstore::client::Conditions;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum TwinCommand {

@@ -1,9 +1,9 @@
 //! The API from another language: Python stubs generated from `proto/` with `grpcio-tools` drive
-//! one `twinstore node` through a twin's lifecycle (`tests/python/twin_lifecycle.py`).
+//! one `twinstore node` through a twin's lifecycle (`cli/tests/python/twin_lifecycle.py`).
 //!
 //! This is what proves `proto/` compiles with the reference protobuf toolchain (grpcio-tools
 //! bundles protoc) and that the generated code works against the server, not only tonic's. The
-//! packages are pinned in `tests/python/requirements.txt` and installed into a virtualenv under
+//! packages are pinned in `cli/tests/python/requirements.txt` and installed into a virtualenv under
 //! `target/py-venv`, reused while the requirements are unchanged. Python is required: without
 //! `python3` (or its `venv` module) the test fails and says what to install, it does not skip.
 
@@ -51,8 +51,8 @@ fn run(what: &str, program: &Path, args: &[&str], log: &Path, within: Duration) 
 fn venv_python(work: &Path) -> std::path::PathBuf {
     let venv = repo_path("target/py-venv");
     let python = venv.join("bin/python");
-    let requirements = repo_path("tests/python/requirements.txt");
-    let wanted = std::fs::read_to_string(&requirements).expect("tests/python/requirements.txt");
+    let requirements = repo_path("cli/tests/python/requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements).expect("cli/tests/python/requirements.txt");
     let stamp = venv.join("twinstore-requirements.txt");
     if python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
         return python;
@@ -122,10 +122,10 @@ fn a_twin_s_lifecycle_through_python_stubs_generated_from_proto() {
     // One node, and the script against it.
     let data = work.path().join("node");
     let node = NodeProc::start(&data);
-    let script = repo_path("tests/python/twin_lifecycle.py").display().to_string();
+    let script = repo_path("cli/tests/python/twin_lifecycle.py").display().to_string();
     let log = work.path().join("script.log");
     run(
-        "tests/python/twin_lifecycle.py",
+        "cli/tests/python/twin_lifecycle.py",
         &python,
         &[&script, &out, &node.addr],
         &log,

@@ -60,15 +60,15 @@
 //! [`NodeConfig::validate`]'s job, the same checks an in-process node gets from `Node::start`.
 
 use super::output::{CliError, CliResult};
-use crate::client::normalize_url;
-use crate::error::ErrorCode;
-use crate::raft::network::Delay;
-use crate::server::NodeConfig;
-use crate::storage::dr::{PeerRegion, Role};
 use clap::Args;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use twinstore::client::normalize_url;
+use twinstore::error::ErrorCode;
+use twinstore::raft::network::Delay;
+use twinstore::server::NodeConfig;
+use twinstore::storage::dr::{PeerRegion, Role};
 
 /// The listen address when none is given.
 const DEFAULT_LISTEN: &str = "127.0.0.1:7000";

@@ -35,9 +35,6 @@ use super::bench_report::{Report, machine, new_histogram};
 use super::bench_twinstore;
 use super::output::{CliError, CliResult, OutputFormat, out};
 use super::{ConsistencyArg, GlobalArgs};
-use crate::client::{Client, Consistency};
-use crate::error::ErrorCode;
-use crate::rng::Rng;
 use clap::{Args, ValueEnum};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -45,6 +42,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use twinstore::client::{Client, Consistency};
+use twinstore::error::ErrorCode;
+use twinstore::rng::Rng;
 
 /// How many acknowledged writes each client remembers for the read-back check.
 const READBACK_PER_CLIENT: usize = 16;

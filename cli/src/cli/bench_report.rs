@@ -6,11 +6,11 @@
 //! acknowledged writes.
 
 use super::bench::{Plan, Target, Workload};
-use crate::client::Consistency;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use twinstore::client::Consistency;
 
 /// A histogram of latencies in microseconds, 1 µs to 60 s, 3 significant digits.
 pub(super) fn new_histogram() -> Histogram<u64> {

@@ -9,21 +9,21 @@
 //!
 //! Connection `i` talks to endpoint `i % endpoints` and stays there: there is no leader discovery,
 //! since an etcd follower forwards a write (or a linearizable read's ReadIndex) to its leader
-//! itself. The calls are made with the generated client of `tools/etcd-proto` (a subset of etcd's
+//! itself. The calls are made with the generated client of `cli/etcd-proto` (a subset of etcd's
 //! own `rpc.proto`), each with a 10 s timeout and no retry: a failed call is counted by its gRPC
 //! code, as a failed twinstore call is by its error code.
 
 use super::bench::{Plan, Workload, key, progress};
 use super::output::{CliError, CliResult, OutputFormat};
-use crate::client::{Consistency, normalize_url};
-use crate::error::ErrorCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tonic::Status;
 use tonic::transport::{Channel, Endpoint};
+use twinstore::client::{Consistency, normalize_url};
+use twinstore::error::ErrorCode;
 
-/// The client of etcd's KV service, generated from `tools/etcd-proto` by build.rs.
+/// The client of etcd's KV service, generated from `cli/etcd-proto` by build.rs.
 #[allow(missing_docs, clippy::all)]
 mod pb {
     pub mod mvccpb {

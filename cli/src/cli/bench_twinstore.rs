@@ -7,16 +7,16 @@
 
 use super::bench::{Plan, Workload, invalid, key, progress, value_of};
 use super::output::{CliError, CliResult, OutputFormat};
-use crate::client::{Client, ClientError, Conditions, Consistency};
-use crate::error::ErrorCode;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use twinstore::client::{Client, ClientError, Conditions, Consistency};
+use twinstore::error::ErrorCode;
 
 /// The bench model's id.
 pub(crate) const BENCH_MODEL: &str = "dtmi:twinstore:bench:Device;1";
 /// The largest string property a twin may have (ADT's limit).
-const MAX_PAYLOAD: usize = crate::model::limits::MAX_STRING_VALUE_BYTES;
+const MAX_PAYLOAD: usize = twinstore::model::limits::MAX_STRING_VALUE_BYTES;
 
 /// The bench model (DTDL v3).
 fn bench_model() -> String {

@@ -19,11 +19,11 @@ use super::{GlobalArgs, OutputFormat};
 use crate::chaos::history;
 use crate::chaos::report::{self, Summary};
 use crate::chaos::{checker, lost, workload};
-use crate::error::ErrorCode;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use twinstore::error::ErrorCode;
 
 /// The chaos subcommands.
 #[derive(Debug, Subcommand)]

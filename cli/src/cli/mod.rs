@@ -3,10 +3,10 @@
 //! One binary runs a node (`twinstore node`), starts a local deployment with a sample graph
 //! (`twinstore up`), talks to a deployment as a client (`twin`, `rel`, `model`, `telemetry`,
 //! `cluster`, `dr`), and loads it (`bench`).
-//! The client commands are thin: they read their arguments, make one [`crate::client::Client`]
+//! The client commands are thin: they read their arguments, make one [`twinstore::client::Client`]
 //! call (or follow a list's pages), and print the answer with `output::Printer`. Keeping them
 //! thin keeps the CLI's behaviour identical to the client library's, which is what scripts and
-//! the tests in `tests/cli.rs` rely on.
+//! the tests in `cli/tests/cli.rs` rely on.
 //!
 //! Exit codes: 0 on success, 1 on failure with exactly one line on stderr starting with the ADT
 //! error code (`DigitalTwinNotFound: ...`), 2 for usage errors (clap's).
@@ -33,11 +33,11 @@ mod up;
 
 pub use output::OutputFormat;
 
-use crate::client::{Client, Consistency};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use output::{CliError, CliResult, Printer};
 use std::future::Future;
 use std::process::ExitCode;
+use twinstore::client::{Client, Consistency};
 
 /// The endpoint client commands use when none is given.
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:7000";
@@ -174,7 +174,7 @@ where
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::new(crate::error::ErrorCode::Internal, format!("tokio: {e}")))?;
+        .map_err(|e| CliError::new(twinstore::error::ErrorCode::Internal, format!("tokio: {e}")))?;
     runtime.block_on(f(Ctx { client, printer }))?;
     Ok(ExitCode::SUCCESS)
 }

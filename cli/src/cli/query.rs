@@ -9,8 +9,8 @@
 use super::output::CliResult;
 use super::{ConsistencyArg, Ctx};
 use crate::cli::OutputFormat;
-use crate::client::PageRequest;
 use clap::Args;
+use twinstore::client::PageRequest;
 
 #[derive(Debug, Args)]
 pub(crate) struct QueryArgs {

@@ -7,9 +7,9 @@
 //! JSON is checked here first, so a typo is reported as `InvalidArgument` before any network call.
 
 use super::output::{CliError, CliResult};
-use crate::error::ErrorCode;
 use std::io::Read;
 use std::path::Path;
+use twinstore::error::ErrorCode;
 
 /// Reads a JSON argument (literal, `@file` or `-`) and checks that it is JSON. `what` names it in
 /// errors ("twin", "patch", ...).

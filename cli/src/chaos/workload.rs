@@ -21,16 +21,16 @@
 
 use super::checker::{Finals, NodeState, Unreachable};
 use super::history::{Kind, Op, Outcome};
-use crate::pb;
-use crate::pb::model_service_client::ModelServiceClient;
-use crate::pb::relationship_service_client::RelationshipServiceClient;
-use crate::pb::twin_service_client::TwinServiceClient;
-use crate::rng::Rng;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
+use twinstore::pb;
+use twinstore::pb::model_service_client::ModelServiceClient;
+use twinstore::pb::relationship_service_client::RelationshipServiceClient;
+use twinstore::pb::twin_service_client::TwinServiceClient;
+use twinstore::rng::Rng;
 
 /// The workload's model id. It stays the same as the model grows: a deployment made for a chaos
 /// run is fresh, and [`prepare`] refuses an older model of the same id.
@@ -430,7 +430,8 @@ mod tests {
 
     #[test]
     fn the_model_declares_the_link_relationship() {
-        let batch = crate::model::dtdl::parse_batch(MODEL).expect("the workload's model parses");
+        let batch =
+            twinstore::model::dtdl::parse_batch(MODEL).expect("the workload's model parses");
         assert_eq!(batch.len(), 1);
         let stored = json!({"id": MODEL_ID, "model": serde_json::from_str::<serde_json::Value>(MODEL).unwrap()[0]});
         assert!(declares_link(&stored.to_string()));

@@ -23,9 +23,10 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_twinstore")
 }
 
-/// A file or directory of the package (e.g. `scripts/sample/models`).
+/// A file or directory of the repository (e.g. `scripts/sample/models`); these tests belong to the
+/// `cli/` package, one level below the repository's root.
 pub fn repo_path(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
 }
 
 /// A `twinstore node` child process; killed when dropped.

@@ -1,4 +1,4 @@
-//! The `twinstore` binary; everything lives in [`twinstore::cli`].
+//! The `twinstore` binary; everything lives in [`twinstore_cli::cli`].
 //!
 //! The allocator is mimalloc: a node allocates and frees small buffers on many threads for every
 //! write (gRPC frames, commands, documents, sled nodes), and glibc's malloc spent about a sixth of
@@ -8,5 +8,5 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    twinstore::cli::main()
+    twinstore_cli::cli::main()
 }

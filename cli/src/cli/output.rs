@@ -8,10 +8,10 @@
 //! Every failure becomes a [`CliError`]: one line on stderr starting with the ADT error code
 //! (`DigitalTwinNotFound: ...`), exit code 1.
 
-use crate::client::ClientError;
-use crate::error::ErrorCode;
 use clap::ValueEnum;
 use std::io::Write;
+use twinstore::client::ClientError;
+use twinstore::error::ErrorCode;
 
 /// The output format chosen with `--output`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]

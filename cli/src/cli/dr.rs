@@ -21,14 +21,14 @@
 
 use super::Ctx;
 use super::output::{CliError, CliResult, OutputFormat, out};
-use crate::client::{Client, DrOverview, FailoverKind, FailoverOutcome};
-use crate::error::ErrorCode;
-use crate::model::time::Timestamp;
-use crate::pb;
 use clap::{ArgGroup, Subcommand};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Instant;
+use twinstore::client::{Client, DrOverview, FailoverKind, FailoverOutcome};
+use twinstore::error::ErrorCode;
+use twinstore::model::time::Timestamp;
+use twinstore::pb;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum DrCommand {
@@ -572,7 +572,7 @@ async fn divergent(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::DrNode;
+    use twinstore::client::DrNode;
 
     fn node(url: &str, s: pb::DrStatusResponse) -> DrNode {
         DrNode { url: url.into(), region: Some(s.region.clone()), status: Ok(s) }
@@ -618,7 +618,7 @@ mod tests {
                 DrNode {
                     url: "http://127.0.2.1:7001".into(),
                     region: Some("standby".into()),
-                    status: Err(crate::client::ClientError::timeout("x", Default::default())),
+                    status: Err(twinstore::client::ClientError::timeout("x", Default::default())),
                 },
             ],
         }

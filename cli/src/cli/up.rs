@@ -30,18 +30,16 @@ use super::cluster;
 use super::dr;
 use super::node::{LISTENING_PREFIX, bind_hint};
 use super::output::{CliError, CliResult, out};
-use super::sample;
-use crate::client::{Client, Conditions, Consistency, DrOverview, PageRequest, RetryPolicy};
-use crate::error::ErrorCode;
-use crate::pb::DrRole;
+use super::sample::{self, Loaded};
 use clap::Args;
-use serde_json::Value;
-use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
+use twinstore::client::{Client, Consistency, DrOverview, PageRequest, RetryPolicy};
+use twinstore::error::ErrorCode;
+use twinstore::pb::DrRole;
 
 /// Where `up` keeps data when `--data` is not given (relative to the current directory).
 const DEFAULT_DATA_DIR: &str = "./twinstore-data";
@@ -271,14 +269,6 @@ fn check_addresses(regions: &[RegionSpec]) -> CliResult {
     Ok(())
 }
 
-/// What was loaded.
-struct Loaded {
-    models: usize,
-    new_models: usize,
-    twins: usize,
-    relationships: usize,
-}
-
 /// What `up` shows once everything is ready.
 struct Ready {
     /// Each region's raft status.
@@ -318,7 +308,7 @@ async fn start_and_load(
     }
     let client = Client::new(&endpoints)?;
     wait_until_writable(&client).await?;
-    let loaded = load_sample(&client).await?;
+    let loaded = sample::load(&client).await?;
     let (primary, lagging, dr) = if two_regions {
         let (primary, lagging, overview) = wait_for_standby(&client).await;
         (primary, lagging, Some(overview))
@@ -527,78 +517,6 @@ async fn wait_for_standby(client: &Client) -> (String, Option<String>, DrOvervie
             return (primary, Some(last), overview);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Loads the sample graph; safe to run again on the same data.
-async fn load_sample(client: &Client) -> CliResult<Loaded> {
-    let ctx =
-        |what: &'static str| move |e: crate::client::ClientError| CliError::from(e).context(what);
-    let existing: BTreeSet<String> = client
-        .list_models_all(&[], false, Consistency::Linearizable)
-        .await
-        .map_err(ctx("listing models"))?
-        .iter()
-        .filter_map(|m| {
-            let v: Value = serde_json::from_str(m).ok()?;
-            Some(v.get("id")?.as_str()?.to_string())
-        })
-        .collect();
-    let models: Vec<Value> =
-        sample::MODELS.iter().map(|(file, text)| parse(text, file)).collect::<CliResult<_>>()?;
-    let missing: Vec<Value> = models
-        .iter()
-        .filter(|m| !m["@id"].as_str().is_some_and(|id| existing.contains(id)))
-        .cloned()
-        .collect();
-    let new_models = missing.len();
-    if !missing.is_empty() {
-        match client.add_models(&Value::Array(missing).to_string()).await {
-            Ok(_) => {}
-            Err(e) if e.code == Some(ErrorCode::ModelAlreadyExists) => {}
-            Err(e) => return Err(CliError::from(e).context("adding the sample models")),
-        }
-    }
-    let twins = parse_array(sample::TWINS, "twins.json")?;
-    for mut twin in twins.iter().cloned() {
-        let id = take_string(&mut twin, "$dtId", "twins.json")?;
-        client
-            .put_twin(&id, &twin.to_string(), Conditions::none())
-            .await
-            .map_err(|e| CliError::from(e).context(&format!("putting twin '{id}'")))?;
-    }
-    let rels = parse_array(sample::RELATIONSHIPS, "relationships.json")?;
-    for mut rel in rels.iter().cloned() {
-        let source = take_string(&mut rel, "$sourceId", "relationships.json")?;
-        let rel_id = take_string(&mut rel, "$relationshipId", "relationships.json")?;
-        client
-            .put_relationship(&source, &rel_id, &rel.to_string(), Conditions::none())
-            .await
-            .map_err(|e| {
-                CliError::from(e).context(&format!("putting relationship '{source}/{rel_id}'"))
-            })?;
-    }
-    Ok(Loaded { models: models.len(), new_models, twins: twins.len(), relationships: rels.len() })
-}
-
-fn parse(text: &str, file: &str) -> CliResult<Value> {
-    serde_json::from_str(text).map_err(|e| {
-        CliError::new(ErrorCode::Internal, format!("the embedded sample {file} is broken: {e}"))
-    })
-}
-
-fn parse_array(text: &str, file: &str) -> CliResult<Vec<Value>> {
-    match parse(text, file)? {
-        Value::Array(items) => Ok(items),
-        _ => Err(CliError::new(ErrorCode::Internal, format!("sample {file} is not an array"))),
-    }
-}
-
-/// Removes a string field (ids that travel in the request, not the body).
-fn take_string(doc: &mut Value, key: &str, file: &str) -> CliResult<String> {
-    match doc.as_object_mut().and_then(|o| o.remove(key)) {
-        Some(Value::String(s)) => Ok(s),
-        _ => Err(CliError::new(ErrorCode::Internal, format!("an entry of {file} has no {key}"))),
     }
 }
 

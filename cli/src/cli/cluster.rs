@@ -13,12 +13,12 @@
 
 use super::Ctx;
 use super::output::{CliError, CliResult, OutputFormat, out};
-use crate::client::{Client, normalize_url};
-use crate::error::ErrorCode;
-use crate::pb;
 use clap::Subcommand;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
+use twinstore::client::{Client, normalize_url};
+use twinstore::error::ErrorCode;
+use twinstore::pb;
 
 /// The most nodes `status` asks (a region has 1, 3 or 5; this bounds a misconfigured list).
 const MAX_NODES: usize = 64;

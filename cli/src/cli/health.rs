@@ -10,11 +10,11 @@
 
 use super::Ctx;
 use super::output::{CliError, CliResult, OutputFormat, out};
-use crate::error::ErrorCode;
-use crate::model::time::Timestamp;
-use crate::pb::{self, HealthState};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
+use twinstore::error::ErrorCode;
+use twinstore::model::time::Timestamp;
+use twinstore::pb::{self, HealthState};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -114,7 +114,7 @@ pub(crate) fn parse_since(s: &str, now: Timestamp) -> CliResult<u64> {
 }
 
 fn state_name(s: HealthState) -> &'static str {
-    crate::health::state::name(s)
+    twinstore::health::state::name(s)
 }
 
 fn when(ns: u64) -> String {
@@ -199,7 +199,7 @@ fn incident_text(i: &pb::Incident, full: bool) -> Vec<String> {
     let lasted = {
         let end = if i.mitigated_ns != 0 { i.mitigated_ns } else { Timestamp::now().0 };
         let d = std::time::Duration::from_nanos(end.saturating_sub(i.started_ns));
-        crate::health::detect::duration_words(d)
+        twinstore::health::detect::duration_words(d)
     };
     let pending = if i.pending { "  (not recorded yet: no quorum)" } else { "" };
     lines.push(format!(

@@ -20,10 +20,10 @@
 
 use super::output::{CliError, CliResult, out};
 use super::settings::Settings;
-use crate::error::ErrorCode;
-use crate::server::{Node, NodeConfig};
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use twinstore::error::ErrorCode;
+use twinstore::server::{Node, NodeConfig};
 
 /// The line a node prints first; `twinstore up` and the tests look for it.
 pub(crate) const LISTENING_PREFIX: &str = "twinstore node listening on ";

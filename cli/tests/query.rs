@@ -22,14 +22,14 @@ use twinstore::pb::twin_service_client::TwinServiceClient;
 use twinstore::server::{Node, NodeConfig};
 
 const SAMPLE_MODELS: [&str; 5] = [
-    include_str!("../scripts/sample/models/thermostat.json"),
-    include_str!("../scripts/sample/models/sensor.json"),
-    include_str!("../scripts/sample/models/room.json"),
-    include_str!("../scripts/sample/models/floor.json"),
-    include_str!("../scripts/sample/models/building.json"),
+    include_str!("../../scripts/sample/models/thermostat.json"),
+    include_str!("../../scripts/sample/models/sensor.json"),
+    include_str!("../../scripts/sample/models/room.json"),
+    include_str!("../../scripts/sample/models/floor.json"),
+    include_str!("../../scripts/sample/models/building.json"),
 ];
-const SAMPLE_TWINS: &str = include_str!("../scripts/sample/twins.json");
-const SAMPLE_RELATIONSHIPS: &str = include_str!("../scripts/sample/relationships.json");
+const SAMPLE_TWINS: &str = include_str!("../../scripts/sample/twins.json");
+const SAMPLE_RELATIONSHIPS: &str = include_str!("../../scripts/sample/relationships.json");
 
 struct Env {
     node: Node,

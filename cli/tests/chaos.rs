@@ -5,11 +5,11 @@
 
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
-use twinstore::chaos::history::{Kind, Outcome};
-use twinstore::chaos::{checker, report, workload};
 use twinstore::pb;
 use twinstore::pb::cluster_service_client::ClusterServiceClient;
 use twinstore::server::{Node, NodeConfig};
+use twinstore_cli::chaos::history::{Kind, Outcome};
+use twinstore_cli::chaos::{checker, report, workload};
 
 async fn status(addr: &str) -> Option<pb::ClusterStatusResponse> {
     let ch =
