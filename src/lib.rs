@@ -38,5 +38,6 @@ pub mod pb;
 pub mod query;
 pub mod raft;
 pub mod rng;
+pub mod security;
 pub mod server;
 pub mod storage;

@@ -8,9 +8,10 @@
 use crate::health::{Health, metrics, page};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 /// The largest request head accepted.
 const MAX_HEAD: usize = 16 << 10;
@@ -23,15 +24,28 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
-/// Serves on `listener` until the returned task is aborted.
-pub fn serve(listener: TcpListener, health: Health) -> JoinHandle<()> {
+/// Serves on `listener` until the returned task is aborted; over TLS when `tls` is given (the
+/// node's certificate, no client certificate asked for: browsers and scrapers come as they are).
+pub fn serve(listener: TcpListener, health: Health, tls: Option<TlsAcceptor>) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
                     let health = health.clone();
+                    let tls = tls.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = handle(stream, &health).await {
+                        let _ = stream.set_nodelay(true);
+                        let done = match tls {
+                            None => handle(stream, &health).await,
+                            Some(tls) => {
+                                match tokio::time::timeout(READ_TIMEOUT, tls.accept(stream)).await {
+                                    Ok(Ok(stream)) => handle(stream, &health).await,
+                                    Ok(Err(e)) => Err(e),
+                                    Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+                                }
+                            }
+                        };
+                        if let Err(e) = done {
                             tracing::debug!("http: {e}");
                         }
                     });
@@ -57,8 +71,10 @@ fn parse_head(buf: &[u8]) -> Option<(String, String)> {
     Some((method, path))
 }
 
-async fn handle(mut stream: TcpStream, health: &Health) -> std::io::Result<()> {
-    let _ = stream.set_nodelay(true);
+async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    health: &Health,
+) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1024);
     let head = tokio::time::timeout(READ_TIMEOUT, async {
         let mut chunk = [0u8; 2048];
@@ -112,8 +128,8 @@ async fn handle(mut stream: TcpStream, health: &Health) -> std::io::Result<()> {
     }
 }
 
-async fn respond(
-    stream: &mut TcpStream,
+async fn respond<S: AsyncWrite + Unpin>(
+    stream: &mut S,
     status: &str,
     kind: &str,
     body: &[u8],

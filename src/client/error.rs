@@ -59,6 +59,23 @@ impl ClientError {
                 transport: true,
             };
         }
+        let broken_protocol = (status.code() == tonic::Code::Internal
+            && raw.contains("h2 protocol error"))
+            || (status.code() == tonic::Code::Cancelled && is_transport_status(status));
+        if code.is_none() && endpoint.starts_with("http://") && broken_protocol {
+            // What a plaintext HTTP/2 client sees of a TLS port: the server answers the HTTP/2
+            // preface with a TLS alert and hangs up, a protocol error or a cancelled call.
+            return ClientError {
+                code: Some(ErrorCode::Unavailable),
+                status: tonic::Code::Unavailable,
+                message: format!(
+                    "cannot talk to {endpoint}: {}; if the node serves TLS, use https:// and the \
+                     deployment's CA (--ca)",
+                    error_chain(status)
+                ),
+                transport: true,
+            };
+        }
         ClientError { code, status: status.code(), message: one_line(&message), transport: false }
     }
 

@@ -61,6 +61,7 @@ use crate::pb;
 use crate::pb::model_service_client::ModelServiceClient;
 use crate::pb::relationship_service_client::RelationshipServiceClient;
 use crate::pb::twin_service_client::TwinServiceClient;
+pub use crate::security::tls::ClientTls;
 use pool::{Pool, Route};
 use std::future::Future;
 use std::sync::Arc;
@@ -125,6 +126,16 @@ pub struct Page {
     pub read: Option<pb::ReadInfo>,
 }
 
+/// How a client reaches the deployment.
+#[derive(Clone, Debug, Default)]
+pub struct ClientOptions {
+    /// What is retried, how often, for how long.
+    pub policy: RetryPolicy,
+    /// TLS for `https://` endpoints (a bare `host:port` is taken as `https://` when set): the
+    /// deployment's CA, and optionally a client certificate.
+    pub tls: Option<ClientTls>,
+}
+
 struct Inner {
     pool: Pool,
     policy: RetryPolicy,
@@ -164,9 +175,22 @@ impl Client {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let pool = Pool::new(endpoints)?;
-        let inner =
-            Inner { pool, policy, client_id: pool::random_client_id(), next_request: 1.into() };
+        Self::with_options(endpoints, ClientOptions { policy, ..ClientOptions::default() })
+    }
+
+    /// A client with the given options (retry policy, TLS).
+    pub fn with_options<I, S>(endpoints: I, options: ClientOptions) -> Result<Client, ClientError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let pool = Pool::new(endpoints, options.tls.as_ref().map(ClientTls::config))?;
+        let inner = Inner {
+            pool,
+            policy: options.policy,
+            client_id: pool::random_client_id(),
+            next_request: 1.into(),
+        };
         Ok(Client { inner: Arc::new(inner) })
     }
 

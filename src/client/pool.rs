@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 /// How long establishing a connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -104,6 +104,8 @@ pub(super) struct Pool {
     discovery_enabled: AtomicBool,
     /// Channels to nodes asked for their status that are not in the endpoint list.
     others: Mutex<Vec<Arc<Slot>>>,
+    /// TLS for `https://` endpoints.
+    tls: Option<ClientTlsConfig>,
 }
 
 /// `http://host:port` for a URL or a bare `host:port`, without a trailing slash.
@@ -112,9 +114,17 @@ pub fn normalize_url(url: &str) -> String {
     if url.contains("://") { url.to_string() } else { format!("http://{url}") }
 }
 
-fn make_slot(url: &str) -> Result<Slot, ClientError> {
-    let url = normalize_url(url);
-    let endpoint = Endpoint::from_shared(url.clone())
+/// [`normalize_url`], with a bare `host:port` taken as `https://` when the client uses TLS.
+fn normalize_for(url: &str, tls: Option<&ClientTlsConfig>) -> String {
+    match tls {
+        Some(_) if !url.contains("://") => normalize_url(&format!("https://{}", url.trim())),
+        _ => normalize_url(url),
+    }
+}
+
+fn make_slot(url: &str, tls: Option<&ClientTlsConfig>) -> Result<Slot, ClientError> {
+    let url = normalize_for(url, tls);
+    let mut endpoint = Endpoint::from_shared(url.clone())
         .map_err(|e| {
             ClientError::local(
                 ErrorCode::InvalidArgument,
@@ -123,12 +133,26 @@ fn make_slot(url: &str) -> Result<Slot, ClientError> {
         })?
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true);
+    if url.starts_with("https://") {
+        let Some(tls) = tls else {
+            return Err(ClientError::local(
+                ErrorCode::InvalidArgument,
+                format!(
+                    "'{url}' is a TLS endpoint: give the deployment's CA certificate (--ca or \
+                     TWINSTORE_CA)"
+                ),
+            ));
+        };
+        endpoint = endpoint.tls_config(tls.clone()).map_err(|e| {
+            ClientError::local(ErrorCode::InvalidArgument, format!("TLS for '{url}': {e}"))
+        })?;
+    }
     Ok(Slot { url, endpoint, channel: OnceLock::new() })
 }
 
 impl Pool {
     /// Parses the endpoint URLs; a bare `host:port` is taken as `http://host:port`.
-    pub(super) fn new<I, S>(urls: I) -> Result<Pool, ClientError>
+    pub(super) fn new<I, S>(urls: I, tls: Option<ClientTlsConfig>) -> Result<Pool, ClientError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -138,7 +162,7 @@ impl Pool {
             if url.as_ref().trim().is_empty() {
                 continue;
             }
-            let slot = make_slot(url.as_ref())?;
+            let slot = make_slot(url.as_ref(), tls.as_ref())?;
             if !slots.iter().any(|s| s.url == slot.url) {
                 slots.push(Arc::new(slot));
             }
@@ -156,6 +180,7 @@ impl Pool {
             discovery: tokio::sync::Mutex::new(()),
             discovery_enabled: AtomicBool::new(true),
             others: Mutex::new(Vec::new()),
+            tls,
         })
     }
 
@@ -202,11 +227,11 @@ impl Pool {
 
     /// The index of `url`, added to the list if it is not there yet.
     fn index_of(&self, url: &str) -> Option<usize> {
-        let url = normalize_url(url);
+        let url = normalize_for(url, self.tls.as_ref());
         if let Some(i) = self.slots().iter().position(|s| s.url == url) {
             return Some(i);
         }
-        let slot = Arc::new(make_slot(&url).ok()?);
+        let slot = Arc::new(make_slot(&url, self.tls.as_ref()).ok()?);
         let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
         if let Some(i) = slots.iter().position(|s| s.url == url) {
             return Some(i);
@@ -217,7 +242,7 @@ impl Pool {
 
     /// A channel to any node, in the list or not (for status queries of single nodes).
     pub(super) fn channel_to(&self, url: &str) -> Result<(String, Channel), ClientError> {
-        let url = normalize_url(url);
+        let url = normalize_for(url, self.tls.as_ref());
         if let Some(slot) = self.slots().iter().find(|s| s.url == url) {
             return Ok((url, slot.channel()));
         }
@@ -225,7 +250,7 @@ impl Pool {
         if let Some(slot) = others.iter().find(|s| s.url == url) {
             return Ok((url, slot.channel()));
         }
-        let slot = Arc::new(make_slot(&url)?);
+        let slot = Arc::new(make_slot(&url, self.tls.as_ref())?);
         let channel = slot.channel();
         others.push(slot);
         Ok((url, channel))
@@ -440,17 +465,24 @@ mod tests {
 
     #[test]
     fn parses_urls_and_bare_addresses() {
-        let p = Pool::new(["http://127.0.0.1:7000", " 127.0.0.1:7001 ", "", "127.0.0.1:7000/"])
-            .unwrap();
+        let p =
+            Pool::new(["http://127.0.0.1:7000", " 127.0.0.1:7001 ", "", "127.0.0.1:7000/"], None)
+                .unwrap();
         assert_eq!(p.urls(), vec!["http://127.0.0.1:7000", "http://127.0.0.1:7001"]);
         assert_eq!(p.next_index(1), 0);
-        assert!(Pool::new(Vec::<String>::new()).is_err());
-        assert!(Pool::new(["http://bad url"]).is_err());
+        assert!(Pool::new(Vec::<String>::new(), None).is_err());
+        assert!(Pool::new(["http://bad url"], None).is_err());
+        // With TLS a bare address is https://; without, an https:// URL asks for the CA.
+        let tls = Some(ClientTlsConfig::new());
+        let p = Pool::new(["127.0.0.1:7001", "http://127.0.0.1:7002"], tls).unwrap();
+        assert_eq!(p.urls(), vec!["https://127.0.0.1:7001", "http://127.0.0.1:7002"]);
+        let e = Pool::new(["https://127.0.0.1:7001"], None).err().unwrap();
+        assert!(e.message.contains("give the deployment's CA certificate"), "{e}");
     }
 
     #[test]
     fn discovered_members_join_the_list_once() {
-        let p = Pool::new(["http://127.0.0.1:7000"]).unwrap();
+        let p = Pool::new(["http://127.0.0.1:7000"], None).unwrap();
         assert_eq!(p.index_of("127.0.0.1:7000"), Some(0));
         assert_eq!(p.index_of("http://127.0.0.2:7000"), Some(1));
         assert_eq!(p.index_of("http://127.0.0.2:7000/"), Some(1));
@@ -460,7 +492,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_leader_is_forgotten() {
-        let p = Pool::new(["http://127.0.0.1:1", "http://127.0.0.1:2"]).unwrap();
+        let p = Pool::new(["http://127.0.0.1:1", "http://127.0.0.1:2"], None).unwrap();
         p.leader_state().index = Some(1);
         let policy = RetryPolicy::default();
         let t = p.target(Route::Leader, &policy, None).await;

@@ -276,7 +276,7 @@ mod tests {
         policy: RetryPolicy,
         answers: Vec<Result<u32, tonic::Status>>,
     ) -> (Result<u32, ClientError>, u32, Duration) {
-        let pool = Pool::new(["http://127.0.0.1:1", "http://127.0.0.1:2"]).unwrap();
+        let pool = Pool::new(["http://127.0.0.1:1", "http://127.0.0.1:2"], None).unwrap();
         pool.disable_discovery();
         let calls = Arc::new(AtomicU32::new(0));
         let answers = Arc::new(answers);
@@ -312,7 +312,7 @@ mod tests {
     #[tokio::test]
     async fn read_only_region_moves_the_call_only_when_there_is_another_region() {
         let p = RetryPolicy { initial_backoff: Duration::from_millis(1), ..policy() };
-        let pool = Pool::new(["http://127.0.0.1:1", "http://127.0.0.1:2"]).unwrap();
+        let pool = Pool::new(["http://127.0.0.1:1", "http://127.0.0.1:2"], None).unwrap();
         pool.disable_discovery();
         async fn attempt(
             p: &RetryPolicy,
@@ -388,7 +388,7 @@ mod tests {
             initial_backoff: Duration::from_millis(1),
             ..policy()
         };
-        let pool = Pool::new(["http://127.0.0.1:1"]).unwrap();
+        let pool = Pool::new(["http://127.0.0.1:1"], None).unwrap();
         pool.disable_discovery();
         let start = Instant::now();
         let r: Result<(), _> = run(&p, &pool, Route::Any, |_| async {

@@ -27,7 +27,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::net::IpAddr;
 use std::time::Duration;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 /// The largest raft message (a batch of entries or a snapshot chunk).
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
@@ -45,15 +45,24 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     codec::decode(bytes).map_err(|e| e.to_string())
 }
 
-/// A lazily connecting gRPC channel to `addr`, bound to `local` when given.
-pub fn channel(addr: &str, local: Option<IpAddr>) -> Result<Channel, String> {
-    let endpoint = Endpoint::from_shared(addr.to_string())
+/// A lazily connecting gRPC channel to `addr`, bound to `local` when given, over (mutual) TLS
+/// when `tls` is given.
+pub fn channel(
+    addr: &str,
+    local: Option<IpAddr>,
+    tls: Option<&ClientTlsConfig>,
+) -> Result<Channel, String> {
+    let mut endpoint = Endpoint::from_shared(addr.to_string())
         .map_err(|e| format!("bad peer address {addr}: {e}"))?
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_while_idle(true)
         .local_address(local);
+    if let Some(tls) = tls {
+        endpoint =
+            endpoint.tls_config(tls.clone()).map_err(|e| format!("TLS to peer {addr}: {e}"))?;
+    }
     Ok(endpoint.connect_lazy())
 }
 
@@ -156,17 +165,27 @@ impl Faults {
 /// openraft asks for a new client for every leadership check — each linearizable read's quorum round — and every
 /// election; a fresh channel would be a TCP connect and an HTTP/2 handshake each time, on the
 /// read's critical path. A tonic channel multiplexes requests and reconnects by itself.
+///
+/// With TLS every channel is mutual TLS: the node presents its own certificate.
 #[derive(Clone, Debug, Default)]
-pub struct Channels(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Channel>>>);
+pub struct Channels {
+    map: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Channel>>>,
+    tls: Option<std::sync::Arc<ClientTlsConfig>>,
+}
 
 impl Channels {
+    /// Channels over `tls` (none: plaintext).
+    pub fn new(tls: Option<ClientTlsConfig>) -> Channels {
+        Channels { map: Default::default(), tls: tls.map(std::sync::Arc::new) }
+    }
+
     /// The channel to `addr`, made (lazily connecting, from `local` if given) on first use.
     pub fn get(&self, addr: &str, local: Option<IpAddr>) -> Result<Channel, String> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(ch) = map.get(addr) {
             return Ok(ch.clone());
         }
-        let ch = channel(addr, local)?;
+        let ch = channel(addr, local, self.tls.as_deref())?;
         map.insert(addr.to_string(), ch.clone());
         Ok(ch)
     }

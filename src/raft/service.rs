@@ -8,6 +8,7 @@ use super::{TypeConfig, network};
 use crate::error::Result;
 use crate::pb;
 use crate::pb::raft_service_server::RaftService;
+use crate::security::identity::Peer;
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, VoteRequest,
 };
@@ -33,13 +34,30 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, Status> {
     network::encode(value).map_err(|e| Status::internal(format!("encoding a raft reply: {e}")))
 }
 
+/// With TLS, a raft message must come from the member it names: a leader's AppendEntries or
+/// snapshot, a candidate's vote request, over that very node's certificate (the guard has
+/// already checked the certificate names a node of this region, see `security::guard`). Without
+/// TLS there is no peer to compare with.
+fn claimed(peer: Option<Peer>, sender: Option<u64>) -> Result<(), Status> {
+    match (peer, sender) {
+        (Some(Peer::Node { id, .. }), Some(sender)) if id != sender => {
+            Err(Status::permission_denied(format!(
+                "a raft message from node {sender} came over node {id}'s certificate"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 #[tonic::async_trait]
 impl RaftService for RaftApi {
     async fn append_entries(
         &self,
         req: Request<pb::AppendEntriesRequest>,
     ) -> Result<Response<pb::AppendEntriesResponse>, Status> {
+        let peer = req.extensions().get::<Peer>().cloned();
         let rpc: AppendEntriesRequest<TypeConfig> = decode(&req.into_inner().data)?;
+        claimed(peer, rpc.vote.leader_id().voted_for())?;
         let answer = self.node.raft().append_entries(rpc).await;
         if !matches!(answer, Ok(AppendEntriesResponse::HigherVote(_)) | Err(_)) {
             self.elections.heard_from_leader();
@@ -51,7 +69,9 @@ impl RaftService for RaftApi {
         &self,
         req: Request<pb::VoteRequest>,
     ) -> Result<Response<pb::VoteResponse>, Status> {
+        let peer = req.extensions().get::<Peer>().cloned();
         let rpc: VoteRequest<u64> = decode(&req.into_inner().data)?;
+        claimed(peer, rpc.vote.leader_id().voted_for())?;
         let answer = self.node.raft().vote(rpc.clone()).await;
         if let Ok(resp) = &answer {
             self.elections.vote_received(self.node.raft(), &rpc, resp);
@@ -63,7 +83,9 @@ impl RaftService for RaftApi {
         &self,
         req: Request<pb::InstallSnapshotRequest>,
     ) -> Result<Response<pb::InstallSnapshotResponse>, Status> {
+        let peer = req.extensions().get::<Peer>().cloned();
         let rpc: InstallSnapshotRequest<TypeConfig> = decode(&req.into_inner().data)?;
+        claimed(peer, rpc.vote.leader_id().voted_for())?;
         let answer = self.node.raft().install_snapshot(rpc).await;
         Ok(Response::new(pb::InstallSnapshotResponse { data: encode(&answer)? }))
     }

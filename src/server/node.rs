@@ -36,6 +36,8 @@ use crate::pb::relationship_service_server::RelationshipServiceServer;
 use crate::pb::twin_service_server::TwinServiceServer;
 use crate::raft::service::RaftApi;
 use crate::raft::{self, Identity, NodeInfo, Raft, RaftHandle};
+use crate::security::guard::NodeGuardLayer;
+use crate::security::tls::{NodeTls, TlsFiles};
 use crate::storage::Op;
 use crate::storage::Store;
 use crate::storage::dr::{PeerRegion, Role};
@@ -95,6 +97,13 @@ pub struct NodeConfig {
     /// (see [`raft::network::Faults`]), to emulate a WAN between two regions on one machine.
     /// `None` in production.
     pub wan_delay: Option<raft::network::Delay>,
+    /// TLS on every port, and mutual TLS to and from the other nodes (see
+    /// [`crate::security::tls`]). `None`: plaintext, which only a loopback address allows unless
+    /// `insecure` is set.
+    pub tls: Option<TlsFiles>,
+    /// Serve plaintext on a non-loopback address anyway (logged as a warning at start and every
+    /// hour).
+    pub insecure: bool,
 }
 
 impl NodeConfig {
@@ -118,7 +127,24 @@ impl NodeConfig {
             http: None,
             health: Thresholds::default(),
             wan_delay: None,
+            tls: None,
+            insecure: false,
         }
+    }
+}
+
+/// How often a node serving plaintext off loopback says so again.
+const INSECURE_WARNING_EVERY: Duration = Duration::from_secs(3600);
+
+/// `insecure`: a warning at start and every hour, so it is not forgotten in a log.
+async fn warn_insecure(addr: SocketAddr) {
+    loop {
+        tracing::warn!(
+            %addr,
+            "INSECURE: serving plaintext with no authentication (--insecure); anyone who reaches \
+             this port can read and write every twin and speak raft to this node"
+        );
+        tokio::time::sleep(INSECURE_WARNING_EVERY).await;
     }
 }
 
@@ -143,6 +169,10 @@ impl Node {
     pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         // Every way to configure a node gets the same checks (see `node_config.rs`).
         config.validate()?;
+        let tls = match &config.tls {
+            Some(files) => Some(NodeTls::load(files, &config.region, config.id)?),
+            None => None,
+        };
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             format!("cannot create data directory {}: {e}", config.data_dir.display())
         })?;
@@ -156,7 +186,8 @@ impl Node {
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr()?;
-        let advertise = config.advertise.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let advertise = config.advertise.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
         // Outgoing connections leave from the node's own address, so packet filters can cut the
         // link between two chosen nodes (all on loopback, one address each).
         let local_ip = (!addr.ip().is_unspecified()).then_some(addr.ip());
@@ -174,7 +205,7 @@ impl Node {
             raft_config.election_timeout_max,
         ));
         // One channel per peer URL, for raft and every other part of the node.
-        let channels = raft::network::Channels::default();
+        let channels = raft::network::Channels::new(tls.as_ref().map(NodeTls::client));
         let network = raft::network::Network {
             local: local_ip,
             faults: faults.clone(),
@@ -216,8 +247,13 @@ impl Node {
 
         let max = limits::MAX_MODEL_BATCH_BYTES;
         let raft_max = raft::network::MAX_MESSAGE_BYTES;
-        let router = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &tls {
+            builder = builder.tls_config(tls.server())?;
+        }
+        let router = builder
             .tcp_nodelay(true)
+            .layer(NodeGuardLayer::new(&config.region, tls.is_some()))
             .layer(rpc_metrics::RpcMetricsLayer(node_health.rpc()))
             .add_service(health_service)
             .add_service(reflection)
@@ -278,7 +314,8 @@ impl Node {
                     .await
                     .map_err(|e| format!("cannot listen for HTTP on {http_addr}: {e}"))?;
                 let bound = listener.local_addr()?;
-                Some((bound, http::serve(listener, node_health.clone())))
+                let acceptor = tls.as_ref().map(NodeTls::http_acceptor).transpose()?;
+                Some((bound, http::serve(listener, node_health.clone(), acceptor)))
             }
             None => None,
         };
@@ -304,6 +341,9 @@ impl Node {
         tasks.push(tokio::spawn(dr::monitor::run(geo.clone(), init)));
         tasks.push(tokio::spawn(dr::shipper::run(geo)));
         tasks.push(tokio::spawn(health::monitor::run(node_health.clone())));
+        if config.insecure {
+            tasks.push(tokio::spawn(warn_insecure(addr)));
+        }
         tracing::info!(%addr, id = config.id, region = %config.region, data = %config.data_dir.display(), http = ?http.as_ref().map(|h| h.0), "node started");
         Ok(Node {
             addr,

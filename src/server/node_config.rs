@@ -83,6 +83,7 @@ impl NodeConfig {
             ));
         }
         self.check_dr(&peers, advertise.as_ref())?;
+        self.check_transport(&peers, advertise.as_ref(), join.as_ref())?;
         // The reserve is what the node still writes after it refuses writes: the raft log's
         // current and next (preallocated) segments, snapshots, the sled database catching up. A
         // smaller one lets the log run out of space first, and a failed log write stops the node.
@@ -151,6 +152,53 @@ impl NodeConfig {
                      the other region's list ({key})"
                 ));
             }
+        }
+        Ok(())
+    }
+}
+
+impl NodeConfig {
+    /// TLS or plaintext, consistently: with TLS every URL of a node of the deployment is
+    /// `https://`, without it `http://`; and plaintext is served off loopback only when asked for
+    /// by name (`insecure`), because anyone who reaches the port could read and write every twin
+    /// and speak raft to the node.
+    fn check_transport(
+        &self,
+        peers: &[(u64, String)],
+        advertise: Option<&String>,
+        join: Option<&String>,
+    ) -> Result<(), ConfigError> {
+        let dr: Vec<String> =
+            self.peer.iter().flat_map(|p| p.endpoints.iter().map(|u| normalize_url(u))).collect();
+        let urls = peers.iter().map(|(_, u)| u).chain(advertise).chain(join).chain(&dr);
+        let (want, have) = if self.tls.is_some() { ("https", "http") } else { ("http", "https") };
+        if let Some(url) = urls.clone().find(|u| u.starts_with(&format!("{have}://"))) {
+            return bad(if self.tls.is_some() {
+                format!(
+                    "{url} is plaintext, but this node uses TLS (ca, cert, key): give every \
+                     node's URL as {want}://"
+                )
+            } else {
+                format!(
+                    "{url} is a TLS URL, but this node has no TLS settings: give ca, cert and \
+                     key, or {want}:// URLs"
+                )
+            });
+        }
+        if self.tls.is_none() && !self.insecure {
+            let http = self.http.iter().copied();
+            if let Some(addr) =
+                std::iter::once(self.listen).chain(http).find(|a| !a.ip().is_loopback())
+            {
+                return bad(format!(
+                    "{addr} is not a loopback address, and plaintext off loopback lets anyone who \
+                     reaches it read and write every twin: give TLS settings (ca, cert, key), or \
+                     insecure = true (--insecure) to serve plaintext anyway"
+                ));
+            }
+        }
+        if self.tls.is_some() && self.insecure {
+            return bad("insecure is for serving without TLS; this node has TLS settings");
         }
         Ok(())
     }

@@ -34,7 +34,40 @@ fn good_configs_pass() {
     let mut joiner = NodeConfig::new("d", "0.0.0.0:7001".parse().unwrap());
     joiner.join = Some("http://127.0.1.1:7001".into());
     joiner.advertise = Some("http://10.0.0.4:7001".into());
+    joiner.insecure = true; // plaintext off loopback, by name
     joiner.validate().unwrap();
+}
+
+#[test]
+fn plaintext_stays_on_loopback_and_tls_urls_need_tls() {
+    let mut c = NodeConfig::new("d", "10.0.0.4:7001".parse().unwrap());
+    let e = err(c.clone());
+    assert!(e.contains("10.0.0.4:7001 is not a loopback address"), "{e}");
+    assert!(e.contains("insecure = true (--insecure)"), "{e}");
+    c.listen = "127.0.0.1:7001".parse().unwrap();
+    c.http = Some("0.0.0.0:9100".parse().unwrap());
+    assert!(err(c.clone()).contains("0.0.0.0:9100 is not a loopback address"));
+    c.http = None;
+    c.validate().unwrap();
+    let tls = crate::security::tls::TlsFiles {
+        ca: "ca.pem".into(),
+        cert: "n.pem".into(),
+        key: "n-key.pem".into(),
+    };
+    // With TLS every URL is https://, without it none is.
+    let mut t = node2();
+    t.tls = Some(tls.clone());
+    let e = err(t.clone());
+    assert!(e.contains("is plaintext, but this node uses TLS"), "{e}");
+    t.peers = t.peers.iter().map(|(i, u)| (*i, u.replace("http://", "https://"))).collect();
+    t.advertise = None;
+    t.validate().unwrap();
+    t.insecure = true;
+    assert!(err(t.clone()).contains("insecure is for serving without TLS"));
+    let mut p = node2();
+    p.join = None;
+    p.peers[0].1 = "https://127.0.1.1:7001".into();
+    assert!(err(p).contains("is a TLS URL, but this node has no TLS settings"));
 }
 
 #[test]

@@ -15,6 +15,7 @@ mod bench;
 mod bench_etcd;
 mod bench_report;
 mod bench_twinstore;
+mod certs;
 mod chaos;
 mod cluster;
 mod dr;
@@ -36,8 +37,10 @@ pub use output::OutputFormat;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use output::{CliError, CliResult, Printer};
 use std::future::Future;
+use std::path::PathBuf;
 use std::process::ExitCode;
-use twinstore::client::{Client, Consistency};
+use twinstore::client::{Client, ClientOptions, ClientTls, Consistency};
+use twinstore::error::ErrorCode;
 
 /// The endpoint client commands use when none is given.
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:7000";
@@ -68,6 +71,42 @@ pub(crate) struct GlobalArgs {
     /// Output format: pretty text for people, or JSON for scripts.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub(crate) output: OutputFormat,
+    /// TLS: the deployment's CA certificate (PEM), to check the nodes by; `https://` endpoints
+    /// need it, and a bare HOST:PORT is then taken as `https://`.
+    #[arg(long, global = true, value_name = "FILE", env = "TWINSTORE_CA")]
+    pub(crate) ca: Option<PathBuf>,
+    /// TLS: a client certificate to authenticate with (`twinstore certs client`), with --key.
+    #[arg(long, global = true, value_name = "FILE", env = "TWINSTORE_CERT", requires = "key")]
+    pub(crate) cert: Option<PathBuf>,
+    /// TLS: the client certificate's private key.
+    #[arg(long, global = true, value_name = "FILE", env = "TWINSTORE_KEY", requires = "cert")]
+    pub(crate) key: Option<PathBuf>,
+}
+
+impl GlobalArgs {
+    /// The client options these flags give: TLS when a CA is given.
+    pub(crate) fn client_options(&self) -> CliResult<ClientOptions> {
+        let empty = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
+        let tls = match (empty(&self.ca), empty(&self.cert), empty(&self.key)) {
+            (None, None, None) => None,
+            (None, _, _) => {
+                return Err(CliError::new(
+                    ErrorCode::InvalidArgument,
+                    "a client certificate needs the CA too (--ca FILE or TWINSTORE_CA)",
+                ));
+            }
+            (Some(ca), cert, key) => Some(
+                ClientTls::load(&ca, cert.as_deref().zip(key.as_deref()))
+                    .map_err(|e| CliError::new(ErrorCode::InvalidArgument, e))?,
+            ),
+        };
+        Ok(ClientOptions { tls, ..ClientOptions::default() })
+    }
+
+    /// A client of the endpoints with these flags' options.
+    pub(crate) fn client(&self) -> CliResult<Client> {
+        Ok(Client::with_options(&self.endpoint, self.client_options()?)?)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,6 +142,9 @@ enum Command {
     /// The recorded chaos workload and its linearizability checker.
     #[command(subcommand)]
     Chaos(chaos::ChaosCommand),
+    /// TLS certificates: the deployment's CA, and a certificate per node and client.
+    #[command(subcommand)]
+    Certs(certs::CertsCommand),
 }
 
 /// How fresh a read must be (`--consistency`).
@@ -161,6 +203,7 @@ fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Bench(args) => bench::run(&cli.global, args),
         Command::Query(args) => client_command(&cli.global, printer, |ctx| query::run(ctx, args)),
         Command::Chaos(cmd) => chaos::run(&cli.global, cmd),
+        Command::Certs(cmd) => certs::run(printer, cmd).map(|()| ExitCode::SUCCESS),
     }
 }
 
@@ -170,7 +213,7 @@ where
     F: FnOnce(Ctx) -> Fut,
     Fut: Future<Output = CliResult>,
 {
-    let client = Client::new(&global.endpoint)?;
+    let client = global.client()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

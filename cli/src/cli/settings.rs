@@ -39,6 +39,10 @@
 //! # peer_region = "standby"         # the other region's name [standby / primary]
 //! # fault_wan_delay_ms = 50         # chaos testing only: delay log shipping from the other
 //! # fault_wan_jitter_ms = 10        # region by 50 ± 10 ms, as a WAN between regions would
+//! # tls_ca = "certs/ca.pem"         # TLS on every port, mutual TLS between nodes: the CA,
+//! # tls_cert = "certs/node-primary-2.pem"   # this node's certificate and key (twinstore certs);
+//! # tls_key = "certs/node-primary-2-key.pem" # every URL above is then https://
+//! # insecure = true                 # plaintext on a non-loopback address anyway (not advised)
 //! ```
 //!
 //! Strings are quoted (`"..."` or `'...'`), numbers are bare, and the lists (`peers`, `standby`,
@@ -67,6 +71,7 @@ use std::time::Duration;
 use twinstore::client::normalize_url;
 use twinstore::error::ErrorCode;
 use twinstore::raft::network::Delay;
+use twinstore::security::tls::TlsFiles;
 use twinstore::server::NodeConfig;
 use twinstore::storage::dr::{PeerRegion, Role};
 
@@ -156,6 +161,29 @@ pub(crate) struct Settings {
     #[arg(long, value_name = "MS", env = "TWINSTORE_FAULT_WAN_JITTER_MS")]
     #[serde(alias = "fault-wan-jitter-ms")]
     pub(crate) fault_wan_jitter_ms: Option<u64>,
+    /// TLS: the deployment's CA certificate (PEM). With `tls_cert` and `tls_key` the node serves
+    /// TLS on every port and uses mutual TLS with the other nodes (`twinstore certs` makes them).
+    #[arg(long, value_name = "FILE", env = "TWINSTORE_TLS_CA")]
+    #[serde(alias = "tls-ca")]
+    pub(crate) tls_ca: Option<PathBuf>,
+    /// TLS: this node's certificate, signed by the CA, naming this node and region.
+    #[arg(long, value_name = "FILE", env = "TWINSTORE_TLS_CERT")]
+    #[serde(alias = "tls-cert")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// TLS: this node's private key.
+    #[arg(long, value_name = "FILE", env = "TWINSTORE_TLS_KEY")]
+    #[serde(alias = "tls-key")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Serve plaintext on a non-loopback address anyway: anyone who reaches the node can read
+    /// and write every twin (a warning is logged at start and every hour).
+    #[arg(
+        long,
+        value_name = "BOOL",
+        env = "TWINSTORE_INSECURE",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub(crate) insecure: Option<bool>,
 }
 
 /// The environment variables of the settings (`TWINSTORE_CONFIG`, `TWINSTORE_ID`, ...), read
@@ -216,7 +244,13 @@ impl Settings {
                 *text = None;
             }
         }
-        for path in [&mut self.config, &mut self.data] {
+        for path in [
+            &mut self.config,
+            &mut self.data,
+            &mut self.tls_ca,
+            &mut self.tls_cert,
+            &mut self.tls_key,
+        ] {
             if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
                 *path = None;
             }
@@ -245,6 +279,10 @@ impl Settings {
             peer_region: self.peer_region.or(below.peer_region),
             fault_wan_delay_ms: self.fault_wan_delay_ms.or(below.fault_wan_delay_ms),
             fault_wan_jitter_ms: self.fault_wan_jitter_ms.or(below.fault_wan_jitter_ms),
+            tls_ca: self.tls_ca.or(below.tls_ca),
+            tls_cert: self.tls_cert.or(below.tls_cert),
+            tls_key: self.tls_key.or(below.tls_key),
+            insecure: self.insecure.or(below.insecure),
         }
     }
 
@@ -293,6 +331,17 @@ impl Settings {
                 jitter: Duration::from_millis(j.unwrap_or(0)),
             }),
         };
+        c.tls = match (self.tls_ca, self.tls_cert, self.tls_key) {
+            (None, None, None) => None,
+            (Some(ca), Some(cert), Some(key)) => Some(TlsFiles { ca, cert, key }),
+            _ => {
+                return Err(invalid(
+                    "TLS needs all three of tls_ca, tls_cert and tls_key (twinstore certs makes \
+                     them)",
+                ));
+            }
+        };
+        c.insecure = self.insecure.unwrap_or(false);
         c.validate().map_err(|e| invalid(e.0))?;
         Ok(c)
     }
@@ -359,17 +408,17 @@ fn dr_pair(
     Ok((role, Some(PeerRegion { name, endpoints })))
 }
 
-/// Reads a config file; a relative `data` is taken relative to the file's directory, so the node
-/// finds its data wherever it is started from.
+/// Reads a config file; a relative path (`data`, the TLS files) is taken relative to the file's
+/// directory, so the node finds its files wherever it is started from.
 pub(crate) fn read_file(path: &Path) -> CliResult<Settings> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| invalid(format!("cannot read the config file {}: {e}", path.display())))?;
     let mut file = parse(&text).map_err(|e| invalid(format!("{}, {e}", path.display())))?;
-    if let Some(data) = &file.data
-        && data.is_relative()
-    {
-        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        file.data = Some(base.join(data));
+    let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    for file_path in [&mut file.data, &mut file.tls_ca, &mut file.tls_cert, &mut file.tls_key] {
+        if let Some(p) = file_path.as_ref().filter(|p| p.is_relative()) {
+            *file_path = Some(base.join(p));
+        }
     }
     Ok(file)
 }

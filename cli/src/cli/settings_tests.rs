@@ -276,9 +276,33 @@ fn every_setting_has_its_environment_variable() {
     let names = env_names();
     // Every field has one (the flags, the file keys and the variables are one list).
     let keys = ["config", "id", "region", "data", "listen", "advertise", "peers", "join"];
-    for key in keys.iter().chain(&["cache_mb", "standby_of", "fault_wan_jitter_ms"]) {
+    let more = ["cache_mb", "standby_of", "fault_wan_jitter_ms", "tls_ca", "tls_key", "insecure"];
+    for key in keys.iter().chain(&more) {
         let name = format!("TWINSTORE_{}", key.to_uppercase());
         assert!(names.iter().any(|n| *n == *name), "no {name} in {names:?}");
     }
-    assert_eq!(names.len(), 18, "{names:?}");
+    assert_eq!(names.len(), 22, "{names:?}");
+}
+
+#[test]
+fn tls_files_come_as_three_and_relative_to_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.toml");
+    std::fs::write(
+        &path,
+        "data = \"n1\"\ntls_ca = \"certs/ca.pem\"\ntls_cert = \"certs/n.pem\"\n\
+         tls_key = \"/abs/n-key.pem\"\n",
+    )
+    .unwrap();
+    let file = read_file(&path).unwrap();
+    assert_eq!(file.tls_ca, Some(dir.path().join("certs/ca.pem")));
+    assert_eq!(file.tls_key, Some(PathBuf::from("/abs/n-key.pem")));
+    let c = file.clone().node_config().unwrap();
+    assert_eq!(c.tls.unwrap().cert, dir.path().join("certs/n.pem"));
+    let e = err(Settings { tls_key: None, ..file });
+    assert!(e.contains("TLS needs all three of tls_ca, tls_cert and tls_key"), "{e}");
+    let e = err(Settings { listen: Some("0.0.0.0:7000".into()), ..data("d") });
+    assert!(e.contains("is not a loopback address"), "{e}");
+    let c = Settings { listen: Some("0.0.0.0:7000".into()), insecure: Some(true), ..data("d") };
+    assert!(c.node_config().unwrap().insecure);
 }

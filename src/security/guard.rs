@@ -1,0 +1,163 @@
+//! The internal services answer only the deployment's nodes.
+//!
+//! One listener serves everything — the public API and the node-to-node services — so the line
+//! between them is drawn per method, here, before a call reaches its handler: with TLS on, a call
+//! to an internal method (raft's messages, forwarded writes and read indexes, log shipping,
+//! planned failover's fencing, the incident exchange) is served only when the connection's
+//! client certificate — already checked by TLS to chain to the deployment's CA — names a node
+//! ([`Peer::Node`]), and raft's own methods only a node of *this* region. Anything else (no
+//! certificate, a client's certificate, a node of the other region speaking raft) is refused with
+//! `PermissionDenied` and the handler never runs, so nothing changes.
+//!
+//! The peer is put into the request's extensions, so a handler can check that a message claims
+//! to come from the member whose certificate carried it (the raft service does: an AppendEntries
+//! or vote from "node 2" must come over node 2's certificate).
+//!
+//! Without TLS there are no identities and no guard: plaintext is allowed on loopback only, or
+//! off loopback when the operator asked for it by name (`--insecure`).
+
+use super::identity::{self, Peer};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tonic::body::Body;
+use tonic::codegen::Service;
+use tonic::codegen::http::{Request, Response};
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+
+/// Which nodes may call a method: `None` for a public method.
+fn internal(path: &str) -> Option<Scope> {
+    let (service, method) = path.trim_start_matches('/').split_once('/')?;
+    match (service, method) {
+        ("twinstore.v1.RaftService", _) => Some(Scope::OwnRegion),
+        ("twinstore.v1.DrService", "Pull" | "Confirm" | "Snapshot" | "Fence" | "Follow")
+        | ("twinstore.v1.HealthService", "ExportIncidents" | "SubmitIncident") => {
+            Some(Scope::AnyRegion)
+        }
+        _ => None,
+    }
+}
+
+/// The nodes an internal method serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    /// Nodes of this node's region (raft).
+    OwnRegion,
+    /// Nodes of either region of the DR pair.
+    AnyRegion,
+}
+
+/// The layer, for a node of `region`; it enforces only with TLS on (`enforce`), and otherwise
+/// passes every call through (one server type either way).
+#[derive(Clone, Debug)]
+pub struct NodeGuardLayer {
+    region: Arc<str>,
+    enforce: bool,
+}
+
+impl NodeGuardLayer {
+    /// The guard of a node of `region`.
+    pub fn new(region: &str, enforce: bool) -> Self {
+        NodeGuardLayer { region: region.into(), enforce }
+    }
+}
+
+impl<S> tower_layer::Layer<S> for NodeGuardLayer {
+    type Service = NodeGuard<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        NodeGuard { inner, region: self.region.clone(), enforce: self.enforce }
+    }
+}
+
+/// The guard around a node's services.
+#[derive(Clone, Debug)]
+pub struct NodeGuard<S> {
+    inner: S,
+    region: Arc<str>,
+    enforce: bool,
+}
+
+/// Why `peer` may not call a method of `scope` on a node of `region`; `None` when it may.
+fn refusal(scope: Scope, peer: Option<&Peer>, region: &str, path: &str) -> Option<String> {
+    let why = match peer {
+        Some(Peer::Node { region: r, .. }) if scope == Scope::AnyRegion || **r == *region => {
+            return None;
+        }
+        Some(node @ Peer::Node { .. }) => format!("{node} is not a member of region '{region}'"),
+        Some(client) => format!("{client} is not a node"),
+        None => "the connection has no node certificate".to_string(),
+    };
+    Some(format!(
+        "{path} is an internal service, answered only for a node of the deployment presenting \
+         its certificate: {why}"
+    ))
+}
+
+type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+impl<S, B> Service<Request<B>> for NodeGuard<S>
+where
+    S: Service<Request<B>, Response = Response<Body>>,
+    S::Future: Send + 'static,
+    S::Error: 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        if !self.enforce {
+            return Box::pin(self.inner.call(req));
+        }
+        let peer = req
+            .extensions()
+            .get::<TlsConnectInfo<TcpConnectInfo>>()
+            .and_then(|info| identity::of_chain(info.peer_certs()));
+        if let Some(scope) = internal(req.uri().path())
+            && let Some(why) = refusal(scope, peer.as_ref(), &self.region, req.uri().path())
+        {
+            let status = tonic::Status::permission_denied(why);
+            return Box::pin(async move { Ok(status.into_http()) });
+        }
+        if let Some(peer) = peer {
+            req.extensions_mut().insert(peer);
+        }
+        Box::pin(self.inner.call(req))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_methods_are_for_nodes_and_raft_for_this_regions() {
+        let node = |r: &str, id| Peer::Node { region: r.into(), id };
+        let client = Peer::Client { role: "Admin".into(), name: "ops".into() };
+        let raft = "/twinstore.v1.RaftService/AppendEntries";
+        let pull = "/twinstore.v1.DrService/Pull";
+        let scope = |p| internal(p).unwrap();
+        assert_eq!(refusal(scope(raft), Some(&node("eu", 2)), "eu", raft), None);
+        let other = refusal(scope(raft), Some(&node("us", 2)), "eu", raft).unwrap();
+        assert!(other.contains("node 2 of region 'us' is not a member of region 'eu'"), "{other}");
+        assert_eq!(refusal(scope(pull), Some(&node("us", 2)), "eu", pull), None);
+        let c = refusal(scope(pull), Some(&client), "eu", pull).unwrap();
+        assert!(c.contains("client 'ops' (Admin) is not a node"), "{c}");
+        let none = refusal(scope(raft), None, "eu", raft).unwrap();
+        assert!(none.contains("no node certificate"), "{none}");
+        for public in [
+            "/twinstore.v1.TwinService/PutTwin",
+            "/twinstore.v1.DrService/Failover",
+            "/twinstore.v1.HealthService/NodeHealth",
+            "/grpc.health.v1.Health/Check",
+        ] {
+            assert_eq!(internal(public), None, "{public}");
+        }
+    }
+}
