@@ -2,11 +2,13 @@
 # twinstore and etcd side by side on this machine, in one run, with one load generator
 # (`twinstore bench --target twinstore|etcd`): the same workloads, clients, connections and report.
 #
-#   scripts/bench-vs-etcd.sh [--duration 10s] [--clients 64] [--keep]
+#   scripts/bench-vs-etcd.sh [--duration 10s] [--clients 64] [--tls] [--keep]
 #
 #   --duration D   how long each of the 8 measurements runs [10s]; the whole run takes about
 #                  8 x D plus a minute of setup
 #   --clients N    the clients of the peak-write measurement (a) [64]
+#   --tls          twinstore over TLS with mutual TLS between its nodes, as it is deployed by
+#                  default; without it twinstore's nodes are plaintext, like the etcd members
 #   --keep         keep the logs and JSON reports (their directory is printed); data is deleted
 #
 # It starts, on loopback only:
@@ -35,13 +37,14 @@ CONNS=8
 KEYS=1000
 VALUE_SIZE=1024
 KEEP=0
+TLS=0
 ETCD_CLIENT_PORTS=(8379 8389 8399)
 ETCD_PEER_PORTS=(8380 8390 8400)
 TWINSTORE_PORT=7501
 START_WAIT=30    # seconds each cluster may take to become ready
 
 die() { echo "bench-vs-etcd.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 while (( $# )); do
   case "$1" in
@@ -50,6 +53,7 @@ while (( $# )); do
     --clients) CLIENTS="${2:-}"; shift 2 || usage ;;
     --clients=*) CLIENTS="${1#*=}"; shift ;;
     --keep) KEEP=1; shift ;;
+    --tls) TLS=1; shift ;;
     -h|--help) usage ;;
     *) echo "unknown argument: $1" >&2; usage ;;
   esac
@@ -94,8 +98,9 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/bench-vs-etcd.XXXXXX")"
 TS_DIR="$WORK/twinstore"
 ETCD_PIDS=()
 BENCH_PID=""
+if (( TLS )); then SCHEME=https; INSECURE=""; else SCHEME=http; INSECURE=1; fi
 cluster() { TWINSTORE_CLUSTER_DIR="$TS_DIR" TWINSTORE_BASE_PORT="$TWINSTORE_PORT" \
-  TWINSTORE_BIN="$BIN" "$REPO/scripts/cluster.sh" "$@"; }
+  TWINSTORE_CLUSTER_INSECURE="$INSECURE" TWINSTORE_BIN="$BIN" "$REPO/scripts/cluster.sh" "$@"; }
 
 cleanup() {
   local rc=$? pid waited
@@ -154,7 +159,8 @@ done
 # --- twinstore: a 3-node region on 127.0.1.1-3
 echo "starting twinstore: 3 nodes on 127.0.1.1-3:$TWINSTORE_PORT ($BIN)" >&2
 cluster up > "$WORK/cluster-up.log" 2>&1 || { cat "$WORK/cluster-up.log" >&2; die "twinstore did not start"; }
-TS_EPS="http://127.0.1.1:$TWINSTORE_PORT,http://127.0.1.2:$TWINSTORE_PORT,http://127.0.1.3:$TWINSTORE_PORT"
+TS_EPS="$SCHEME://127.0.1.1:$TWINSTORE_PORT,$SCHEME://127.0.1.2:$TWINSTORE_PORT,$SCHEME://127.0.1.3:$TWINSTORE_PORT"
+if (( TLS )); then export TWINSTORE_CA="$TS_DIR/certs/ca.pem"; else unset TWINSTORE_CA; fi
 waited=0
 until "$BIN" --endpoint "$TS_EPS" --output json cluster status 2>/dev/null \
     | jq -e '.settled == true and .reachable >= 3' >/dev/null; do
@@ -199,7 +205,7 @@ failed() { field "$1-twinstore" .failed; field "$1-etcd" .failed; }
 
 echo
 echo "twinstore ($(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')) vs etcd $ETCD_VERSION," \
-  "3 nodes each on loopback, $(nproc) CPU(s), $(free -h | awk '/^Mem:/ {print $2}') memory," \
+  "3 nodes each on loopback (twinstore $( ((TLS)) && echo "over mutual TLS" || echo plaintext)), $(nproc) CPU(s), $(free -h | awk '/^Mem:/ {print $2}') memory," \
   "$(date -u '+%F'), ${SECS}s per measurement, 1 KiB values on $KEYS keys;" \
   "load average before $LOAD_BEFORE, after $(cut -d' ' -f1-3 /proc/loadavg)"
 echo

@@ -26,8 +26,14 @@
 #   TWINSTORE_STANDBY       DR, on a primary: its standby region's node URLs (comma-separated)
 #   TWINSTORE_STANDBY_OF    DR, on a standby: the URLs of the primary region it follows
 #   TWINSTORE_NODE_CONFIG   more `key = value` lines for every node's config file
+#   TWINSTORE_CLUSTER_CERTS the certificate directory [DIR/certs]: the CA (made by `twinstore
+#                           certs init` when missing) and each node's certificate; give two
+#                           regions of a DR pair the same one, so they trust each other
+#   TWINSTORE_CLUSTER_INSECURE=1  plaintext nodes, without TLS (loopback only)
 #
-# Then, in any shell:  export TWINSTORE_ENDPOINT=http://127.0.1.1:7101,http://127.0.1.2:7101,...
+# Secure by default: TLS on every port, mutual TLS between the nodes. Then, in any shell:
+#   export TWINSTORE_ENDPOINT=https://127.0.1.1:7101,https://127.0.1.2:7101,...
+#   export TWINSTORE_CA=DIR/certs/ca.pem
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,6 +46,9 @@ if [[ "$REGION" == primary ]]; then OCTET="${TWINSTORE_OCTET:-1}"; else OCTET="$
 STANDBY="${TWINSTORE_STANDBY:-}"
 STANDBY_OF="${TWINSTORE_STANDBY_OF:-}"
 EXTRA_CONFIG="${TWINSTORE_NODE_CONFIG:-}"
+INSECURE="${TWINSTORE_CLUSTER_INSECURE:-}"
+CERTS="${TWINSTORE_CLUSTER_CERTS:-$DIR/certs}"
+if [[ -n "$INSECURE" ]]; then SCHEME=http; else SCHEME=https; fi
 START_WAIT=30    # seconds a node may take to listen, and the region to elect a leader
 STOP_WAIT=15     # seconds a node may take to stop after SIGTERM
 MARKER=".twinstore-cluster"
@@ -51,7 +60,7 @@ die() { echo "cluster.sh: $*" >&2; exit 1; }
 [[ "$OCTET" =~ ^[0-9]+$ ]] && (( OCTET < 256 )) || die "bad TWINSTORE_OCTET '$OCTET'"
 [[ -z "$STANDBY" || -z "$STANDBY_OF" ]] || die "TWINSTORE_STANDBY and TWINSTORE_STANDBY_OF exclude each other"
 
-url() { echo "http://127.0.$OCTET.$1:$PORT"; }
+url() { echo "$SCHEME://127.0.$OCTET.$1:$PORT"; }
 endpoints() {
   local n eps=""
   for ((n = 1; n <= NODES; n++)); do eps+="${eps:+,}$(url "$n")"; done
@@ -69,6 +78,26 @@ check_node() { [[ "${1:-}" =~ ^[1-9]$ ]] && (( $1 <= NODES )) || die "no node '$
 # The binary: TWINSTORE_BIN, or the release build, rebuilt when a source is newer.
 source "$REPO/scripts/binary.sh"
 binary() { twinstore_binary || die "no twinstore binary to run"; }
+
+# The client's view of the nodes: with TLS, checked by the CA.
+ts() {
+  if [[ -n "$INSECURE" ]]; then "$BIN" "$@"; else "$BIN" --ca "$(ca)" "$@"; fi
+}
+ca() { echo "$(cd "$CERTS" && pwd)/ca.pem"; }
+
+# The CA (once) and node N's certificate, made with `twinstore certs` when missing.
+ensure_certs() {
+  local n="$1"
+  [[ -n "$INSECURE" ]] && return 0
+  mkdir -p "$CERTS"
+  if [[ ! -f "$CERTS/ca.pem" ]]; then
+    "$BIN" certs init --dir "$CERTS" >/dev/null || die "cannot make a CA in $CERTS"
+  fi
+  if [[ ! -f "$CERTS/node-$REGION-$n.pem" ]]; then
+    "$BIN" certs node --dir "$CERTS" --id "$n" --region "$REGION" --addr "127.0.$OCTET.$n" \
+      >/dev/null || die "cannot make node $n's certificate in $CERTS"
+  fi
+}
 
 # A comma-separated list as a TOML array of strings.
 toml_list() {
@@ -89,6 +118,12 @@ write_config() {
     echo "cache_mb = 64"
     [[ -z "$STANDBY" ]] || echo "standby = $(toml_list "$STANDBY")"
     [[ -z "$STANDBY_OF" ]] || echo "standby_of = $(toml_list "$STANDBY_OF")"
+    if [[ -z "$INSECURE" ]]; then
+      local certs; certs="$(cd "$CERTS" && pwd)"
+      echo "tls_ca = \"$certs/ca.pem\""
+      echo "tls_cert = \"$certs/node-$REGION-$n.pem\""
+      echo "tls_key = \"$certs/node-$REGION-$n-key.pem\""
+    fi
     [[ -z "$EXTRA_CONFIG" ]] || printf '%s\n' "$EXTRA_CONFIG"
   } > "$DIR/node$n.toml"
 }
@@ -97,6 +132,7 @@ start_node() {
   local n="$1" log before
   log="$DIR/node$n.log"
   if running "$n"; then echo "node $n already runs (pid $(pid_of "$n"))"; return; fi
+  ensure_certs "$n"
   [[ -f "$DIR/node$n.toml" ]] || write_config "$n" "$(peers)"
   touch "$log"
   before=$(wc -l < "$log")
@@ -140,14 +176,14 @@ stop_node() {
 
 wait_for_leader() {
   local waited=0 need="$1"
-  until "$BIN" --endpoint "$(endpoints)" --output json cluster status 2>/dev/null \
+  until ts --endpoint "$(endpoints)" --output json cluster status 2>/dev/null \
       | grep -q '"settled":true'; do
     (( waited++ < START_WAIT * 5 )) || { echo "no leader within ${START_WAIT}s" >&2; return 1; }
     sleep 0.2
   done
   # Every running node answers.
   local reachable
-  reachable=$("$BIN" --endpoint "$(endpoints)" --output json cluster status 2>/dev/null \
+  reachable=$(ts --endpoint "$(endpoints)" --output json cluster status 2>/dev/null \
     | grep -o '"reachable":[0-9]*' | tail -1 | cut -d: -f2 || true)
   (( ${reachable:-0} >= need )) || echo "only ${reachable:-0} of $need nodes answer yet" >&2
 }
@@ -162,6 +198,7 @@ cmd_up() {
   cmd_status
   echo
   echo "export TWINSTORE_ENDPOINT=$(endpoints)"
+  [[ -n "$INSECURE" ]] || echo "export TWINSTORE_CA=$(ca)"
 }
 
 cmd_status() {
@@ -171,7 +208,7 @@ cmd_status() {
     if running "$n"; then echo "node $n: running, pid $(pid_of "$n")"; else echo "node $n: stopped"; fi
   done
   echo
-  "$BIN" --endpoint "$(endpoints)" cluster status "$@" || true
+  ts --endpoint "$(endpoints)" cluster status "$@" || true
 }
 
 cmd_down() {

@@ -12,7 +12,8 @@
 #   --nodes N           with --start: nodes per region [3]
 #   --rate OPS          the steady write load, puts per second [50]
 #   --settle SECONDS    load before each failover and after the last one [3]
-# Environment: TWINSTORE_BIN, the binary [target/release/twinstore, built if missing or stale].
+# Environment: TWINSTORE_BIN, the binary [target/release/twinstore, built if missing or stale];
+# TWINSTORE_CA, the CA of a secure deployment (`twinstore up` prints it; --start sets it).
 #
 # Steps: DR status (lag before); `twinstore bench --workload put --rate OPS` in the background;
 # `dr failover --planned` (to the standby); a write through the same endpoint list must succeed
@@ -123,6 +124,9 @@ if (( START )); then
     sleep 0.1
   done
   ENDPOINT="$(sed -n 's/^ *export TWINSTORE_ENDPOINT=//p' "$WORK/up.log" | head -1)"
+  # `up` is secure by default: the clients check the nodes by the CA it made.
+  ca="$(sed -n 's/^ *export TWINSTORE_CA=//p' "$WORK/up.log" | head -1)"
+  if [[ -n "$ca" ]]; then export TWINSTORE_CA="$ca"; fi
 fi
 [[ -n "$ENDPOINT" ]] || die "no endpoints: set TWINSTORE_ENDPOINT (both regions' nodes, as \`twinstore up\` prints) or use --start"
 

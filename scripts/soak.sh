@@ -49,6 +49,9 @@ export TWINSTORE_BIN="$BIN"
 DIR="$(mktemp -d "${TMPDIR:-/tmp}/twinstore-soak.XXXXXX")"
 export TWINSTORE_CLUSTER_DIR="$DIR" TWINSTORE_BASE_PORT=7301 TWINSTORE_NODES=3
 export TWINSTORE_NODE_CONFIG="cache_mb = $CACHE_MIB"
+# Plaintext, as the soak figures in the README were measured: it watches the store's disk,
+# memory and elections, not the transport (scripts/bench-vs-etcd.sh --tls measures TLS's cost).
+export TWINSTORE_CLUSTER_INSECURE=1
 EP="http://127.0.1.1:7301,http://127.0.1.2:7301,http://127.0.1.3:7301"
 cleanup() {
   "$REPO/scripts/cluster.sh" down >/dev/null 2>&1 || true

@@ -293,8 +293,20 @@ fn up_without_standby_starts_a_region_loads_the_sample_graph_and_stops_on_signal
 
     let (mut up, eps, pids, lines) = start_up(&data, port, &["--no-standby"]);
     assert_eq!(pids.len(), 3, "three node pids expected in {lines:#?}");
-    let expected: Vec<String> = (1..=3).map(|n| format!("http://127.0.1.{n}:{port}")).collect();
+    // Secure by default: TLS with a CA `up` made under its data directory.
+    let expected: Vec<String> = (1..=3).map(|n| format!("https://127.0.1.{n}:{port}")).collect();
     assert_eq!(eps, expected.join(","));
+    let ca = data.join("certs/ca.pem").canonicalize().unwrap();
+    let export = format!("export TWINSTORE_CA={}", ca.display());
+    assert!(lines.iter().any(|l| l.trim() == export), "{lines:#?}");
+    // Without the CA a client is told what to give.
+    let refused = Command::new(bin())
+        .args(["--endpoint", &eps, "twin", "get", "room-101"])
+        .env_remove("TWINSTORE_CA")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("give the deployment's CA certificate (--ca or TWINSTORE_CA)"), "{err}");
     assert!(lines.iter().any(|l| l.contains("5 models (5 new), 11 twins, 10 relationships")));
     assert!(
         lines.iter().any(|l| l.trim() == format!("export TWINSTORE_ENDPOINT={eps}")),

@@ -254,7 +254,8 @@ fn cluster_sh_starts_kills_restarts_and_cleans_up() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("cluster");
     let port = free_port_on(&region_ips(3));
-    let eps: Vec<String> = (1..=3).map(|n| format!("http://127.0.1.{n}:{port}")).collect();
+    // Secure by default: https, with a CA cluster.sh makes under the cluster's directory.
+    let eps: Vec<String> = (1..=3).map(|n| format!("https://127.0.1.{n}:{port}")).collect();
     let all = eps.join(",");
     let text = |o: &std::process::Output| {
         format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
@@ -271,6 +272,11 @@ fn cluster_sh_starts_kills_restarts_and_cleans_up() {
     let up = cluster_sh(&dir, port, &["up"]);
     assert!(up.status.success(), "{}", text(&up));
     assert!(text(&up).contains(&format!("export TWINSTORE_ENDPOINT={all}")), "{}", text(&up));
+    let ca = dir.join("certs/ca.pem").canonicalize().unwrap();
+    let export = format!("export TWINSTORE_CA={}", ca.display());
+    assert!(text(&up).contains(&export), "{}", text(&up));
+    assert!(std::fs::read_to_string(dir.join("node2.toml")).unwrap().contains("tls_cert = "));
+    trust(&all, &ca);
     let status = wait_for_leader(&all, 3, ELECTION_TIMEOUT);
     assert!(dir.join("node1.toml").is_file() && dir.join("node2.pid").is_file());
     json(&all, &["model", "add", repo_path("scripts/sample/models").to_str().unwrap()]);
@@ -289,7 +295,7 @@ fn cluster_sh_starts_kills_restarts_and_cleans_up() {
     // Restarted with the same settings, it catches up.
     let restarted = cluster_sh(&dir, port, &["restart", &leader]);
     assert!(restarted.status.success(), "{}", text(&restarted));
-    let back = format!("http://127.0.1.{leader}:{port}");
+    let back = format!("https://127.0.1.{leader}:{port}");
     local_read_eventually(&back, "c-2");
     wait_for_leader(&all, 3, ELECTION_TIMEOUT);
 

@@ -365,8 +365,8 @@ fn up_starts_both_regions_and_follows_the_primary_after_a_failover() {
     let mut ips = region_ips_at(1, 1);
     ips.extend(region_ips_at(2, 1));
     let port = free_port_on(&ips);
-    let primary = format!("http://127.0.1.1:{port}");
-    let standby = format!("http://127.0.2.1:{port}");
+    let primary = format!("https://127.0.1.1:{port}");
+    let standby = format!("https://127.0.2.1:{port}");
 
     let (mut up, eps, pids, lines) = start_up(&data, port, &["--nodes", "1"]);
     assert_eq!(eps, format!("{primary},{standby}"));

@@ -54,7 +54,10 @@ PORT="${TWINSTORE_BASE_PORT:-$(( 10000 + (SEED * 97 + $$) % 20000 ))}"
 source scripts/binary.sh
 twinstore_binary || exit 2
 export TWINSTORE_BIN="$BIN" TWINSTORE_BASE_PORT="$PORT"
-urls() { echo "http://127.0.$1.1:$PORT,http://127.0.$1.2:$PORT,http://127.0.$1.3:$PORT"; }
+# Secure, as a deployment is by default: one CA for both regions (cluster.sh makes it and the node
+# certificates there), and every client command checks the nodes by it.
+export TWINSTORE_CLUSTER_CERTS="$WORK/certs" TWINSTORE_CA="$WORK/certs/ca.pem"
+urls() { echo "https://127.0.$1.1:$PORT,https://127.0.$1.2:$PORT,https://127.0.$1.3:$PORT"; }
 EP="$(urls 1)"
 STANDBY_EP="$(urls 2)"
 HISTORY="$WORK/history.jsonl"

@@ -25,7 +25,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tonic::transport::Channel;
+use tonic::transport::{Channel, ClientTlsConfig};
 use twinstore::pb;
 use twinstore::pb::model_service_client::ModelServiceClient;
 use twinstore::pb::relationship_service_client::RelationshipServiceClient;
@@ -55,6 +55,8 @@ const LINK_PERCENT: u64 = 15;
 pub struct Settings {
     /// The nodes' URLs; client `c` talks to `endpoints[c % len]`.
     pub endpoints: Vec<String>,
+    /// TLS for `https://` endpoints (the deployment's CA).
+    pub tls: Option<ClientTlsConfig>,
     /// Concurrent clients.
     pub clients: u32,
     /// Twins (keys) the clients share.
@@ -76,9 +78,8 @@ pub struct Settings {
 /// Uploads the workload's model (if missing). A deployment that already holds a model of the same
 /// id without the `link` relationship (an older workload's) is refused: every relationship write
 /// would fail there.
-pub async fn prepare(endpoint: &str) -> Result<(), String> {
-    let channel =
-        Channel::from_shared(endpoint.to_string()).map_err(|e| e.to_string())?.connect_lazy();
+pub async fn prepare(endpoint: &str, tls: Option<&ClientTlsConfig>) -> Result<(), String> {
+    let channel = channel(endpoint, None, tls)?;
     let mut models = ModelServiceClient::new(channel);
     match models.add_models(pb::AddModelsRequest { models_json: MODEL.into(), options: None }).await
     {
@@ -174,6 +175,24 @@ impl Register {
     }
 }
 
+/// A lazily connecting channel to `endpoint`, over TLS for an `https://` one.
+fn channel(
+    endpoint: &str,
+    timeout: Option<Duration>,
+    tls: Option<&ClientTlsConfig>,
+) -> Result<Channel, String> {
+    let mut ep =
+        Channel::from_shared(endpoint.to_string()).map_err(|e| format!("{endpoint}: {e}"))?;
+    if let Some(t) = timeout {
+        ep = ep.timeout(t);
+    }
+    if endpoint.starts_with("https://") {
+        let tls = tls.ok_or_else(|| format!("{endpoint} is a TLS endpoint: give the CA (--ca)"))?;
+        ep = ep.tls_config(tls.clone()).map_err(|e| format!("{endpoint}: {e}"))?;
+    }
+    Ok(ep.connect_lazy())
+}
+
 /// One node's twin and relationship services.
 struct Conn {
     twins: TwinServiceClient<Channel>,
@@ -181,11 +200,12 @@ struct Conn {
 }
 
 impl Conn {
-    fn new(endpoint: &str, timeout: Duration) -> Result<Self, String> {
-        let ch = Channel::from_shared(endpoint.to_string())
-            .map_err(|e| format!("{endpoint}: {e}"))?
-            .timeout(timeout)
-            .connect_lazy();
+    fn new(
+        endpoint: &str,
+        timeout: Duration,
+        tls: Option<&ClientTlsConfig>,
+    ) -> Result<Self, String> {
+        let ch = channel(endpoint, Some(timeout), tls)?;
         Ok(Conn {
             twins: TwinServiceClient::new(ch.clone()),
             rels: RelationshipServiceClient::new(ch),
@@ -314,7 +334,7 @@ fn ended(r: &Result<(), tonic::Status>, now: u64) -> (Option<u64>, Outcome) {
 
 async fn client(c: u32, s: Settings, start: Instant, history: Arc<Mutex<Vec<Op>>>) {
     let endpoint = &s.endpoints[c as usize % s.endpoints.len()];
-    let Ok(mut conn) = Conn::new(endpoint, s.timeout) else { return };
+    let Ok(mut conn) = Conn::new(endpoint, s.timeout, s.tls.as_ref()) else { return };
     let mut rng = Rng::new(s.seed ^ (u64::from(c) << 32));
     let mut counter = 0i64;
     let now = || s.offset_ns + start.elapsed().as_nanos() as u64;
@@ -376,10 +396,10 @@ const FINAL_ATTEMPTS: u32 = 3;
 /// Each node's final value of every key of a workload over `keys` twins (`LOCAL` reads), for the
 /// checker. A node is either read completely or listed as unreachable with its last error (after
 /// `FINAL_ATTEMPTS` tries of one key); a key that does not exist on a node is `None`.
-pub async fn finals(endpoints: &[String], keys: u32) -> Finals {
+pub async fn finals(endpoints: &[String], keys: u32, tls: Option<&ClientTlsConfig>) -> Finals {
     let mut out = Finals::default();
     for node in endpoints {
-        match node_state(node, keys).await {
+        match node_state(node, keys, tls).await {
             Ok(values) => out.nodes.push(NodeState { node: node.clone(), values }),
             Err(error) => out.unreachable.push(Unreachable { node: node.clone(), error }),
         }
@@ -387,8 +407,12 @@ pub async fn finals(endpoints: &[String], keys: u32) -> Finals {
     out
 }
 
-async fn node_state(node: &str, keys: u32) -> Result<BTreeMap<String, Option<i64>>, String> {
-    let mut conn = Conn::new(node, Duration::from_secs(5))?;
+async fn node_state(
+    node: &str,
+    keys: u32,
+    tls: Option<&ClientTlsConfig>,
+) -> Result<BTreeMap<String, Option<i64>>, String> {
+    let mut conn = Conn::new(node, Duration::from_secs(5), tls)?;
     let mut values = BTreeMap::new();
     for reg in registers(keys) {
         let mut attempt = 1;
@@ -452,7 +476,7 @@ mod tests {
     async fn a_node_that_does_not_answer_is_unreachable_not_empty() {
         // Nothing listens on port 1.
         let node = "http://127.0.0.1:1".to_string();
-        let f = finals(std::slice::from_ref(&node), 2).await;
+        let f = finals(std::slice::from_ref(&node), 2, None).await;
         assert!(f.nodes.is_empty(), "{f:?}");
         assert_eq!(f.unreachable.len(), 1);
         assert_eq!(f.unreachable[0].node, node);

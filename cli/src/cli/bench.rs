@@ -42,7 +42,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use twinstore::client::{Client, Consistency};
+use twinstore::client::{Client, ClientOptions, Consistency};
 use twinstore::error::ErrorCode;
 use twinstore::rng::Rng;
 
@@ -252,7 +252,9 @@ pub(crate) fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<ExitCode> {
         .enable_all()
         .build()
         .map_err(|e| CliError::new(ErrorCode::Internal, format!("cannot start tokio: {e}")))?;
-    let report = runtime.block_on(bench(&global.endpoint, &plan, payload, global.output))?;
+    let options = global.client_options()?;
+    let report =
+        runtime.block_on(bench(&global.endpoint, &options, &plan, payload, global.output))?;
     match global.output {
         OutputFormat::Json => out(&report.to_json().to_string()),
         OutputFormat::Text => {
@@ -325,6 +327,7 @@ impl Conn {
 
 async fn bench(
     endpoints: &[String],
+    options: &ClientOptions,
     plan: &Plan,
     payload: String,
     format: OutputFormat,
@@ -333,7 +336,7 @@ async fn bench(
     let (conns, leader, readback) = match plan.target {
         Target::Twinstore => {
             let (conns, leader, setup) =
-                bench_twinstore::setup(endpoints, plan, &payload, format).await?;
+                bench_twinstore::setup(endpoints, options, plan, &payload, format).await?;
             (
                 conns.into_iter().map(Conn::Twinstore).collect::<Vec<_>>(),
                 leader,

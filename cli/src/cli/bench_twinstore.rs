@@ -10,7 +10,7 @@ use super::output::{CliError, CliResult, OutputFormat};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use twinstore::client::{Client, ClientError, Conditions, Consistency};
+use twinstore::client::{Client, ClientError, ClientOptions, Conditions, Consistency};
 use twinstore::error::ErrorCode;
 
 /// The bench model's id.
@@ -101,11 +101,12 @@ async fn prepare_keys(client: &Client, plan: &Plan, payload: &Arc<str>) -> CliRe
 /// uploaded and, for patch and get, the twins are created first.
 pub(super) async fn setup(
     endpoints: &[String],
+    options: &ClientOptions,
     plan: &Plan,
     payload: &Arc<str>,
     format: OutputFormat,
 ) -> CliResult<(Vec<Client>, Option<String>, Client)> {
-    let setup = Client::new(endpoints)?;
+    let setup = Client::with_options(endpoints, options.clone())?;
     ensure_model(&setup).await?;
     if plan.workload != Workload::Put {
         progress(format, &format!("creating {} bench twins ...", plan.keys));
@@ -124,7 +125,7 @@ pub(super) async fn setup(
             let n = i % eps.len();
             eps.rotate_left(n);
         }
-        let client = Client::new(&eps)?;
+        let client = Client::with_options(&eps, options.clone())?;
         if !spread {
             client.discover_leader().await;
         }

@@ -112,9 +112,10 @@ async fn run_workload(global: &GlobalArgs, a: WorkloadArgs) -> CliResult<ExitCod
             "--clients and --keys must be at least 1",
         ));
     }
+    let tls = global.client_options()?.tls.map(|t| t.config());
     let mut prepared = Err(String::from("no endpoint"));
     for e in &global.endpoint {
-        prepared = workload::prepare(e).await;
+        prepared = workload::prepare(e, tls.as_ref()).await;
         if prepared.is_ok() {
             break;
         }
@@ -136,6 +137,7 @@ async fn run_workload(global: &GlobalArgs, a: WorkloadArgs) -> CliResult<ExitCod
     };
     let settings = workload::Settings {
         endpoints: global.endpoint.clone(),
+        tls,
         clients: a.clients,
         keys: a.keys,
         duration: a.duration,
@@ -204,7 +206,8 @@ async fn run_check(global: &GlobalArgs, a: CheckArgs) -> CliResult<ExitCode> {
         checker::Finals::default()
     } else {
         let nodes: Vec<String> = global.endpoint.iter().chain(&a.also).cloned().collect();
-        workload::finals(&nodes, a.keys).await
+        let tls = global.client_options()?.tls.map(|t| t.config());
+        workload::finals(&nodes, a.keys, tls.as_ref()).await
     };
     let verdict = checker::check(&ops, &finals);
     let faults = match &a.faults {

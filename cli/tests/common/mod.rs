@@ -177,12 +177,36 @@ impl Out {
     }
 }
 
+/// The CA of every secure deployment a test started (`twinstore up`, `scripts/cluster.sh`), by
+/// its endpoints: [`run`] passes it (`--ca`) to a command sent to any of them, as a user would
+/// after the `export TWINSTORE_CA=...` they print.
+static UP_CAS: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+
+/// Makes [`run`] check the nodes at `endpoints` (comma-separated) by `ca`.
+pub fn trust(endpoints: &str, ca: &Path) {
+    let mut cas = UP_CAS.lock().unwrap_or_else(|e| e.into_inner());
+    cas.extend(endpoints.split(',').map(|e| (e.trim().to_string(), ca.to_path_buf())));
+}
+
+/// The CA for a (comma-separated) endpoint list, if a secure `up` printed one of them.
+fn ca_for(endpoint: &str) -> Option<PathBuf> {
+    let cas = UP_CAS.lock().unwrap_or_else(|e| e.into_inner());
+    endpoint
+        .split(',')
+        .find_map(|e| cas.iter().find(|(url, _)| url == e.trim()).map(|(_, ca)| ca.clone()))
+}
+
 /// Runs `twinstore --endpoint <endpoint> <args>` with an optional stdin.
 pub fn run_with_stdin(endpoint: &str, args: &[&str], stdin: Option<&str>) -> Out {
-    let mut child = Command::new(bin())
+    let mut command = Command::new(bin());
+    if let Some(ca) = ca_for(endpoint) {
+        command.arg("--ca").arg(ca);
+    }
+    let mut child = command
         .arg("--endpoint")
         .arg(endpoint)
         .args(args)
+        .env_remove("TWINSTORE_CA")
         .env_remove("TWINSTORE_ENDPOINT")
         .env_remove("RUST_LOG")
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
@@ -402,6 +426,10 @@ pub fn start_up(data: &Path, port: u16, extra: &[&str]) -> (Child, String, Vec<u
         }
     }
     let endpoint = endpoint.unwrap_or_else(|| panic!("no endpoint line in {lines:#?}"));
+    let ca = lines.iter().find_map(|l| l.trim().strip_prefix("export TWINSTORE_CA="));
+    if let Some(ca) = ca {
+        trust(&endpoint, Path::new(ca));
+    }
     let pids: Vec<u32> = lines
         .iter()
         .filter(|l| {

@@ -26,20 +26,25 @@
 //! The deployment is "a list of regions, each a list of nodes" ([`plan`]); everything else loops
 //! over it.
 
+mod banner;
+mod tls;
+
 use super::cluster;
-use super::dr;
 use super::node::{LISTENING_PREFIX, bind_hint};
 use super::output::{CliError, CliResult, out};
 use super::sample::{self, Loaded};
 use clap::Args;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use twinstore::client::{Client, Consistency, DrOverview, PageRequest, RetryPolicy};
+use twinstore::client::{
+    Client, ClientOptions, ClientTls, Consistency, DrOverview, PageRequest, RetryPolicy,
+};
 use twinstore::error::ErrorCode;
 use twinstore::pb::DrRole;
+use twinstore::security::tls::TlsFiles;
 
 /// Where `up` keeps data when `--data` is not given (relative to the current directory).
 const DEFAULT_DATA_DIR: &str = "./twinstore-data";
@@ -72,6 +77,11 @@ pub(crate) struct UpArgs {
     /// Each node's storage page cache in MiB.
     #[arg(long, value_name = "N", default_value_t = 64)]
     cache_mb: u64,
+    /// Serve plaintext, without TLS (loopback only). By default the nodes use TLS with a CA and
+    /// certificates `up` keeps in DIR/certs (clients then need `--ca DIR/certs/ca.pem`, or
+    /// TWINSTORE_CA, as `up` prints).
+    #[arg(long)]
+    insecure: bool,
 }
 
 /// One region to start.
@@ -95,6 +105,8 @@ struct NodeSpec {
     /// The DR flags (`--standby URLs` or `--standby-of URLs`).
     dr: Vec<String>,
     cache_mb: u64,
+    /// Its TLS files (see `up_tls`); `None` with `--insecure`.
+    tls: Option<TlsFiles>,
 }
 
 /// A started node.
@@ -118,24 +130,16 @@ pub(crate) fn run(args: UpArgs) -> CliResult<ExitCode> {
 
 /// The regions of the deployment: `primary` on 127.0.1.N and, unless `--no-standby`, `standby`
 /// on 127.0.2.N, each told where the other is.
-fn plan(args: &UpArgs) -> Vec<RegionSpec> {
-    let data = match &args.data {
-        Some(d) => d.clone(),
-        None => {
-            out(&format!("no --data given: keeping data in {DEFAULT_DATA_DIR}"));
-            PathBuf::from(DEFAULT_DATA_DIR)
-        }
-    };
-    let region = |(name, octet): (&str, u8)| {
-        region_plan(name, octet, args.nodes, args.base_port, &data, args.cache_mb)
-    };
+fn plan(args: &UpArgs, data: &Path) -> Vec<RegionSpec> {
+    let scheme = scheme(args);
+    let region = |(name, octet): (&str, u8)| region_plan(name, octet, args, scheme, data);
     let mut primary = region(PRIMARY);
     if args.no_standby {
         return vec![primary];
     }
     let mut standby = region(STANDBY);
     let urls = |r: &RegionSpec| {
-        r.nodes.iter().map(|n| format!("http://{}", n.listen)).collect::<Vec<_>>().join(",")
+        r.nodes.iter().map(|n| format!("{scheme}://{}", n.listen)).collect::<Vec<_>>().join(",")
     };
     let (primary_urls, standby_urls) = (urls(&primary), urls(&standby));
     for n in &mut primary.nodes {
@@ -157,18 +161,28 @@ fn plan(args: &UpArgs) -> Vec<RegionSpec> {
     vec![primary, standby]
 }
 
+/// `https`, or `http` with `--insecure`.
+fn scheme(args: &UpArgs) -> &'static str {
+    if args.insecure { "http" } else { "https" }
+}
+
+/// Where the data goes.
+fn data_dir(args: &UpArgs) -> PathBuf {
+    match &args.data {
+        Some(d) => d.clone(),
+        None => {
+            out(&format!("no --data given: keeping data in {DEFAULT_DATA_DIR}"));
+            PathBuf::from(DEFAULT_DATA_DIR)
+        }
+    }
+}
+
 /// Region `name` on `127.0.<octet>.N:<port>` for N in 1..=nodes.
-fn region_plan(
-    name: &str,
-    octet: u8,
-    nodes: u64,
-    port: u16,
-    data: &std::path::Path,
-    cache_mb: u64,
-) -> RegionSpec {
-    let addr = |n: u64| SocketAddr::from((Ipv4Addr::new(127, 0, octet, n as u8), port));
+fn region_plan(name: &str, octet: u8, args: &UpArgs, scheme: &str, data: &Path) -> RegionSpec {
+    let (nodes, cache_mb) = (args.nodes, args.cache_mb);
+    let addr = |n: u64| SocketAddr::from((Ipv4Addr::new(127, 0, octet, n as u8), args.base_port));
     // A region of one node needs no peers: a lone node forms its own group.
-    let peers: Vec<String> = (1..=nodes).map(|n| format!("{n}=http://{}", addr(n))).collect();
+    let peers: Vec<String> = (1..=nodes).map(|n| format!("{n}={scheme}://{}", addr(n))).collect();
     let peers = if nodes > 1 { peers.join(",") } else { String::new() };
     let nodes = (1..=nodes)
         .map(|n| NodeSpec {
@@ -180,6 +194,7 @@ fn region_plan(
             peers: peers.clone(),
             dr: Vec::new(),
             cache_mb,
+            tls: None,
         })
         .collect();
     RegionSpec { name: name.to_string(), nodes }
@@ -190,11 +205,21 @@ async fn up(args: UpArgs) -> CliResult<ExitCode> {
         CliError::new(ErrorCode::Internal, format!("cannot install signal handlers: {e}"))
     })?;
     tokio::pin!(signal);
-    let regions = plan(&args);
+    let data = data_dir(&args);
+    let mut regions = plan(&args, &data);
     check_addresses(&regions)?;
+    let ca = if args.insecure { None } else { Some(secure(&data, &mut regions)?) };
+    let options = ClientOptions {
+        tls: ca
+            .as_deref()
+            .map(|ca| ClientTls::load(ca, None))
+            .transpose()
+            .map_err(|e| CliError::new(ErrorCode::InvalidArgument, e))?,
+        ..ClientOptions::default()
+    };
     let mut nodes = Vec::new();
     let started = tokio::select! {
-        r = start_and_load(&regions, &mut nodes) => Some(r),
+        r = start_and_load(&regions, &mut nodes, &options) => Some(r),
         which = &mut signal => {
             out(&format!("{which} received while starting; stopping"));
             None
@@ -211,7 +236,7 @@ async fn up(args: UpArgs) -> CliResult<ExitCode> {
         }
         Some(Ok(done)) => done,
     };
-    print_banner(&regions, &nodes, &loaded, &ready);
+    banner::print(&regions, &nodes, &loaded, &ready, ca.as_deref());
     loop {
         let outcome = tokio::select! {
             which = &mut signal => Ok(which),
@@ -245,6 +270,21 @@ async fn up(args: UpArgs) -> CliResult<ExitCode> {
     stop_all(&mut nodes).await;
     out("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Gives every node its certificate (made under `<data>/certs` when missing); returns the CA's
+/// path.
+fn secure(data: &Path, regions: &mut [RegionSpec]) -> CliResult<PathBuf> {
+    let members: Vec<tls::Member> = regions
+        .iter()
+        .flat_map(|r| &r.nodes)
+        .map(|n| (n.region.as_str(), n.id, n.listen))
+        .collect();
+    let (ca, files) = tls::prepare(data, &members)?;
+    for (node, tls) in regions.iter_mut().flat_map(|r| &mut r.nodes).zip(files) {
+        node.tls = Some(tls);
+    }
+    Ok(ca)
 }
 
 fn running(nodes: &[ChildNode]) -> usize {
@@ -284,6 +324,7 @@ struct Ready {
 async fn start_and_load(
     regions: &[RegionSpec],
     nodes: &mut Vec<ChildNode>,
+    options: &ClientOptions,
 ) -> CliResult<(Loaded, Ready)> {
     // Start every node, then wait for each: a region can only elect once a majority is up.
     let mut pending = Vec::new();
@@ -300,13 +341,13 @@ async fn start_and_load(
             .filter(|n| n.spec.region == region.name)
             .map(|n| n.endpoint.clone())
             .collect();
-        wait_until_elected(&region.name, &members).await?;
+        wait_until_elected(&region.name, &members, options).await?;
     }
     let two_regions = regions.len() > 1;
     if two_regions {
-        wait_for_roles(&endpoints).await?;
+        wait_for_roles(&endpoints, options).await?;
     }
-    let client = Client::new(&endpoints)?;
+    let client = Client::with_options(&endpoints, options.clone())?;
     wait_until_writable(&client).await?;
     let loaded = sample::load(&client).await?;
     let (primary, lagging, dr) = if two_regions {
@@ -350,6 +391,11 @@ fn spawn_node(spec: &NodeSpec) -> CliResult<(NodeSpec, tokio::process::Child, No
         .args(["--http", &http_addr(spec.listen).to_string()]);
     if !spec.peers.is_empty() {
         command.args(["--peers", &spec.peers]);
+    }
+    if let Some(tls) = &spec.tls {
+        command.arg("--tls-ca").arg(&tls.ca);
+        command.arg("--tls-cert").arg(&tls.cert);
+        command.arg("--tls-key").arg(&tls.key);
     }
     command.args(&spec.dr);
     // `up`'s nodes are configured by `up` alone: a node setting left in the user's environment
@@ -402,14 +448,19 @@ async fn await_listening(
     if addr.ip().is_unspecified() {
         addr.set_ip(Ipv4Addr::LOCALHOST.into());
     }
-    Ok(ChildNode { spec, child, pid, endpoint: format!("http://{addr}"), exited: false })
+    let scheme = if spec.tls.is_some() { "https" } else { "http" };
+    Ok(ChildNode { spec, child, pid, endpoint: format!("{scheme}://{addr}"), exited: false })
 }
 
 /// Waits (bounded) until every node of a region answers and follows one leader. Servers without
 /// `ClusterService` skip this.
-async fn wait_until_elected(region: &str, endpoints: &[String]) -> CliResult {
+async fn wait_until_elected(
+    region: &str,
+    endpoints: &[String],
+    options: &ClientOptions,
+) -> CliResult {
     let policy = RetryPolicy { attempt_timeout: Duration::from_secs(2), ..RetryPolicy::no_retry() };
-    let probe = Client::with_policy(endpoints, policy)?;
+    let probe = Client::with_options(endpoints, ClientOptions { policy, ..options.clone() })?;
     let start = Instant::now();
     loop {
         let view = cluster::collect(&probe, endpoints).await;
@@ -433,8 +484,9 @@ async fn wait_until_elected(region: &str, endpoints: &[String]) -> CliResult {
 
 /// Waits (bounded) until one region says it is the primary and every other region's leader says
 /// it is a standby (a new standby region records its role once it has a leader).
-async fn wait_for_roles(endpoints: &[String]) -> CliResult {
-    let probe = Client::with_policy(endpoints, RetryPolicy::no_retry())?;
+async fn wait_for_roles(endpoints: &[String], options: &ClientOptions) -> CliResult {
+    let policy = RetryPolicy::no_retry();
+    let probe = Client::with_options(endpoints, ClientOptions { policy, ..options.clone() })?;
     let start = Instant::now();
     loop {
         let overview = probe.dr_overview().await;
@@ -518,104 +570,6 @@ async fn wait_for_standby(client: &Client) -> (String, Option<String>, DrOvervie
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-fn print_banner(regions: &[RegionSpec], nodes: &[ChildNode], loaded: &Loaded, ready: &Ready) {
-    out(&format!(
-        "sample graph loaded into region {}: {} models ({} new), {} twins, {} relationships",
-        ready.primary, loaded.models, loaded.new_models, loaded.twins, loaded.relationships
-    ));
-    if let Some(overview) = &ready.dr {
-        match &ready.lagging {
-            None => {
-                let standby = overview.standby_region().unwrap_or_default();
-                let at = overview
-                    .region_view(&standby)
-                    .map(|(_, s)| format!("{}:{}", s.replicated_epoch, s.replicated_index))
-                    .unwrap_or_default();
-                out(&format!(
-                    "region {standby} has caught up (it holds the primary's log up to {at})"
-                ));
-            }
-            Some(last) => out(&format!(
-                "the standby has not caught up within {CATCH_UP_TIMEOUT:?}: {last} (see `twinstore dr status`)"
-            )),
-        }
-    }
-    out("");
-    for region in regions {
-        let members: Vec<&ChildNode> =
-            nodes.iter().filter(|n| n.spec.region == region.name).collect();
-        let role = ready
-            .dr
-            .as_ref()
-            .and_then(|o| o.region_view(&region.name))
-            .map(|(_, s)| match s.role() {
-                DrRole::Primary => format!(" (the primary, epoch {})", s.epoch),
-                _ => format!(" (standby of {})", s.peer_region),
-            })
-            .unwrap_or_default();
-        out(&format!(
-            "twinstore is up: region {}{role} with {} node(s)",
-            region.name,
-            members.len()
-        ));
-        for n in members {
-            out(&format!(
-                "  {}  {}  pid {}  data {}  status page http://{}/",
-                n.spec.name,
-                n.endpoint,
-                n.pid,
-                n.spec.data.display(),
-                http_addr(n.spec.listen)
-            ));
-        }
-    }
-    let endpoints: Vec<&str> = nodes.iter().map(|n| n.endpoint.as_str()).collect();
-    let endpoint = endpoints.join(",");
-    out(&format!("endpoint: {endpoint}"));
-    out("");
-    if let Some(overview) = &ready.dr {
-        out("DR status (twinstore dr status):");
-        for line in dr::status_lines(overview) {
-            out(&format!("  {line}"));
-        }
-        out("");
-    }
-    out("Raft status (twinstore cluster status):");
-    for line in ready.cluster.table() {
-        out(&format!("  {line}"));
-    }
-    out("");
-    out("In another terminal:");
-    out(&format!("  export TWINSTORE_ENDPOINT={endpoint}"));
-    out("  twinstore twin get room-101");
-    out("  twinstore rel list floor-1");
-    out(
-        "  twinstore twin patch room-101 '[{\"op\":\"replace\",\"path\":\"/temperature\",\"value\":23.5}]'",
-    );
-    out("  twinstore cluster status");
-    if ready.dr.is_some() {
-        out("  twinstore dr status");
-        out(
-            "  twinstore dr failover --planned     # and again to fail back; scripts/dr-drill.sh does both under load",
-        );
-        if let Some(n) = nodes.iter().find(|n| n.spec.region != ready.primary) {
-            out(&format!(
-                "  twinstore --endpoint {} twin get room-101 --consistency local   # from the standby",
-                n.endpoint
-            ));
-        }
-    }
-    out("  twinstore bench --workload put --clients 16 --total 5000");
-    if let Some(n) = nodes.first() {
-        out(&format!(
-            "  kill -9 <a node's pid>    # e.g. {} (pid {}): the region keeps serving",
-            n.spec.name, n.pid
-        ));
-    }
-    out("");
-    out("Press Ctrl-C to stop.");
 }
 
 /// A node that exited on its own.
