@@ -16,6 +16,8 @@
 //! - [`dr`]: the geo-pair — log shipping to the standby, epochs and fencing, failover and
 //!   reprotect, and `dr::status`, the one definition of a region's DR role and lag.
 //! - [`health`]: node and region health, the incident history, metrics and the status page.
+//! - [`security`]: who may call what — bearer tokens (Ed25519-signed JWTs), the roles and the
+//!   table of which method needs which, and the layer that checks every call.
 //! - [`api`]: the tonic services (the front door): each call maps onto the raft handle, DR or
 //!   health.
 //! - [`server`]: a node's start-up: its configuration (validated in one place) and the wiring of
@@ -38,5 +40,6 @@ pub mod pb;
 pub mod query;
 pub mod raft;
 pub mod rng;
+pub mod security;
 pub mod server;
 pub mod storage;

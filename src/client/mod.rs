@@ -61,11 +61,10 @@ use crate::pb;
 use crate::pb::model_service_client::ModelServiceClient;
 use crate::pb::relationship_service_client::RelationshipServiceClient;
 use crate::pb::twin_service_client::TwinServiceClient;
-use pool::{Pool, Route};
+use pool::{Conn, Pool, Route};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tonic::transport::Channel;
 
 /// The largest answer a client accepts (model lists with definitions can be large).
 const MAX_MESSAGE_BYTES: usize = 64 << 20;
@@ -170,6 +169,14 @@ impl Client {
         Ok(Client { inner: Arc::new(inner) })
     }
 
+    /// This client (and its clones) sends `token` as `authorization: Bearer <token>` with every
+    /// call from now on: what a node with authentication needs (see `security`). The token is
+    /// used as given; an expired or wrong one is refused by the server with `Unauthenticated`.
+    pub fn with_token(self, token: &str) -> Result<Client, ClientError> {
+        self.inner.pool.set_token(Some(token))?;
+        Ok(self)
+    }
+
     /// The endpoint URLs, in order.
     pub fn endpoints(&self) -> Vec<String> {
         self.inner.pool.urls()
@@ -210,7 +217,7 @@ impl Client {
 
     async fn twins<T, F, Fut>(&self, route: Route, mut f: F) -> Result<T, ClientError>
     where
-        F: FnMut(TwinServiceClient<Channel>) -> Fut,
+        F: FnMut(TwinServiceClient<Conn>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         retry::run(&self.inner.policy, &self.inner.pool, route, |ch| {
@@ -221,7 +228,7 @@ impl Client {
 
     async fn rels<T, F, Fut>(&self, route: Route, mut f: F) -> Result<T, ClientError>
     where
-        F: FnMut(RelationshipServiceClient<Channel>) -> Fut,
+        F: FnMut(RelationshipServiceClient<Conn>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         retry::run(&self.inner.policy, &self.inner.pool, route, |ch| {
@@ -232,7 +239,7 @@ impl Client {
 
     async fn models<T, F, Fut>(&self, route: Route, mut f: F) -> Result<T, ClientError>
     where
-        F: FnMut(ModelServiceClient<Channel>) -> Fut,
+        F: FnMut(ModelServiceClient<Conn>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         retry::run(&self.inner.policy, &self.inner.pool, route, |ch| {

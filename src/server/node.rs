@@ -15,6 +15,10 @@
 //! quorum), every call is counted for `/metrics`, and with `http` set the node serves `/metrics`
 //! and its status page there.
 //!
+//! Authentication: with `auth` set, one layer over the whole router checks every call's
+//! credential and role before any service sees it (`security::auth`); refused calls change
+//! nothing.
+//!
 //! Shutdown runs in the safe order: stop accepting requests (health says NOT_SERVING first), let
 //! in-flight ones finish, stop raft, flush storage.
 
@@ -36,6 +40,7 @@ use crate::pb::relationship_service_server::RelationshipServiceServer;
 use crate::pb::twin_service_server::TwinServiceServer;
 use crate::raft::service::RaftApi;
 use crate::raft::{self, Identity, NodeInfo, Raft, RaftHandle};
+use crate::security::{AuthConfig, AuthLayer};
 use crate::storage::Op;
 use crate::storage::Store;
 use crate::storage::dr::{PeerRegion, Role};
@@ -95,6 +100,10 @@ pub struct NodeConfig {
     /// (see [`raft::network::Faults`]), to emulate a WAN between two regions on one machine.
     /// `None` in production.
     pub wan_delay: Option<raft::network::Delay>,
+    /// Client authentication: the public keys tokens may be signed with, and the issuer and
+    /// audience they must name (see `security`). `None`: no authentication, every call is let
+    /// through. For now only single-node regions without a DR pair (see `validate`).
+    pub auth: Option<AuthConfig>,
 }
 
 impl NodeConfig {
@@ -118,6 +127,7 @@ impl NodeConfig {
             http: None,
             health: Thresholds::default(),
             wan_delay: None,
+            auth: None,
         }
     }
 }
@@ -214,11 +224,18 @@ impl Node {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()?;
 
+        // Checked by `validate` already; read here once, for the life of the node.
+        let verifier = match &config.auth {
+            Some(auth) => Some(Arc::new(auth.verifier()?)),
+            None => None,
+        };
         let max = limits::MAX_MODEL_BATCH_BYTES;
         let raft_max = raft::network::MAX_MESSAGE_BYTES;
         let router = tonic::transport::Server::builder()
             .tcp_nodelay(true)
             .layer(rpc_metrics::RpcMetricsLayer(node_health.rpc()))
+            // Inside the metrics layer, so refused calls are counted too.
+            .layer(AuthLayer(verifier))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(

@@ -83,6 +83,7 @@ impl NodeConfig {
             ));
         }
         self.check_dr(&peers, advertise.as_ref())?;
+        self.check_auth(&peers, join.as_ref())?;
         // The reserve is what the node still writes after it refuses writes: the raft log's
         // current and next (preallocated) segments, snapshots, the sled database catching up. A
         // smaller one lets the log run out of space first, and a failed log write stops the node.
@@ -151,6 +152,33 @@ impl NodeConfig {
                      the other region's list ({key})"
                 ));
             }
+        }
+        Ok(())
+    }
+}
+
+impl NodeConfig {
+    /// Auth: the keys must load, and the node must be alone. Nodes call each other (raft,
+    /// forwarded writes, DR shipping, health probes) without tokens, and with auth on such calls
+    /// are refused unless the caller is identified as a node — by mutual TLS, which is not wired
+    /// in yet. So auth with peers, join or a DR pair would be a region that cannot work.
+    fn check_auth(
+        &self,
+        peers: &[(u64, String)],
+        join: Option<&String>,
+    ) -> Result<(), ConfigError> {
+        let Some(auth) = &self.auth else { return Ok(()) };
+        if auth.keys.is_empty() {
+            return bad("token_key: auth needs at least one public key file to verify tokens with");
+        }
+        auth.verifier().map_err(ConfigError)?;
+        if peers.len() > 1 || join.is_some() || self.peer.is_some() {
+            return bad(
+                "token_key (client authentication) works on a single-node region without a DR \
+                 pair for now: nodes authenticate each other with TLS certificates, which this \
+                 configuration does not have; remove peers, join and standby / standby_of, or \
+                 token_key",
+            );
         }
         Ok(())
     }

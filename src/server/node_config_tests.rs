@@ -145,3 +145,35 @@ fn sizes_and_faults() {
     assert!(e.contains("the jitter at most the delay"), "{e}");
     assert!(with(|c| c.wan_delay = delay(60_001, 0)).contains("at most 60000 ms"));
 }
+
+#[test]
+fn auth_needs_readable_keys_and_a_lone_node() {
+    use crate::security::{AuthConfig, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let (_, public) = KeyPair::generate().unwrap().write(dir.path()).unwrap();
+    let mut alone = NodeConfig::new("d", "127.0.0.1:0".parse().unwrap());
+    alone.auth = Some(AuthConfig::new(vec![public.clone()]));
+    alone.validate().unwrap();
+
+    let mut c = alone.clone();
+    c.auth = Some(AuthConfig::new(vec![]));
+    assert!(err(c).starts_with("token_key: auth needs at least one public key"));
+    let mut c = alone.clone();
+    c.auth = Some(AuthConfig::new(vec![dir.path().join("missing.pem")]));
+    assert!(err(c).starts_with("cannot read the token key"));
+    let mut c = alone.clone();
+    c.auth = Some(AuthConfig::new(vec![dir.path().join(crate::security::token::PRIVATE_FILE)]));
+    assert!(err(c).contains("not an Ed25519 public key"));
+    let mut c = alone.clone();
+    c.auth.as_mut().unwrap().audience = " ".into();
+    assert!(err(c).contains("issuer and audience must not be empty"));
+
+    let e = with(|c| c.auth = Some(AuthConfig::new(vec![public.clone()])));
+    assert!(
+        e.starts_with("token_key (client authentication) works on a single-node region"),
+        "{e}"
+    );
+    let mut c = alone;
+    c.join = Some("http://127.0.1.1:7001".into());
+    assert!(err(c).contains("works on a single-node region"));
+}

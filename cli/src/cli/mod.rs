@@ -2,7 +2,9 @@
 //!
 //! One binary runs a node (`twinstore node`), starts a local deployment with a sample graph
 //! (`twinstore up`), talks to a deployment as a client (`twin`, `rel`, `model`, `telemetry`,
-//! `cluster`, `dr`), and loads it (`bench`).
+//! `cluster`, `dr`), and loads it (`bench`). `twinstore token` makes signing keys and issues the
+//! bearer tokens that client commands send with `--token` (or `TWINSTORE_TOKEN`) to nodes started
+//! with `--token-key`; `bench`, `chaos` and `up` do not send tokens.
 //! The client commands are thin: they read their arguments, make one [`twinstore::client::Client`]
 //! call (or follow a list's pages), and print the answer with `output::Printer`. Keeping them
 //! thin keeps the CLI's behaviour identical to the client library's, which is what scripts and
@@ -28,6 +30,7 @@ mod rel;
 mod sample;
 mod settings;
 mod telemetry;
+mod token;
 mod twin;
 mod up;
 
@@ -68,6 +71,16 @@ pub(crate) struct GlobalArgs {
     /// Output format: pretty text for people, or JSON for scripts.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub(crate) output: OutputFormat,
+    /// The bearer token client commands send (`twinstore token issue`), or @FILE to read it from
+    /// a file; needed by nodes started with --token-key.
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN|@FILE",
+        env = "TWINSTORE_TOKEN",
+        hide_env_values = true
+    )]
+    pub(crate) token: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,6 +116,9 @@ enum Command {
     /// The recorded chaos workload and its linearizability checker.
     #[command(subcommand)]
     Chaos(chaos::ChaosCommand),
+    /// Bearer tokens: make a signing key pair, issue a token for a role.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 /// How fresh a read must be (`--consistency`).
@@ -161,6 +177,7 @@ fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Bench(args) => bench::run(&cli.global, args),
         Command::Query(args) => client_command(&cli.global, printer, |ctx| query::run(ctx, args)),
         Command::Chaos(cmd) => chaos::run(&cli.global, cmd),
+        Command::Token(cmd) => token::run(cmd),
     }
 }
 
@@ -170,7 +187,10 @@ where
     F: FnOnce(Ctx) -> Fut,
     Fut: Future<Output = CliResult>,
 {
-    let client = Client::new(&global.endpoint)?;
+    let mut client = Client::new(&global.endpoint)?;
+    if let Some(t) = global.token.as_deref().filter(|t| !t.trim().is_empty()) {
+        client = client.with_token(&token::read_token(t)?)?;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

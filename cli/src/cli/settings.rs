@@ -39,6 +39,9 @@
 //! # peer_region = "standby"         # the other region's name [standby / primary]
 //! # fault_wan_delay_ms = 50         # chaos testing only: delay log shipping from the other
 //! # fault_wan_jitter_ms = 10        # region by 50 ± 10 ms, as a WAN between regions would
+//! # token_key = ["keys/token-verify.pem"]  # client authentication: tokens signed by these keys
+//! # token_issuer = "twinstore"      # ... naming this issuer
+//! # token_audience = "twinstore"    # ... and this audience
 //! ```
 //!
 //! Strings are quoted (`"..."` or `'...'`), numbers are bare, and the lists (`peers`, `standby`,
@@ -55,6 +58,10 @@
 //! replicated state when the region first forms; afterwards failovers and reprotects change it,
 //! and these settings only say where the other region is.
 //!
+//! Client authentication: `token_key` (one or more public key files, a relative path is relative
+//! to the file's directory) turns it on; `token_issuer` and `token_audience` say what tokens must
+//! name. For now it works on single-node regions only (see `NodeConfig::validate`).
+//!
 //! This module only turns text into a [`NodeConfig`] (what a `peers` entry looks like, that
 //! `listen` is an address, which DR keys go together). Whether the settings make sense is
 //! [`NodeConfig::validate`]'s job, the same checks an in-process node gets from `Node::start`.
@@ -67,6 +74,7 @@ use std::time::Duration;
 use twinstore::client::normalize_url;
 use twinstore::error::ErrorCode;
 use twinstore::raft::network::Delay;
+use twinstore::security::AuthConfig;
 use twinstore::server::NodeConfig;
 use twinstore::storage::dr::{PeerRegion, Role};
 
@@ -156,6 +164,20 @@ pub(crate) struct Settings {
     #[arg(long, value_name = "MS", env = "TWINSTORE_FAULT_WAN_JITTER_MS")]
     #[serde(alias = "fault-wan-jitter-ms")]
     pub(crate) fault_wan_jitter_ms: Option<u64>,
+    /// Client authentication: a public key file (token-verify.pem from `twinstore token keygen`)
+    /// tokens may be signed with; repeat it (or separate with commas) to accept several keys
+    /// while rotating. Without it, calls are not authenticated.
+    #[arg(long, value_name = "FILE", env = "TWINSTORE_TOKEN_KEY", value_delimiter = ',')]
+    #[serde(default, alias = "token-key", deserialize_with = "list_of")]
+    pub(crate) token_key: Option<Vec<String>>,
+    /// The issuer tokens must name [default: twinstore].
+    #[arg(long, value_name = "NAME", env = "TWINSTORE_TOKEN_ISSUER")]
+    #[serde(alias = "token-issuer")]
+    pub(crate) token_issuer: Option<String>,
+    /// The audience tokens must name [default: twinstore].
+    #[arg(long, value_name = "NAME", env = "TWINSTORE_TOKEN_AUDIENCE")]
+    #[serde(alias = "token-audience")]
+    pub(crate) token_audience: Option<String>,
 }
 
 /// The environment variables of the settings (`TWINSTORE_CONFIG`, `TWINSTORE_ID`, ...), read
@@ -178,6 +200,13 @@ fn list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Err
     Ok(Some(match List::deserialize(d)? {
         List::One(s) => s,
         List::Many(items) => items.join(","),
+    }))
+}
+
+fn list_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    Ok(Some(match List::deserialize(d)? {
+        List::One(s) => entries(&s).map(str::to_string).collect(),
+        List::Many(items) => items,
     }))
 }
 
@@ -211,6 +240,8 @@ impl Settings {
             &mut self.standby_of,
             &mut self.standby,
             &mut self.peer_region,
+            &mut self.token_issuer,
+            &mut self.token_audience,
         ] {
             if text.as_deref().is_some_and(|t| t.trim().is_empty()) {
                 *text = None;
@@ -219,6 +250,12 @@ impl Settings {
         for path in [&mut self.config, &mut self.data] {
             if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
                 *path = None;
+            }
+        }
+        if let Some(keys) = &mut self.token_key {
+            keys.retain(|k| !k.trim().is_empty());
+            if keys.is_empty() {
+                self.token_key = None;
             }
         }
         self
@@ -245,6 +282,9 @@ impl Settings {
             peer_region: self.peer_region.or(below.peer_region),
             fault_wan_delay_ms: self.fault_wan_delay_ms.or(below.fault_wan_delay_ms),
             fault_wan_jitter_ms: self.fault_wan_jitter_ms.or(below.fault_wan_jitter_ms),
+            token_key: self.token_key.or(below.token_key),
+            token_issuer: self.token_issuer.or(below.token_issuer),
+            token_audience: self.token_audience.or(below.token_audience),
         }
     }
 
@@ -292,6 +332,22 @@ impl Settings {
                 base: Duration::from_millis(d),
                 jitter: Duration::from_millis(j.unwrap_or(0)),
             }),
+        };
+        c.auth = match self.token_key {
+            Some(keys) => {
+                let mut auth =
+                    AuthConfig::new(keys.iter().map(|k| PathBuf::from(k.trim())).collect());
+                auth.issuer = self.token_issuer.unwrap_or(auth.issuer);
+                auth.audience = self.token_audience.unwrap_or(auth.audience);
+                Some(auth)
+            }
+            None if self.token_issuer.is_some() || self.token_audience.is_some() => {
+                return Err(invalid(
+                    "token_issuer and token_audience need token_key (the public key tokens are \
+                     verified with)",
+                ));
+            }
+            None => None,
         };
         c.validate().map_err(|e| invalid(e.0))?;
         Ok(c)
@@ -365,11 +421,16 @@ pub(crate) fn read_file(path: &Path) -> CliResult<Settings> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| invalid(format!("cannot read the config file {}: {e}", path.display())))?;
     let mut file = parse(&text).map_err(|e| invalid(format!("{}, {e}", path.display())))?;
+    let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if let Some(data) = &file.data
         && data.is_relative()
     {
-        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         file.data = Some(base.join(data));
+    }
+    for key in file.token_key.iter_mut().flatten() {
+        if Path::new(key.trim()).is_relative() {
+            *key = base.join(key.trim()).display().to_string();
+        }
     }
     Ok(file)
 }
