@@ -10,6 +10,7 @@
 //!   with jitter, bounded attempts and total time, only for retryable codes (`Unavailable`,
 //!   `NotLeader`, no answer), the leader re-discovered and the endpoints rotated between attempts;
 //! - cluster administration (`cluster.rs`): one node's raft status, adding and removing members;
+//! - the audit trail of administrative operations (`audit.rs`);
 //! - two regions (`dr.rs`): given the endpoints of both, the client finds which region is the
 //!   primary (the highest DR epoch), sends writes and linearizable reads to its leader, and after
 //!   a failover (a `ReadOnlyRegion` or `Unavailable` answer) rediscovers and retries there with the
@@ -37,6 +38,7 @@
 //! # Ok(()) }
 //! ```
 
+mod audit;
 mod cluster;
 mod dr;
 mod error;

@@ -24,12 +24,14 @@
 
 use crate::api::service::Shared;
 use crate::api::{
-    ClusterApi, DrApi, HealthApi, ModelApi, QueryApi, RelationshipApi, TwinApi, http, rpc_metrics,
+    AuditApi, ClusterApi, DrApi, HealthApi, ModelApi, QueryApi, RelationshipApi, TwinApi, http,
+    rpc_metrics,
 };
 use crate::dr::{self, Dr};
 use crate::health::{self, Health, Thresholds};
 use crate::model::limits;
 use crate::pb;
+use crate::pb::audit_service_server::AuditServiceServer;
 use crate::pb::cluster_service_client::ClusterServiceClient;
 use crate::pb::cluster_service_server::ClusterServiceServer;
 use crate::pb::dr_service_server::DrServiceServer;
@@ -219,6 +221,7 @@ impl Node {
         health.set_serving::<pb::query_service_server::QueryServiceServer<QueryApi>>().await;
         health.set_serving::<ClusterServiceServer<ClusterApi>>().await;
         health.set_serving::<HealthServiceServer<HealthApi>>().await;
+        health.set_serving::<AuditServiceServer<AuditApi>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -254,6 +257,7 @@ impl Node {
             )
             .add_service(ClusterServiceServer::new(ClusterApi(shared.clone())))
             .add_service(HealthServiceServer::new(HealthApi(node_health.clone())))
+            .add_service(AuditServiceServer::new(AuditApi(shared.clone())))
             .add_service(
                 DrServiceServer::new(DrApi {
                     shared: shared.clone(),

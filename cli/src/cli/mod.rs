@@ -2,7 +2,7 @@
 //!
 //! One binary runs a node (`twinstore node`), starts a local deployment with a sample graph
 //! (`twinstore up`), talks to a deployment as a client (`twin`, `rel`, `model`, `telemetry`,
-//! `cluster`, `dr`), and loads it (`bench`). `twinstore token` makes signing keys and issues the
+//! `cluster`, `dr`, `audit`), and loads it (`bench`). `twinstore token` makes signing keys and issues the
 //! bearer tokens that client commands send with `--token` (or `TWINSTORE_TOKEN`) to nodes started
 //! with `--token-key`; `bench`, `chaos` and `up` do not send tokens.
 //! The client commands are thin: they read their arguments, make one [`twinstore::client::Client`]
@@ -13,6 +13,7 @@
 //! Exit codes: 0 on success, 1 on failure with exactly one line on stderr starting with the ADT
 //! error code (`DigitalTwinNotFound: ...`), 2 for usage errors (clap's).
 
+mod audit;
 mod bench;
 mod bench_etcd;
 mod bench_report;
@@ -116,6 +117,10 @@ enum Command {
     /// The recorded chaos workload and its linearizability checker.
     #[command(subcommand)]
     Chaos(chaos::ChaosCommand),
+    /// The audit trail of administrative operations: who failed over, reprotected, changed the
+    /// membership, and when.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Bearer tokens: make a signing key pair, issue a token for a role.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -178,6 +183,7 @@ fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Query(args) => client_command(&cli.global, printer, |ctx| query::run(ctx, args)),
         Command::Chaos(cmd) => chaos::run(&cli.global, cmd),
         Command::Token(cmd) => token::run(cmd),
+        Command::Audit(cmd) => client_command(&cli.global, printer, |ctx| audit::run(ctx, cmd)),
     }
 }
 
