@@ -367,3 +367,31 @@ fn the_command_issues_tokens_that_nodes_accept() {
         common::run(&ep, &["--token", "garbage", "model", "list"]).assert_code("Unauthenticated");
     assert!(line.contains("malformed"), "{line}");
 }
+
+/// `Client::with_token`: every call carries the token, discovery included; without one the
+/// library reports the server's `Unauthenticated` with its code.
+#[tokio::test]
+async fn the_client_library_sends_its_token() {
+    use twinstore::client::{Client, Consistency};
+    use twinstore::error::ErrorCode;
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys(&dir.path().join("keys"));
+    let node = start(&dir.path().join("node"), &[&k.public]).await;
+    let ep = format!("http://{}", node.addr());
+    let owner = Client::new([&ep]).unwrap().with_token(&k.token(Role::DataOwner)).unwrap();
+    owner.add_models(MODEL).await.unwrap();
+    let doc = json!({"$metadata": {"$model": "dtmi:auth:Room;1"}, "temperature": 1.0});
+    let conditions = twinstore::client::Conditions::none();
+    owner.put_twin("t", &doc.to_string(), conditions.clone()).await.unwrap();
+
+    let anonymous = Client::new([&ep]).unwrap();
+    let e = anonymous.get_twin("t", Consistency::Linearizable).await.unwrap_err();
+    assert_eq!(e.code, Some(ErrorCode::Unauthenticated), "{e}");
+    let reader = Client::new([&ep]).unwrap().with_token(&k.token(Role::DataReader)).unwrap();
+    reader.get_twin("t", Consistency::Linearizable).await.unwrap();
+    let e = reader.put_twin("t", &doc.to_string(), conditions).await.unwrap_err();
+    assert_eq!(e.code, Some(ErrorCode::PermissionDenied), "{e}");
+    assert!(!e.is_retryable());
+    assert!(Client::new([&ep]).unwrap().with_token("line\nbreak").is_err());
+    node.shutdown().await;
+}

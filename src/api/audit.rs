@@ -9,9 +9,9 @@
 //!
 //! The record is written after the operation, with its outcome, so a failed operation is on the
 //! trail too. Calls the auth layer refused never reach a handler, so they are not recorded (a
-//! refused call changes nothing). If recording fails (the region lost its leader just then), the
-//! operation's own answer stands and the failure is logged: the operation has already happened
-//! and must not be reported as failed.
+//! refused call changes nothing). If recording fails or takes over [`RECORD_WAIT`] (the region
+//! lost its leader just then), the operation's own answer stands and the failure is logged: the
+//! operation has already happened and must not be reported as failed.
 
 use super::service::Shared;
 use super::status::to_status;
@@ -61,10 +61,17 @@ pub async fn record<T>(
         node_id: shared.node.id(),
         region: shared.region().to_string(),
     };
-    if let Err(e) = shared.write(Op::Audit { entry: entry.clone() }, None).await {
-        tracing::error!(?entry, "the audit trail could not record an operation: {e}");
+    let write = shared.write(Op::Audit { entry: entry.clone() }, None);
+    match tokio::time::timeout(RECORD_WAIT, write).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!(?entry, "the audit trail could not record an operation: {e}"),
+        Err(_) => tracing::error!(?entry, "the audit trail took over {RECORD_WAIT:?} to record"),
     }
 }
+
+/// How long recording may hold up the operation's answer: a region without a leader (the very
+/// moment an operation may have failed for) must not keep the caller waiting for the record.
+const RECORD_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The audit service over the node's shared state.
 pub struct AuditApi(pub Shared);

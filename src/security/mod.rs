@@ -12,6 +12,9 @@
 //! not about twins or raft, so it needs nothing above `error` and `pb`; the server applies it, and
 //! handlers (and an audit trail) read the principal it leaves behind.
 //!
+//! What is not covered: the optional HTTP port (`/metrics` and the status page) serves no data
+//! of the graph and is not authenticated; keep it on an address only operators reach.
+//!
 //! Without `auth` (the default for this step) nothing is checked: every call is let through, as
 //! before. Auth on a multi-node region needs the nodes to authenticate each other (mutual TLS,
 //! added beside this module), because raft, forwarding and DR calls between nodes carry no token:
