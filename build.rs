@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/twinstore/v1/cluster.proto",
         "proto/twinstore/v1/dr.proto",
         "proto/twinstore/v1/health.proto",
+        "proto/twinstore/v1/audit.proto",
     ];
     println!("cargo:rerun-if-changed=proto");
     let fds = protox::compile(files, ["proto"])?;

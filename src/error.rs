@@ -62,7 +62,17 @@ pub enum ErrorCode {
     ResourceExhausted,
     /// An internal failure: a bug or a storage error. Never caused by the request alone.
     Internal,
+    /// The call carried no usable credential (none, garbled, expired, signed by a key the node
+    /// does not accept, for another audience); see `security`.
+    Unauthenticated,
+    /// The caller is known but its role does not allow the method (or the method is internal to
+    /// the deployment); see `security`.
+    PermissionDenied,
 }
+
+/// The metadata entry that carries the error code of a gRPC status (ADT's REST API sends the same
+/// header).
+pub const ERROR_CODE_HEADER: &str = "x-ms-error-code";
 
 impl ErrorCode {
     /// The code's name as ADT spells it.
@@ -91,11 +101,13 @@ impl ErrorCode {
             Self::ReadOnlyRegion => "ReadOnlyRegion",
             Self::ResourceExhausted => "ResourceExhausted",
             Self::Internal => "Internal",
+            Self::Unauthenticated => "Unauthenticated",
+            Self::PermissionDenied => "PermissionDenied",
         }
     }
 
     /// Every code, for parsing and tests.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 25] = [
         Self::InvalidArgument,
         Self::DigitalTwinNotFound,
         Self::RelationshipNotFound,
@@ -119,6 +131,8 @@ impl ErrorCode {
         Self::ReadOnlyRegion,
         Self::ResourceExhausted,
         Self::Internal,
+        Self::Unauthenticated,
+        Self::PermissionDenied,
     ];
 
     /// Parses a code name (as sent in `x-ms-error-code`).

@@ -10,6 +10,10 @@
 //!   state's keys.
 //! - [`query`]: ADT's query language: parser, planner and evaluator over the store's read view.
 //! - [`pb`]: the generated gRPC code of the public API, and its enums' conversions.
+//! - [`security`]: TLS and who may call what — the deployment's certificates and the identities
+//!   they carry, TLS settings, the guard that keeps internal services for nodes, bearer tokens
+//!   (Ed25519-signed JWTs), the roles and the table of which method needs which, and the layer
+//!   that checks every call.
 //! - [`raft`]: the region's openraft group — the write-ahead log, the state machine adapter, the
 //!   network, and the raft handle (`raft::handle`), the one place that proposes, finds and
 //!   forwards to the leader, and serves linearizable reads.
@@ -20,7 +24,7 @@
 //!   health.
 //! - [`server`]: a node's start-up: its configuration (validated in one place) and the wiring of
 //!   every part above.
-//! - [`client`]: the Rust client library (generated proto only).
+//! - [`client`]: the Rust client library (the generated proto, and `security` for TLS).
 //!
 //! The `twinstore` command, the chaos workload and checker, and the load generator are in the
 //! `twinstore-cli` package (`cli/` in the repository), so they are not part of this library's API.

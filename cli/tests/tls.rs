@@ -15,6 +15,8 @@ use twinstore::pb;
 use twinstore::pb::raft_service_client::RaftServiceClient;
 use twinstore::security::certs::{self, Ca};
 use twinstore::security::tls::TlsFiles;
+use twinstore::security::token::{KeyPair, Signer, TokenSpec, now_secs};
+use twinstore::security::{AuthConfig, Role};
 use twinstore::server::{Node, NodeConfig};
 
 const MODEL: &str = r#"[{"@id":"dtmi:t:Room;1","@type":"Interface","@context":"dtmi:dtdl:context;2",
@@ -50,6 +52,11 @@ fn config(dir: &Path, urls: &[String], id: u64) -> NodeConfig {
 
 impl TlsRegion {
     async fn start(n: u64) -> TlsRegion {
+        Self::start_with(n, |_| {}).await
+    }
+
+    /// A region whose nodes' configs `f` adjusts before they start.
+    async fn start_with(n: u64, f: impl Fn(&mut NodeConfig)) -> TlsRegion {
         let dir = tempfile::tempdir().unwrap();
         let (ca, pem) = Ca::generate("test").unwrap();
         certs::write_pair(dir.path(), "ca", &pem).unwrap();
@@ -58,15 +65,19 @@ impl TlsRegion {
             let node = ca.node("primary", id, &hosts, 1).unwrap();
             certs::write_pair(dir.path(), &format!("node-primary-{id}"), &node).unwrap();
         }
-        // Certificates a test presents: a client's, and a node of another region's.
+        // Certificates a test presents: clients', and a node of another region's.
         certs::write_pair(dir.path(), "client", &ca.client("Admin", "ops", 1).unwrap()).unwrap();
+        let owner = ca.client("DataOwner", "loader", 1).unwrap();
+        certs::write_pair(dir.path(), "client-owner", &owner).unwrap();
         let other = ca.node("standby", 1, &hosts, 1).unwrap();
         certs::write_pair(dir.path(), "node-standby-1", &other).unwrap();
         let urls: Vec<String> =
             (0..n).map(|_| format!("https://127.0.0.1:{}", common::free_port())).collect();
         let mut nodes = Vec::new();
         for id in 1..=n {
-            nodes.push(Node::start(config(dir.path(), &urls, id)).await.unwrap());
+            let mut c = config(dir.path(), &urls, id);
+            f(&mut c);
+            nodes.push(Node::start(c).await.unwrap());
         }
         TlsRegion { dir, nodes, urls }
     }
@@ -81,7 +92,13 @@ impl TlsRegion {
     }
 
     fn client(&self) -> Client {
-        let options = ClientOptions { tls: Some(self.client_tls(None)), ..Default::default() };
+        self.client_with(None, None)
+    }
+
+    /// A client presenting `cert`'s certificate and/or sending `token`.
+    fn client_with(&self, cert: Option<&str>, token: Option<String>) -> Client {
+        let options =
+            ClientOptions { tls: Some(self.client_tls(cert)), token, ..Default::default() };
         Client::with_options(&self.urls, options).unwrap()
     }
 
@@ -205,6 +222,60 @@ async fn a_region_runs_over_mutual_tls_and_refuses_everyone_else() {
     assert_eq!(region.fingerprints(), before, "a refused call changed the stored graph");
     // And the region still takes writes.
     client.put_twin("room-3", twin, Conditions::none()).await.unwrap();
+    region.shutdown().await;
+}
+
+/// Client authentication on a region of three: the nodes know each other by their certificates
+/// (raft, forwarding and reads between them carry no token), clients by a token or a client
+/// certificate naming a role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tokens_and_client_certificates_on_a_region_over_mutual_tls() {
+    let keys = tempfile::tempdir().unwrap();
+    let (private, public) = KeyPair::generate().unwrap().write(keys.path()).unwrap();
+    let signer = Signer::load(&private).unwrap();
+    let token = |role: Role| {
+        let spec = TokenSpec {
+            subject: format!("t-{role}"),
+            role,
+            issuer: "twinstore".into(),
+            audience: "twinstore".into(),
+            ttl: Duration::from_secs(600),
+        };
+        signer.issue(&spec, now_secs()).unwrap()
+    };
+    let region =
+        TlsRegion::start_with(3, |c| c.auth = Some(AuthConfig::new(vec![public.clone()]))).await;
+    // A client certificate with DataOwner: models and twins, through any node (followers forward
+    // to the leader over mutual TLS, with no token of their own).
+    let owner = region.client_with(Some("client-owner"), None);
+    owner.add_models(MODEL).await.unwrap();
+    let twin = r#"{"$metadata":{"$model":"dtmi:t:Room;1"},"temp":20.0}"#;
+    owner.put_twin("room-1", twin, Conditions::none()).await.unwrap();
+    // A reader's token reads on every node, linearizably, and may not write.
+    let reader = region.client_with(None, Some(token(Role::DataReader)));
+    for url in &region.urls {
+        let one = Client::with_options(
+            [url],
+            ClientOptions {
+                tls: Some(region.client_tls(None)),
+                token: Some(token(Role::DataReader)),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        one.get_twin("room-1", Consistency::Linearizable).await.unwrap();
+    }
+    let before = region.fingerprints();
+    let e = reader.put_twin("room-2", twin, Conditions::none()).await.unwrap_err();
+    assert_eq!(e.status, tonic::Code::PermissionDenied, "{e}");
+    assert!(e.to_string().contains("role DataOwner needed"), "{e}");
+    // Neither token nor certificate: refused.
+    let e = region.client().get_twin("room-1", Consistency::Linearizable).await.unwrap_err();
+    assert_eq!(e.status, tonic::Code::Unauthenticated, "{e}");
+    // An Admin's client certificate still may not speak raft.
+    let s = region.raft(Some("client")).vote(vote_from(2)).await.unwrap_err();
+    assert_eq!(s.code(), tonic::Code::PermissionDenied, "{s:?}");
+    assert_eq!(region.fingerprints(), before, "a refused call changed the stored graph");
     region.shutdown().await;
 }
 

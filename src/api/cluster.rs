@@ -2,8 +2,10 @@
 //!
 //! Membership changes follow raft's safe path: a new node joins as a learner, the leader waits
 //! until it has caught up, and only then is it made a voter (joint consensus underneath). A
-//! request that reaches a follower is passed to the leader.
+//! request that reaches a follower is passed to the leader. The leader records each change it
+//! runs, and who asked for it, on the audit trail (`audit.rs`).
 
+use super::audit;
 use super::service::{LEADER_WAIT, Shared};
 use super::status::to_status;
 use crate::err;
@@ -127,6 +129,7 @@ impl ClusterService for ClusterApi {
         &self,
         req: Request<pb::AddNodeRequest>,
     ) -> Result<Response<pb::AddNodeResponse>, Status> {
+        let who = audit::principal(&req);
         let r = req.into_inner();
         if r.id == 0 || r.addr.is_empty() {
             return Err(to_status(err!(
@@ -137,6 +140,33 @@ impl ClusterService for ClusterApi {
         if let Some(mut leader) = self.leader().await? {
             return leader.add_node(r).await;
         }
+        let result = self.add_here(&r).await;
+        let detail = format!("node {} at {}", r.id, r.addr);
+        audit::record(&self.0, who, "AddNode", detail, &result).await;
+        result
+    }
+
+    async fn remove_node(
+        &self,
+        req: Request<pb::RemoveNodeRequest>,
+    ) -> Result<Response<pb::RemoveNodeResponse>, Status> {
+        let who = audit::principal(&req);
+        let r = req.into_inner();
+        if let Some(mut leader) = self.leader().await? {
+            return leader.remove_node(r).await;
+        }
+        let result = self.remove_here(&r).await;
+        audit::record(&self.0, who, "RemoveNode", format!("node {}", r.id), &result).await;
+        result
+    }
+}
+
+impl ClusterApi {
+    /// Adds node `r.id` on this node, the leader: as a learner, then as a voter once caught up.
+    async fn add_here(
+        &self,
+        r: &pb::AddNodeRequest,
+    ) -> Result<Response<pb::AddNodeResponse>, Status> {
         let node = NodeInfo { addr: r.addr.clone() };
         let raft = self.0.node.raft();
         let learner = retry_in_progress(|| raft.add_learner(r.id, node.clone(), true));
@@ -148,14 +178,11 @@ impl ClusterService for ClusterApi {
         Ok(Response::new(pb::AddNodeResponse { membership: Some(membership) }))
     }
 
-    async fn remove_node(
+    /// Removes node `r.id` on this node, the leader.
+    async fn remove_here(
         &self,
-        req: Request<pb::RemoveNodeRequest>,
+        r: &pb::RemoveNodeRequest,
     ) -> Result<Response<pb::RemoveNodeResponse>, Status> {
-        let r = req.into_inner();
-        if let Some(mut leader) = self.leader().await? {
-            return leader.remove_node(r).await;
-        }
         let m = self.0.node.raft().metrics().borrow().clone();
         let membership = m.membership_config.membership();
         if membership.get_node(&r.id).is_none() {

@@ -1,8 +1,10 @@
 //! The `DrService`: DR status, log shipping to the standby region, failover, reprotect.
 //!
 //! Requests that change the region's DR state run on the region's leader: a follower passes them
-//! on. The work itself is in `dr`.
+//! on. The work itself is in `dr`. The leader records each failover and reprotect it runs, and
+//! who asked for it, on the audit trail (`audit.rs`).
 
+use super::audit;
 use super::service::Shared;
 use super::status::{IntoStatus, to_status};
 use crate::dr::{Dr, failover, source};
@@ -69,6 +71,54 @@ impl DrApi {
             lag_max_ms: lag.max_ms,
             lag_samples: lag.samples,
         })
+    }
+
+    /// Runs a failover on this node, the standby region's leader.
+    async fn failover_here(
+        &self,
+        r: &pb::FailoverRequest,
+    ) -> Result<Response<pb::FailoverResponse>, Status> {
+        let incident = self.health.failover_started(r.planned).await;
+        let report = if r.planned {
+            failover::planned(&self.geo).await
+        } else {
+            failover::forced(&self.geo).await
+        };
+        self.health.failover_finished(incident, r.planned, report.as_ref()).await;
+        let report = report.status()?;
+        Ok(Response::new(pb::FailoverResponse {
+            epoch: report.epoch,
+            region: self.geo.region.clone(),
+            promoted_at_epoch: report.at.epoch,
+            promoted_at_index: report.at.index,
+            promoted_at_time_ns: report.at_time.0,
+            write_pause_ms: report.write_pause.as_secs_f64() * 1000.0,
+            lost_entries_estimate: report.lost_estimate,
+            rpo_seconds: if r.planned {
+                0.0
+            } else {
+                Timestamp::now().0.saturating_sub(report.at_time.0) as f64 / 1e9
+            },
+            summary: report.summary,
+        }))
+    }
+
+    /// Runs a reprotect on this node, the old primary region's leader.
+    async fn reprotect_here(&self) -> Result<Response<pb::ReprotectResponse>, Status> {
+        let incident = self.health.reprotect_started().await;
+        let outcome = failover::reprotect(&self.geo).await;
+        self.health.reprotect_finished(incident, outcome.as_ref().map(|o| *o)).await;
+        let (kept, at): (u64, Position) = outcome.status()?;
+        Ok(Response::new(pb::ReprotectResponse {
+            divergent_writes: kept,
+            reseeded_epoch: at.epoch,
+            reseeded_index: at.index,
+            summary: format!(
+                "region '{}' is now the standby, reseeded at {}:{}; {kept} write(s) it had accepted \
+                 that the primary never received are kept aside (`twinstore dr divergent`)",
+                self.geo.region, at.epoch, at.index
+            ),
+        }))
     }
 }
 
@@ -152,33 +202,15 @@ impl DrService for DrApi {
         &self,
         req: Request<pb::FailoverRequest>,
     ) -> Result<Response<pb::FailoverResponse>, Status> {
+        let who = audit::principal(&req);
         let r = req.into_inner();
         if let Some(mut leader) = self.geo.leader_client().await.status()? {
             return leader.failover(r).await;
         }
-        let incident = self.health.failover_started(r.planned).await;
-        let report = if r.planned {
-            failover::planned(&self.geo).await
-        } else {
-            failover::forced(&self.geo).await
-        };
-        self.health.failover_finished(incident, r.planned, report.as_ref()).await;
-        let report = report.status()?;
-        Ok(Response::new(pb::FailoverResponse {
-            epoch: report.epoch,
-            region: self.geo.region.clone(),
-            promoted_at_epoch: report.at.epoch,
-            promoted_at_index: report.at.index,
-            promoted_at_time_ns: report.at_time.0,
-            write_pause_ms: report.write_pause.as_secs_f64() * 1000.0,
-            lost_entries_estimate: report.lost_estimate,
-            rpo_seconds: if r.planned {
-                0.0
-            } else {
-                Timestamp::now().0.saturating_sub(report.at_time.0) as f64 / 1e9
-            },
-            summary: report.summary,
-        }))
+        let result = self.failover_here(&r).await;
+        let kind = if r.planned { "planned" } else { "forced" };
+        audit::record(&self.shared, who, "Failover", kind.to_string(), &result).await;
+        result
     }
 
     async fn fence(
@@ -217,23 +249,13 @@ impl DrService for DrApi {
         &self,
         req: Request<pb::ReprotectRequest>,
     ) -> Result<Response<pb::ReprotectResponse>, Status> {
+        let who = audit::principal(&req);
         if let Some(mut leader) = self.geo.leader_client().await.status()? {
             return leader.reprotect(req.into_inner()).await;
         }
-        let incident = self.health.reprotect_started().await;
-        let outcome = failover::reprotect(&self.geo).await;
-        self.health.reprotect_finished(incident, outcome.as_ref().map(|o| *o)).await;
-        let (kept, at): (u64, Position) = outcome.status()?;
-        Ok(Response::new(pb::ReprotectResponse {
-            divergent_writes: kept,
-            reseeded_epoch: at.epoch,
-            reseeded_index: at.index,
-            summary: format!(
-                "region '{}' is now the standby, reseeded at {}:{}; {kept} write(s) it had accepted \
-                 that the primary never received are kept aside (`twinstore dr divergent`)",
-                self.geo.region, at.epoch, at.index
-            ),
-        }))
+        let result = self.reprotect_here().await;
+        audit::record(&self.shared, who, "Reprotect", String::new(), &result).await;
+        result
     }
 
     async fn divergent(

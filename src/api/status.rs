@@ -7,8 +7,7 @@
 use crate::error::{Error, ErrorCode};
 use tonic::{Code, Status};
 
-/// The metadata key that carries the ADT error code.
-pub const ERROR_CODE_HEADER: &str = "x-ms-error-code";
+pub use crate::error::ERROR_CODE_HEADER;
 
 /// The gRPC code for an ADT error code.
 pub fn grpc_code(code: ErrorCode) -> Code {
@@ -29,6 +28,8 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         Unavailable | NotLeader => Code::Unavailable,
         ResourceExhausted => Code::ResourceExhausted,
         Internal => Code::Internal,
+        Unauthenticated => Code::Unauthenticated,
+        PermissionDenied => Code::PermissionDenied,
     }
 }
 

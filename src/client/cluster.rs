@@ -58,7 +58,7 @@ impl Client {
 
     async fn membership<T, F, Fut>(&self, mut f: F) -> Result<T, ClientError>
     where
-        F: FnMut(ClusterServiceClient<tonic::transport::Channel>) -> Fut,
+        F: FnMut(ClusterServiceClient<super::pool::Conn>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let mut policy = self.inner.policy.clone();

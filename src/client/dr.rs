@@ -186,7 +186,7 @@ impl Client {
     fn dr(
         &self,
         endpoint: &str,
-    ) -> Result<(String, DrServiceClient<tonic::transport::Channel>), ClientError> {
+    ) -> Result<(String, DrServiceClient<super::pool::Conn>), ClientError> {
         let (url, channel) = self.inner.pool.channel_to(endpoint)?;
         Ok((url, DrServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES)))
     }
@@ -354,7 +354,7 @@ impl Client {
         mut call: F,
     ) -> Result<(String, T), ClientError>
     where
-        F: FnMut(DrServiceClient<tonic::transport::Channel>) -> Fut,
+        F: FnMut(DrServiceClient<super::pool::Conn>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let mut last = ClientError::local(ErrorCode::Unavailable, "no node to send it to");

@@ -48,23 +48,18 @@ impl ClientError {
             .and_then(|s| ErrorCode::parse(s.trim()));
         let code = meta_code.or(prefix_code);
         let message = if prefix_code.is_some() { rest.to_string() } else { raw.to_string() };
-        if code.is_none()
+        let transport = is_transport_status(status);
+        let lost_connection = code.is_none()
             && matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown)
-            && is_transport_status(status)
-        {
-            return ClientError {
-                code: Some(ErrorCode::Unavailable),
-                status: tonic::Code::Unavailable,
-                message: format!("cannot reach {endpoint}: {}", error_chain(status)),
-                transport: true,
-            };
-        }
+            && transport;
+        // What a plaintext HTTP/2 client sees of a TLS port: the server answers the HTTP/2
+        // preface with a TLS alert and hangs up — a protocol error, a broken pipe or a cancelled
+        // call, but never a refused connection.
         let broken_protocol = (status.code() == tonic::Code::Internal
             && raw.contains("h2 protocol error"))
-            || (status.code() == tonic::Code::Cancelled && is_transport_status(status));
+            || (status.code() == tonic::Code::Cancelled && transport)
+            || (lost_connection && !raw.contains("connect error"));
         if code.is_none() && endpoint.starts_with("http://") && broken_protocol {
-            // What a plaintext HTTP/2 client sees of a TLS port: the server answers the HTTP/2
-            // preface with a TLS alert and hangs up, a protocol error or a cancelled call.
             return ClientError {
                 code: Some(ErrorCode::Unavailable),
                 status: tonic::Code::Unavailable,
@@ -73,6 +68,14 @@ impl ClientError {
                      deployment's CA (--ca)",
                     error_chain(status)
                 ),
+                transport: true,
+            };
+        }
+        if lost_connection {
+            return ClientError {
+                code: Some(ErrorCode::Unavailable),
+                status: tonic::Code::Unavailable,
+                message: format!("cannot reach {endpoint}: {}", error_chain(status)),
                 transport: true,
             };
         }

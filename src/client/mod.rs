@@ -10,6 +10,7 @@
 //!   with jitter, bounded attempts and total time, only for retryable codes (`Unavailable`,
 //!   `NotLeader`, no answer), the leader re-discovered and the endpoints rotated between attempts;
 //! - cluster administration (`cluster.rs`): one node's raft status, adding and removing members;
+//! - the audit trail of administrative operations (`audit.rs`);
 //! - two regions (`dr.rs`): given the endpoints of both, the client finds which region is the
 //!   primary (the highest DR epoch), sends writes and linearizable reads to its leader, and after
 //!   a failover (a `ReadOnlyRegion` or `Unavailable` answer) rediscovers and retries there with the
@@ -37,6 +38,7 @@
 //! # Ok(()) }
 //! ```
 
+mod audit;
 mod cluster;
 mod dr;
 mod error;
@@ -62,11 +64,10 @@ use crate::pb::model_service_client::ModelServiceClient;
 use crate::pb::relationship_service_client::RelationshipServiceClient;
 use crate::pb::twin_service_client::TwinServiceClient;
 pub use crate::security::tls::ClientTls;
-use pool::{Pool, Route};
+use pool::{Conn, Pool, Route};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tonic::transport::Channel;
 
 /// The largest answer a client accepts (model lists with definitions can be large).
 const MAX_MESSAGE_BYTES: usize = 64 << 20;
@@ -134,6 +135,8 @@ pub struct ClientOptions {
     /// TLS for `https://` endpoints (a bare `host:port` is taken as `https://` when set): the
     /// deployment's CA, and optionally a client certificate.
     pub tls: Option<ClientTls>,
+    /// A bearer token sent with every call (see [`Client::with_token`]).
+    pub token: Option<String>,
 }
 
 struct Inner {
@@ -185,6 +188,9 @@ impl Client {
         S: AsRef<str>,
     {
         let pool = Pool::new(endpoints, options.tls.as_ref().map(ClientTls::config))?;
+        if let Some(token) = &options.token {
+            pool.set_token(Some(token))?;
+        }
         let inner = Inner {
             pool,
             policy: options.policy,
@@ -192,6 +198,14 @@ impl Client {
             next_request: 1.into(),
         };
         Ok(Client { inner: Arc::new(inner) })
+    }
+
+    /// This client (and its clones) sends `token` as `authorization: Bearer <token>` with every
+    /// call from now on: what a node with authentication needs (see `security`). The token is
+    /// used as given; an expired or wrong one is refused by the server with `Unauthenticated`.
+    pub fn with_token(self, token: &str) -> Result<Client, ClientError> {
+        self.inner.pool.set_token(Some(token))?;
+        Ok(self)
     }
 
     /// The endpoint URLs, in order.
@@ -234,7 +248,7 @@ impl Client {
 
     async fn twins<T, F, Fut>(&self, route: Route, mut f: F) -> Result<T, ClientError>
     where
-        F: FnMut(TwinServiceClient<Channel>) -> Fut,
+        F: FnMut(TwinServiceClient<Conn>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         retry::run(&self.inner.policy, &self.inner.pool, route, |ch| {
@@ -245,7 +259,7 @@ impl Client {
 
     async fn rels<T, F, Fut>(&self, route: Route, mut f: F) -> Result<T, ClientError>
     where
-        F: FnMut(RelationshipServiceClient<Channel>) -> Fut,
+        F: FnMut(RelationshipServiceClient<Conn>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         retry::run(&self.inner.policy, &self.inner.pool, route, |ch| {
@@ -256,7 +270,7 @@ impl Client {
 
     async fn models<T, F, Fut>(&self, route: Route, mut f: F) -> Result<T, ClientError>
     where
-        F: FnMut(ModelServiceClient<Channel>) -> Fut,
+        F: FnMut(ModelServiceClient<Conn>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         retry::run(&self.inner.policy, &self.inner.pool, route, |ch| {

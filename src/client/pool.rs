@@ -32,7 +32,27 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+
+/// A channel that adds the client's credential, if it has one, to every call.
+pub(super) type Conn = InterceptedService<Channel, Bearer>;
+
+/// The `authorization: Bearer <token>` entry the client sends with every call (see
+/// [`Client::with_token`](super::Client::with_token)); empty when it has no token.
+#[derive(Clone, Default)]
+pub(super) struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
 
 /// How long establishing a connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -106,6 +126,8 @@ pub(super) struct Pool {
     others: Mutex<Vec<Arc<Slot>>>,
     /// TLS for `https://` endpoints.
     tls: Option<ClientTlsConfig>,
+    /// The credential sent with every call.
+    bearer: RwLock<Bearer>,
 }
 
 /// `http://host:port` for a URL or a bare `host:port`, without a trailing slash.
@@ -181,7 +203,31 @@ impl Pool {
             discovery_enabled: AtomicBool::new(true),
             others: Mutex::new(Vec::new()),
             tls,
+            bearer: RwLock::new(Bearer::default()),
         })
+    }
+
+    /// Sends `authorization: Bearer <token>` with every call from now on (`None`: no credential).
+    pub(super) fn set_token(&self, token: Option<&str>) -> Result<(), ClientError> {
+        let value = match token.map(str::trim) {
+            None => None,
+            Some(t) => Some(format!("Bearer {t}").parse().map_err(|_| {
+                ClientError::local(
+                    ErrorCode::InvalidArgument,
+                    "the token is not usable in a header (printable ASCII only)",
+                )
+            })?),
+        };
+        *self.bearer.write().unwrap_or_else(|e| e.into_inner()) = Bearer(value);
+        Ok(())
+    }
+
+    /// `channel` with the client's credential on every call.
+    fn conn(&self, channel: Channel) -> Conn {
+        InterceptedService::new(
+            channel,
+            self.bearer.read().unwrap_or_else(|e| e.into_inner()).clone(),
+        )
     }
 
     fn slots(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<Slot>>> {
@@ -217,12 +263,12 @@ impl Pool {
     }
 
     /// The URL and channel of endpoint `index`; must be called inside a tokio runtime.
-    pub(super) fn channel(&self, index: usize) -> (String, Channel) {
+    pub(super) fn channel(&self, index: usize) -> (String, Conn) {
         let slot = {
             let slots = self.slots();
             slots[index % slots.len()].clone()
         };
-        (slot.url.clone(), slot.channel())
+        (slot.url.clone(), self.conn(slot.channel()))
     }
 
     /// The index of `url`, added to the list if it is not there yet.
@@ -241,19 +287,19 @@ impl Pool {
     }
 
     /// A channel to any node, in the list or not (for status queries of single nodes).
-    pub(super) fn channel_to(&self, url: &str) -> Result<(String, Channel), ClientError> {
+    pub(super) fn channel_to(&self, url: &str) -> Result<(String, Conn), ClientError> {
         let url = normalize_for(url, self.tls.as_ref());
         if let Some(slot) = self.slots().iter().find(|s| s.url == url) {
-            return Ok((url, slot.channel()));
+            return Ok((url.clone(), self.conn(slot.channel())));
         }
         let mut others = self.others.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(slot) = others.iter().find(|s| s.url == url) {
-            return Ok((url, slot.channel()));
+            return Ok((url.clone(), self.conn(slot.channel())));
         }
         let slot = Arc::new(make_slot(&url, self.tls.as_ref())?);
         let channel = slot.channel();
         others.push(slot);
-        Ok((url, channel))
+        Ok((url, self.conn(channel)))
     }
 
     /// The leader's URL, when known.
@@ -329,7 +375,7 @@ impl Pool {
         };
         let mut asks = tokio::task::JoinSet::new();
         for slot in slots {
-            let channel = slot.channel();
+            let channel = self.conn(slot.channel());
             asks.spawn(async move {
                 let mut geo = DrServiceClient::new(channel.clone());
                 let mut raft = ClusterServiceClient::new(channel);

@@ -28,12 +28,11 @@
 //! retrying in lock-step (the "equal jitter" of the AWS architecture blog when `jitter` is 0.5).
 
 use super::error::ClientError;
-use super::pool::{Pool, Route};
+use super::pool::{Conn, Pool, Route};
 use crate::error::ErrorCode;
 use crate::rng::Rng;
 use std::future::Future;
 use std::time::{Duration, Instant};
-use tonic::transport::Channel;
 
 /// How often and how patiently a call is retried.
 #[derive(Clone, Debug, PartialEq)]
@@ -146,7 +145,7 @@ pub(super) async fn run<T, F, Fut>(
     mut attempt: F,
 ) -> Result<T, ClientError>
 where
-    F: FnMut(Channel) -> Fut,
+    F: FnMut(Conn) -> Fut,
     Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
     let start = Instant::now();

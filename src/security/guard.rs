@@ -16,7 +16,10 @@
 //! Without TLS there are no identities and no guard: plaintext is allowed on loopback only, or
 //! off loopback when the operator asked for it by name (`--insecure`).
 
+use super::auth;
 use super::identity::{self, Peer};
+use super::roles::{self, Need};
+use crate::error::ErrorCode;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -24,18 +27,17 @@ use std::task::{Context, Poll};
 use tonic::body::Body;
 use tonic::codegen::Service;
 use tonic::codegen::http::{Request, Response};
-use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
-/// Which nodes may call a method: `None` for a public method.
+/// Which nodes may call a method: `None` for a method that is not internal. Which methods are
+/// internal is the role table's ([`roles::need`]); raft's are for this region's nodes only.
 fn internal(path: &str) -> Option<Scope> {
-    let (service, method) = path.trim_start_matches('/').split_once('/')?;
-    match (service, method) {
-        ("twinstore.v1.RaftService", _) => Some(Scope::OwnRegion),
-        ("twinstore.v1.DrService", "Pull" | "Confirm" | "Snapshot" | "Fence" | "Follow")
-        | ("twinstore.v1.HealthService", "ExportIncidents" | "SubmitIncident") => {
-            Some(Scope::AnyRegion)
-        }
-        _ => None,
+    if roles::need(path) != Some(Need::Internal) {
+        return None;
+    }
+    if path.starts_with("/twinstore.v1.RaftService/") {
+        Some(Scope::OwnRegion)
+    } else {
+        Some(Scope::AnyRegion)
     }
 }
 
@@ -115,14 +117,11 @@ where
         if !self.enforce {
             return Box::pin(self.inner.call(req));
         }
-        let peer = req
-            .extensions()
-            .get::<TlsConnectInfo<TcpConnectInfo>>()
-            .and_then(|info| identity::of_chain(info.peer_certs()));
+        let peer = identity::of_request(&req);
         if let Some(scope) = internal(req.uri().path())
             && let Some(why) = refusal(scope, peer.as_ref(), &self.region, req.uri().path())
         {
-            let status = tonic::Status::permission_denied(why);
+            let status = auth::refusal(ErrorCode::PermissionDenied, why);
             return Box::pin(async move { Ok(status.into_http()) });
         }
         if let Some(peer) = peer {

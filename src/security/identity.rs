@@ -39,6 +39,13 @@ impl std::fmt::Display for Peer {
     }
 }
 
+/// The peer of a request served over TLS (tonic puts the connection's TLS information into every
+/// request's extensions); `None` without TLS or a usable client certificate.
+pub fn of_request<B>(req: &tonic::codegen::http::Request<B>) -> Option<Peer> {
+    use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+    of_chain(req.extensions().get::<TlsConnectInfo<TcpConnectInfo>>()?.peer_certs())
+}
+
 /// The peer named by the leaf of a verified chain (`tonic::Request::peer_certs`); `None` when
 /// there is no certificate (plaintext, or TLS without a client certificate) or it names nobody.
 pub fn of_chain(chain: Option<Arc<Vec<CertificateDer<'static>>>>) -> Option<Peer> {

@@ -15,17 +15,23 @@
 //! quorum), every call is counted for `/metrics`, and with `http` set the node serves `/metrics`
 //! and its status page there.
 //!
+//! Authentication: with `auth` set, one layer over the whole router checks every call's
+//! credential and role before any service sees it (`security::auth`); refused calls change
+//! nothing.
+//!
 //! Shutdown runs in the safe order: stop accepting requests (health says NOT_SERVING first), let
 //! in-flight ones finish, stop raft, flush storage.
 
 use crate::api::service::Shared;
 use crate::api::{
-    ClusterApi, DrApi, HealthApi, ModelApi, QueryApi, RelationshipApi, TwinApi, http, rpc_metrics,
+    AuditApi, ClusterApi, DrApi, HealthApi, ModelApi, QueryApi, RelationshipApi, TwinApi, http,
+    rpc_metrics,
 };
 use crate::dr::{self, Dr};
 use crate::health::{self, Health, Thresholds};
 use crate::model::limits;
 use crate::pb;
+use crate::pb::audit_service_server::AuditServiceServer;
 use crate::pb::cluster_service_client::ClusterServiceClient;
 use crate::pb::cluster_service_server::ClusterServiceServer;
 use crate::pb::dr_service_server::DrServiceServer;
@@ -38,6 +44,7 @@ use crate::raft::service::RaftApi;
 use crate::raft::{self, Identity, NodeInfo, Raft, RaftHandle};
 use crate::security::guard::NodeGuardLayer;
 use crate::security::tls::{NodeTls, TlsFiles};
+use crate::security::{AuthConfig, AuthLayer};
 use crate::storage::Op;
 use crate::storage::Store;
 use crate::storage::dr::{PeerRegion, Role};
@@ -104,6 +111,10 @@ pub struct NodeConfig {
     /// Serve plaintext on a non-loopback address anyway (logged as a warning at start and every
     /// hour).
     pub insecure: bool,
+    /// Client authentication: the public keys tokens may be signed with, and the issuer and
+    /// audience they must name (see `security`). `None`: no authentication, every call is let
+    /// through. For now only single-node regions without a DR pair (see `validate`).
+    pub auth: Option<AuthConfig>,
 }
 
 impl NodeConfig {
@@ -129,6 +140,7 @@ impl NodeConfig {
             wan_delay: None,
             tls: None,
             insecure: false,
+            auth: None,
         }
     }
 }
@@ -240,11 +252,17 @@ impl Node {
         health.set_serving::<pb::query_service_server::QueryServiceServer<QueryApi>>().await;
         health.set_serving::<ClusterServiceServer<ClusterApi>>().await;
         health.set_serving::<HealthServiceServer<HealthApi>>().await;
+        health.set_serving::<AuditServiceServer<AuditApi>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()?;
 
+        // Checked by `validate` already; read here once, for the life of the node.
+        let verifier = match &config.auth {
+            Some(auth) => Some(Arc::new(auth.verifier()?)),
+            None => None,
+        };
         let max = limits::MAX_MODEL_BATCH_BYTES;
         let raft_max = raft::network::MAX_MESSAGE_BYTES;
         let mut builder = tonic::transport::Server::builder();
@@ -253,8 +271,11 @@ impl Node {
         }
         let router = builder
             .tcp_nodelay(true)
-            .layer(NodeGuardLayer::new(&config.region, tls.is_some()))
             .layer(rpc_metrics::RpcMetricsLayer(node_health.rpc()))
+            // Inside the metrics layer, so refused calls are counted too: first the TLS guard
+            // (internal methods for nodes only), then client authentication.
+            .layer(NodeGuardLayer::new(&config.region, tls.is_some()))
+            .layer(AuthLayer(verifier))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(
@@ -273,6 +294,7 @@ impl Node {
             )
             .add_service(ClusterServiceServer::new(ClusterApi(shared.clone())))
             .add_service(HealthServiceServer::new(HealthApi(node_health.clone())))
+            .add_service(AuditServiceServer::new(AuditApi(shared.clone())))
             .add_service(
                 DrServiceServer::new(DrApi {
                     shared: shared.clone(),

@@ -84,6 +84,7 @@ impl NodeConfig {
         }
         self.check_dr(&peers, advertise.as_ref())?;
         self.check_transport(&peers, advertise.as_ref(), join.as_ref())?;
+        self.check_auth(&peers, join.as_ref())?;
         // The reserve is what the node still writes after it refuses writes: the raft log's
         // current and next (preallocated) segments, snapshots, the sled database catching up. A
         // smaller one lets the log run out of space first, and a failed log write stops the node.
@@ -175,13 +176,13 @@ impl NodeConfig {
         if let Some(url) = urls.clone().find(|u| u.starts_with(&format!("{have}://"))) {
             return bad(if self.tls.is_some() {
                 format!(
-                    "{url} is plaintext, but this node uses TLS (ca, cert, key): give every \
-                     node's URL as {want}://"
+                    "{url} is plaintext, but this node uses TLS (tls_ca, tls_cert, tls_key): \
+                     give every node's URL as {want}://"
                 )
             } else {
                 format!(
-                    "{url} is a TLS URL, but this node has no TLS settings: give ca, cert and \
-                     key, or {want}:// URLs"
+                    "{url} is a TLS URL, but this node has no TLS settings: give tls_ca, tls_cert \
+                     and tls_key, or {want}:// URLs"
                 )
             });
         }
@@ -192,13 +193,38 @@ impl NodeConfig {
             {
                 return bad(format!(
                     "{addr} is not a loopback address, and plaintext off loopback lets anyone who \
-                     reaches it read and write every twin: give TLS settings (ca, cert, key), or \
-                     insecure = true (--insecure) to serve plaintext anyway"
+                     reaches it read and write every twin: give TLS settings (tls_ca, tls_cert, \
+                     tls_key), or insecure = true (--insecure) to serve plaintext anyway"
                 ));
             }
         }
         if self.tls.is_some() && self.insecure {
             return bad("insecure is for serving without TLS; this node has TLS settings");
+        }
+        Ok(())
+    }
+
+    /// Auth: the keys must load, and a node with others to talk to needs TLS. Nodes call each
+    /// other (raft, forwarded writes, DR shipping, health probes) without tokens, and with auth on
+    /// such calls are refused unless the caller is identified as a node — by its certificate,
+    /// over mutual TLS. So auth with peers, join or a DR pair but no TLS would be a region that
+    /// cannot work.
+    fn check_auth(
+        &self,
+        peers: &[(u64, String)],
+        join: Option<&String>,
+    ) -> Result<(), ConfigError> {
+        let Some(auth) = &self.auth else { return Ok(()) };
+        if auth.keys.is_empty() {
+            return bad("token_key: auth needs at least one public key file to verify tokens with");
+        }
+        auth.verifier().map_err(ConfigError)?;
+        if (peers.len() > 1 || join.is_some() || self.peer.is_some()) && self.tls.is_none() {
+            return bad(
+                "token_key (client authentication) with other nodes (peers, join, standby / \
+                 standby_of) needs TLS: the nodes authenticate each other with their \
+                 certificates; give tls_ca, tls_cert and tls_key",
+            );
         }
         Ok(())
     }

@@ -178,3 +178,41 @@ fn sizes_and_faults() {
     assert!(e.contains("the jitter at most the delay"), "{e}");
     assert!(with(|c| c.wan_delay = delay(60_001, 0)).contains("at most 60000 ms"));
 }
+
+#[test]
+fn auth_needs_readable_keys_and_tls_beside_other_nodes() {
+    use crate::security::{AuthConfig, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let (_, public) = KeyPair::generate().unwrap().write(dir.path()).unwrap();
+    let mut alone = NodeConfig::new("d", "127.0.0.1:0".parse().unwrap());
+    alone.auth = Some(AuthConfig::new(vec![public.clone()]));
+    alone.validate().unwrap();
+
+    let mut c = alone.clone();
+    c.auth = Some(AuthConfig::new(vec![]));
+    assert!(err(c).starts_with("token_key: auth needs at least one public key"));
+    let mut c = alone.clone();
+    c.auth = Some(AuthConfig::new(vec![dir.path().join("missing.pem")]));
+    assert!(err(c).starts_with("cannot read the token key"));
+    let mut c = alone.clone();
+    c.auth = Some(AuthConfig::new(vec![dir.path().join(crate::security::token::PRIVATE_FILE)]));
+    assert!(err(c).contains("not an Ed25519 public key"));
+    let mut c = alone.clone();
+    c.auth.as_mut().unwrap().audience = " ".into();
+    assert!(err(c).contains("issuer and audience must not be empty"));
+
+    // Other nodes need TLS: they know each other by their certificates, not by tokens.
+    let e = with(|c| c.auth = Some(AuthConfig::new(vec![public.clone()])));
+    assert!(e.starts_with("token_key (client authentication) with other nodes"), "{e}");
+    assert!(e.contains("needs TLS"), "{e}");
+    let mut c = alone;
+    c.join = Some("http://127.0.1.1:7001".into());
+    assert!(err(c.clone()).contains("needs TLS"));
+    c.join = Some("https://127.0.1.1:7001".into());
+    c.tls = Some(crate::security::tls::TlsFiles {
+        ca: "ca.pem".into(),
+        cert: "n.pem".into(),
+        key: "n-key.pem".into(),
+    });
+    c.validate().unwrap();
+}

@@ -382,6 +382,7 @@ impl Store {
             Op::RecordIncident { .. } | Op::UpdateIncident { .. } | Op::MergeIncidents { .. } => {
                 self.execute_incident(w, op)
             }
+            Op::Audit { .. } => self.execute_audit(w, ctx.time, index, op),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! precondition, a validation error...). Both are deterministic results of the command and the
 //! state, and both are remembered in the dedupe table, so a retry gets the very same answer.
 
+use super::audit::AuditEntry;
 use super::dr::{PeerRegion, Position, Role, ShipBatch};
 use super::incidents::{Incident, IncidentUpdate};
 use crate::error::Error;
@@ -101,6 +102,8 @@ pub enum Op {
     UpdateIncident { id: String, version: u64, update: IncidentUpdate, summary: Option<String> },
     /// Health: incidents fetched from the peer region, each kept if new or newer.
     MergeIncidents { incidents: Vec<Incident> },
+    /// Audit: an administrative operation this region ran (region-local; see `storage::audit`).
+    Audit { entry: AuditEntry },
 }
 
 impl Op {
@@ -144,6 +147,7 @@ impl Op {
             Op::RecordIncident { .. } => "record_incident",
             Op::UpdateIncident { .. } => "update_incident",
             Op::MergeIncidents { .. } => "merge_incidents",
+            Op::Audit { .. } => "audit",
         }
     }
 }

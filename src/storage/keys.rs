@@ -21,11 +21,12 @@
 //! | 0x0b  | log index                           | a divergent write kept aside (`Command`) |
 //! | 0x0c  | name                                | data metadata (`dedupe_count`)         |
 //! | 0x0d  | start time, incident id             | an `Incident` (bincode)                |
+//! | 0x0e  | time, log index                     | an `AuditRecord` (bincode)             |
 //!
 //! Spaces 0x01–0x09 and 0x0c are the data: the same bytes in every replica of both DR regions
-//! (they are what `Store::fingerprint` covers and what a reseed copies). 0x0a, 0x0b and 0x0d
-//! belong to the region ([`region_local`]): raft's state, the DR role, the writes a fenced region
-//! kept aside, its incident history.
+//! (they are what `Store::fingerprint` covers and what a reseed copies). 0x0a, 0x0b, 0x0d and
+//! 0x0e belong to the region ([`region_local`]): raft's state, the DR role, the writes a fenced
+//! region kept aside, its incident history, its audit trail.
 //!
 //! A twin's outgoing edges are the prefix `0x02 source`, its incoming ones `0x03 target`: listing
 //! them is a prefix scan, never a full scan.
@@ -61,12 +62,17 @@ pub enum Space {
     DataMeta = 0x0c,
     /// Incidents (service-health history): start time, id. Region-local.
     Incident = 0x0d,
+    /// The audit trail of administrative operations: time, log index. Region-local.
+    Audit = 0x0e,
 }
 
 /// Whether a key with this first byte belongs to the region rather than to the replicated data:
 /// not covered by the fingerprint, kept by a reseed, never shipped.
 pub fn region_local(tag: u8) -> bool {
-    tag == Space::Meta as u8 || tag == Space::Divergent as u8 || tag == Space::Incident as u8
+    tag == Space::Meta as u8
+        || tag == Space::Divergent as u8
+        || tag == Space::Incident as u8
+        || tag == Space::Audit as u8
 }
 
 /// Builds a key component by component.

@@ -13,6 +13,7 @@
 //! The key layout is documented in [`keys`].
 
 mod apply;
+pub mod audit;
 pub mod codec;
 pub mod command;
 pub mod dedupe;

@@ -2,7 +2,10 @@
 //!
 //! One binary runs a node (`twinstore node`), starts a local deployment with a sample graph
 //! (`twinstore up`), talks to a deployment as a client (`twin`, `rel`, `model`, `telemetry`,
-//! `cluster`, `dr`), and loads it (`bench`).
+//! `cluster`, `dr`, `audit`), and loads it (`bench`). `twinstore certs` makes a deployment's CA
+//! and certificates; `twinstore token` makes signing keys and issues the bearer tokens that client
+//! commands (and `bench`) send with `--token` (or `TWINSTORE_TOKEN`) to nodes started with
+//! `--token-key`; the chaos workload and `up`'s own clients do not send tokens.
 //! The client commands are thin: they read their arguments, make one [`twinstore::client::Client`]
 //! call (or follow a list's pages), and print the answer with `output::Printer`. Keeping them
 //! thin keeps the CLI's behaviour identical to the client library's, which is what scripts and
@@ -11,6 +14,7 @@
 //! Exit codes: 0 on success, 1 on failure with exactly one line on stderr starting with the ADT
 //! error code (`DigitalTwinNotFound: ...`), 2 for usage errors (clap's).
 
+mod audit;
 mod bench;
 mod bench_etcd;
 mod bench_report;
@@ -29,6 +33,7 @@ mod rel;
 mod sample;
 mod settings;
 mod telemetry;
+mod token;
 mod twin;
 mod up;
 
@@ -81,10 +86,20 @@ pub(crate) struct GlobalArgs {
     /// TLS: the client certificate's private key.
     #[arg(long, global = true, value_name = "FILE", env = "TWINSTORE_KEY", requires = "cert")]
     pub(crate) key: Option<PathBuf>,
+    /// The bearer token client commands send (`twinstore token issue`), or @FILE to read it from
+    /// a file; needed by nodes started with --token-key.
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN|@FILE",
+        env = "TWINSTORE_TOKEN",
+        hide_env_values = true
+    )]
+    pub(crate) token: Option<String>,
 }
 
 impl GlobalArgs {
-    /// The client options these flags give: TLS when a CA is given.
+    /// The client options these flags give: TLS when a CA is given, the bearer token if any.
     pub(crate) fn client_options(&self) -> CliResult<ClientOptions> {
         let empty = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
         let tls = match (empty(&self.ca), empty(&self.cert), empty(&self.key)) {
@@ -100,7 +115,11 @@ impl GlobalArgs {
                     .map_err(|e| CliError::new(ErrorCode::InvalidArgument, e))?,
             ),
         };
-        Ok(ClientOptions { tls, ..ClientOptions::default() })
+        let token = match self.token.as_deref().filter(|t| !t.trim().is_empty()) {
+            Some(t) => Some(token::read_token(t)?),
+            None => None,
+        };
+        Ok(ClientOptions { tls, token, ..ClientOptions::default() })
     }
 
     /// A client of the endpoints with these flags' options.
@@ -145,6 +164,13 @@ enum Command {
     /// TLS certificates: the deployment's CA, and a certificate per node and client.
     #[command(subcommand)]
     Certs(certs::CertsCommand),
+    /// The audit trail of administrative operations: who failed over, reprotected, changed the
+    /// membership, and when.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Bearer tokens: make a signing key pair, issue a token for a role.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 /// How fresh a read must be (`--consistency`).
@@ -204,6 +230,8 @@ fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Query(args) => client_command(&cli.global, printer, |ctx| query::run(ctx, args)),
         Command::Chaos(cmd) => chaos::run(&cli.global, cmd),
         Command::Certs(cmd) => certs::run(printer, cmd).map(|()| ExitCode::SUCCESS),
+        Command::Token(cmd) => token::run(cmd),
+        Command::Audit(cmd) => client_command(&cli.global, printer, |ctx| audit::run(ctx, cmd)),
     }
 }
 

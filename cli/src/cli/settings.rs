@@ -43,6 +43,9 @@
 //! # tls_cert = "certs/node-primary-2.pem"   # this node's certificate and key (twinstore certs);
 //! # tls_key = "certs/node-primary-2-key.pem" # every URL above is then https://
 //! # insecure = true                 # plaintext on a non-loopback address anyway (not advised)
+//! # token_key = ["keys/token-verify.pem"]  # client authentication: tokens signed by these keys
+//! # token_issuer = "twinstore"      # ... naming this issuer
+//! # token_audience = "twinstore"    # ... and this audience
 //! ```
 //!
 //! Strings are quoted (`"..."` or `'...'`), numbers are bare, and the lists (`peers`, `standby`,
@@ -59,6 +62,10 @@
 //! replicated state when the region first forms; afterwards failovers and reprotects change it,
 //! and these settings only say where the other region is.
 //!
+//! Client authentication: `token_key` (one or more public key files, a relative path is relative
+//! to the file's directory) turns it on; `token_issuer` and `token_audience` say what tokens must
+//! name. For now it works on single-node regions only (see `NodeConfig::validate`).
+//!
 //! This module only turns text into a [`NodeConfig`] (what a `peers` entry looks like, that
 //! `listen` is an address, which DR keys go together). Whether the settings make sense is
 //! [`NodeConfig::validate`]'s job, the same checks an in-process node gets from `Node::start`.
@@ -71,6 +78,7 @@ use std::time::Duration;
 use twinstore::client::normalize_url;
 use twinstore::error::ErrorCode;
 use twinstore::raft::network::Delay;
+use twinstore::security::AuthConfig;
 use twinstore::security::tls::TlsFiles;
 use twinstore::server::NodeConfig;
 use twinstore::storage::dr::{PeerRegion, Role};
@@ -184,6 +192,20 @@ pub(crate) struct Settings {
         default_missing_value = "true"
     )]
     pub(crate) insecure: Option<bool>,
+    /// Client authentication: a public key file (token-verify.pem from `twinstore token keygen`)
+    /// tokens may be signed with; repeat it (or separate with commas) to accept several keys
+    /// while rotating. Without it, calls are not authenticated.
+    #[arg(long, value_name = "FILE", env = "TWINSTORE_TOKEN_KEY", value_delimiter = ',')]
+    #[serde(default, alias = "token-key", deserialize_with = "list_of")]
+    pub(crate) token_key: Option<Vec<String>>,
+    /// The issuer tokens must name [default: twinstore].
+    #[arg(long, value_name = "NAME", env = "TWINSTORE_TOKEN_ISSUER")]
+    #[serde(alias = "token-issuer")]
+    pub(crate) token_issuer: Option<String>,
+    /// The audience tokens must name [default: twinstore].
+    #[arg(long, value_name = "NAME", env = "TWINSTORE_TOKEN_AUDIENCE")]
+    #[serde(alias = "token-audience")]
+    pub(crate) token_audience: Option<String>,
 }
 
 /// The environment variables of the settings (`TWINSTORE_CONFIG`, `TWINSTORE_ID`, ...), read
@@ -206,6 +228,13 @@ fn list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Err
     Ok(Some(match List::deserialize(d)? {
         List::One(s) => s,
         List::Many(items) => items.join(","),
+    }))
+}
+
+fn list_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    Ok(Some(match List::deserialize(d)? {
+        List::One(s) => entries(&s).map(str::to_string).collect(),
+        List::Many(items) => items,
     }))
 }
 
@@ -239,6 +268,8 @@ impl Settings {
             &mut self.standby_of,
             &mut self.standby,
             &mut self.peer_region,
+            &mut self.token_issuer,
+            &mut self.token_audience,
         ] {
             if text.as_deref().is_some_and(|t| t.trim().is_empty()) {
                 *text = None;
@@ -253,6 +284,12 @@ impl Settings {
         ] {
             if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
                 *path = None;
+            }
+        }
+        if let Some(keys) = &mut self.token_key {
+            keys.retain(|k| !k.trim().is_empty());
+            if keys.is_empty() {
+                self.token_key = None;
             }
         }
         self
@@ -283,6 +320,9 @@ impl Settings {
             tls_cert: self.tls_cert.or(below.tls_cert),
             tls_key: self.tls_key.or(below.tls_key),
             insecure: self.insecure.or(below.insecure),
+            token_key: self.token_key.or(below.token_key),
+            token_issuer: self.token_issuer.or(below.token_issuer),
+            token_audience: self.token_audience.or(below.token_audience),
         }
     }
 
@@ -342,6 +382,22 @@ impl Settings {
             }
         };
         c.insecure = self.insecure.unwrap_or(false);
+        c.auth = match self.token_key {
+            Some(keys) => {
+                let mut auth =
+                    AuthConfig::new(keys.iter().map(|k| PathBuf::from(k.trim())).collect());
+                auth.issuer = self.token_issuer.unwrap_or(auth.issuer);
+                auth.audience = self.token_audience.unwrap_or(auth.audience);
+                Some(auth)
+            }
+            None if self.token_issuer.is_some() || self.token_audience.is_some() => {
+                return Err(invalid(
+                    "token_issuer and token_audience need token_key (the public key tokens are \
+                     verified with)",
+                ));
+            }
+            None => None,
+        };
         c.validate().map_err(|e| invalid(e.0))?;
         Ok(c)
     }
@@ -418,6 +474,11 @@ pub(crate) fn read_file(path: &Path) -> CliResult<Settings> {
     for file_path in [&mut file.data, &mut file.tls_ca, &mut file.tls_cert, &mut file.tls_key] {
         if let Some(p) = file_path.as_ref().filter(|p| p.is_relative()) {
             *file_path = Some(base.join(p));
+        }
+    }
+    for key in file.token_key.iter_mut().flatten() {
+        if Path::new(key.trim()).is_relative() {
+            *key = base.join(key.trim()).display().to_string();
         }
     }
     Ok(file)

@@ -281,7 +281,7 @@ fn every_setting_has_its_environment_variable() {
         let name = format!("TWINSTORE_{}", key.to_uppercase());
         assert!(names.iter().any(|n| *n == *name), "no {name} in {names:?}");
     }
-    assert_eq!(names.len(), 22, "{names:?}");
+    assert_eq!(names.len(), 25, "{names:?}");
 }
 
 #[test]
@@ -305,4 +305,31 @@ fn tls_files_come_as_three_and_relative_to_the_config_file() {
     assert!(e.contains("is not a loopback address"), "{e}");
     let c = Settings { listen: Some("0.0.0.0:7000".into()), insecure: Some(true), ..data("d") };
     assert!(c.node_config().unwrap().insecure);
+}
+
+#[test]
+fn token_keys_turn_auth_on_from_flags_or_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let pair = twinstore::security::KeyPair::generate().unwrap();
+    let (_, public) = pair.write(&keys).unwrap();
+    let public_text = public.display().to_string();
+    assert_eq!(data("d").node_config().unwrap().auth, None, "off unless a key is given");
+    let s = Settings {
+        token_key: Some(vec![public_text.clone()]),
+        token_audience: Some("prod".into()),
+        ..data("d")
+    };
+    let auth = s.node_config().unwrap().auth.unwrap();
+    assert_eq!(auth.keys, vec![public.clone()]);
+    assert_eq!((auth.issuer.as_str(), auth.audience.as_str()), ("twinstore", "prod"));
+    // In a file: a list, relative to the file's directory.
+    let path = dir.path().join("n.toml");
+    std::fs::write(&path, "data = \"d\"\ntoken_key = [\"keys/token-verify.pem\"]\n").unwrap();
+    let auth = Settings { config: Some(path), ..Default::default() }.load().unwrap().auth.unwrap();
+    assert_eq!(auth.keys, vec![dir.path().join("keys/token-verify.pem")]);
+    let e = err(Settings { token_issuer: Some("x".into()), ..data("d") });
+    assert!(e.contains("token_issuer and token_audience need token_key"), "{e}");
+    let e = err(Settings { token_key: Some(vec![public_text]), ..node2() });
+    assert!(e.contains("with other nodes (peers, join, standby / standby_of) needs TLS"), "{e}");
 }

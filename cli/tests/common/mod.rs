@@ -208,6 +208,7 @@ pub fn run_with_stdin(endpoint: &str, args: &[&str], stdin: Option<&str>) -> Out
         .args(args)
         .env_remove("TWINSTORE_CA")
         .env_remove("TWINSTORE_ENDPOINT")
+        .env_remove("TWINSTORE_TOKEN")
         .env_remove("RUST_LOG")
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
