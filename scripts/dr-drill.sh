@@ -13,7 +13,8 @@
 #   --rate OPS          the steady write load, puts per second [50]
 #   --settle SECONDS    load before each failover and after the last one [3]
 # Environment: TWINSTORE_BIN, the binary [target/release/twinstore, built if missing or stale];
-# TWINSTORE_CA, the CA of a secure deployment (`twinstore up` prints it; --start sets it).
+# TWINSTORE_CA and TWINSTORE_TOKEN, the CA and a token of a secure deployment (`twinstore up`
+# prints both; --start sets them).
 #
 # Steps: DR status (lag before); `twinstore bench --workload put --rate OPS` in the background;
 # `dr failover --planned` (to the standby); a write through the same endpoint list must succeed
@@ -124,9 +125,11 @@ if (( START )); then
     sleep 0.1
   done
   ENDPOINT="$(sed -n 's/^ *export TWINSTORE_ENDPOINT=//p' "$WORK/up.log" | head -1)"
-  # `up` is secure by default: the clients check the nodes by the CA it made.
+  # `up` is secure by default: the clients check the nodes by the CA it made and send its token.
   ca="$(sed -n 's/^ *export TWINSTORE_CA=//p' "$WORK/up.log" | head -1)"
   if [[ -n "$ca" ]]; then export TWINSTORE_CA="$ca"; fi
+  token="$(sed -n 's/^ *export TWINSTORE_TOKEN=//p' "$WORK/up.log" | head -1)"
+  if [[ -n "$token" ]]; then export TWINSTORE_TOKEN="$token"; fi
 fi
 [[ -n "$ENDPOINT" ]] || die "no endpoints: set TWINSTORE_ENDPOINT (both regions' nodes, as \`twinstore up\` prints) or use --start"
 

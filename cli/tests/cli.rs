@@ -299,6 +299,16 @@ fn up_without_standby_starts_a_region_loads_the_sample_graph_and_stops_on_signal
     let ca = data.join("certs/ca.pem").canonicalize().unwrap();
     let export = format!("export TWINSTORE_CA={}", ca.display());
     assert!(lines.iter().any(|l| l.trim() == export), "{lines:#?}");
+    // ... and client authentication: an Admin token is printed; without one a call is refused.
+    let token = lines.iter().find_map(|l| l.trim().strip_prefix("export TWINSTORE_TOKEN="));
+    assert!(token.is_some_and(|t| t.split('.').count() == 3), "{lines:#?}");
+    let anonymous = Command::new(bin())
+        .args(["--endpoint", &eps, "--ca", ca.to_str().unwrap(), "twin", "get", "room-101"])
+        .env_remove("TWINSTORE_TOKEN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&anonymous.stderr);
+    assert!(err.starts_with("Unauthenticated: "), "{err}");
     // Without the CA a client is told what to give.
     let refused = Command::new(bin())
         .args(["--endpoint", &eps, "twin", "get", "room-101"])

@@ -276,7 +276,7 @@ fn cluster_sh_starts_kills_restarts_and_cleans_up() {
     let export = format!("export TWINSTORE_CA={}", ca.display());
     assert!(text(&up).contains(&export), "{}", text(&up));
     assert!(std::fs::read_to_string(dir.join("node2.toml")).unwrap().contains("tls_cert = "));
-    trust(&all, &ca);
+    trust(&all, &ca, None);
     let status = wait_for_leader(&all, 3, ELECTION_TIMEOUT);
     assert!(dir.join("node1.toml").is_file() && dir.join("node2.pid").is_file());
     json(&all, &["model", "add", repo_path("scripts/sample/models").to_str().unwrap()]);

@@ -180,33 +180,44 @@ impl Out {
 /// The CA of every secure deployment a test started (`twinstore up`, `scripts/cluster.sh`), by
 /// its endpoints: [`run`] passes it (`--ca`) to a command sent to any of them, as a user would
 /// after the `export TWINSTORE_CA=...` they print.
-static UP_CAS: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+/// A secure deployment's endpoint, the CA to check it by and the token to send it.
+type Trusted = (String, PathBuf, Option<String>);
+static UP_CAS: std::sync::Mutex<Vec<Trusted>> = std::sync::Mutex::new(Vec::new());
 
-/// Makes [`run`] check the nodes at `endpoints` (comma-separated) by `ca`.
-pub fn trust(endpoints: &str, ca: &Path) {
+/// Makes [`run`] check the nodes at `endpoints` (comma-separated) by `ca`, and send `token`.
+pub fn trust(endpoints: &str, ca: &Path, token: Option<&str>) {
     let mut cas = UP_CAS.lock().unwrap_or_else(|e| e.into_inner());
-    cas.extend(endpoints.split(',').map(|e| (e.trim().to_string(), ca.to_path_buf())));
+    cas.extend(
+        endpoints
+            .split(',')
+            .map(|e| (e.trim().to_string(), ca.to_path_buf(), token.map(str::to_string))),
+    );
 }
 
-/// The CA for a (comma-separated) endpoint list, if a secure `up` printed one of them.
-fn ca_for(endpoint: &str) -> Option<PathBuf> {
+/// The CA and token for a (comma-separated) endpoint list, if a secure deployment a test
+/// started printed one of them.
+fn trusted(endpoint: &str) -> Option<(PathBuf, Option<String>)> {
     let cas = UP_CAS.lock().unwrap_or_else(|e| e.into_inner());
-    endpoint
-        .split(',')
-        .find_map(|e| cas.iter().find(|(url, _)| url == e.trim()).map(|(_, ca)| ca.clone()))
+    endpoint.split(',').find_map(|e| {
+        cas.iter().find(|(url, _, _)| url == e.trim()).map(|(_, ca, t)| (ca.clone(), t.clone()))
+    })
 }
 
 /// Runs `twinstore --endpoint <endpoint> <args>` with an optional stdin.
 pub fn run_with_stdin(endpoint: &str, args: &[&str], stdin: Option<&str>) -> Out {
     let mut command = Command::new(bin());
-    if let Some(ca) = ca_for(endpoint) {
+    if let Some((ca, token)) = trusted(endpoint) {
         command.arg("--ca").arg(ca);
+        if let Some(token) = token {
+            command.arg("--token").arg(token);
+        }
     }
     let mut child = command
         .arg("--endpoint")
         .arg(endpoint)
         .args(args)
         .env_remove("TWINSTORE_CA")
+        .env_remove("TWINSTORE_TOKEN")
         .env_remove("TWINSTORE_ENDPOINT")
         .env_remove("TWINSTORE_TOKEN")
         .env_remove("RUST_LOG")
@@ -428,8 +439,9 @@ pub fn start_up(data: &Path, port: u16, extra: &[&str]) -> (Child, String, Vec<u
     }
     let endpoint = endpoint.unwrap_or_else(|| panic!("no endpoint line in {lines:#?}"));
     let ca = lines.iter().find_map(|l| l.trim().strip_prefix("export TWINSTORE_CA="));
+    let token = lines.iter().find_map(|l| l.trim().strip_prefix("export TWINSTORE_TOKEN="));
     if let Some(ca) = ca {
-        trust(&endpoint, Path::new(ca));
+        trust(&endpoint, Path::new(ca), token);
     }
     let pids: Vec<u32> = lines
         .iter()

@@ -1,9 +1,8 @@
 //! `twinstore up`'s banner: what was started, where, and what to type next.
 
-use super::{CATCH_UP_TIMEOUT, ChildNode, Loaded, Ready, RegionSpec, http_addr};
+use super::{CATCH_UP_TIMEOUT, ChildNode, Loaded, Ready, RegionSpec, Secured, http_addr};
 use crate::cli::dr;
 use crate::cli::output::out;
-use std::path::Path;
 use twinstore::pb::DrRole;
 
 pub(super) fn print(
@@ -11,7 +10,7 @@ pub(super) fn print(
     nodes: &[ChildNode],
     loaded: &Loaded,
     ready: &Ready,
-    ca: Option<&Path>,
+    secured: Option<&Secured>,
 ) {
     out(&format!(
         "sample graph loaded into region {}: {} models ({} new), {} twins, {} relationships",
@@ -82,8 +81,9 @@ pub(super) fn print(
     out("");
     out("In another terminal:");
     out(&format!("  export TWINSTORE_ENDPOINT={endpoint}"));
-    if let Some(ca) = ca {
-        out(&format!("  export TWINSTORE_CA={}", ca.display()));
+    if let Some(s) = secured {
+        out(&format!("  export TWINSTORE_CA={}", s.ca.display()));
+        out(&format!("  export TWINSTORE_TOKEN={}", s.token));
     }
     out("  twinstore twin get room-101");
     out("  twinstore rel list floor-1");
@@ -108,6 +108,13 @@ pub(super) fn print(
         out(&format!(
             "  kill -9 <a node's pid>    # e.g. {} (pid {}): the region keeps serving",
             n.spec.name, n.pid
+        ));
+    }
+    if let Some(s) = secured {
+        out(&format!(
+            "  twinstore token issue --key {} --role DataReader --ttl 1h   # another token (the one above is Admin, for {} h)",
+            s.signing_key.display(),
+            super::tls::TOKEN_TTL.as_secs() / 3600
         ));
     }
     out("");

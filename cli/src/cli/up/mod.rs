@@ -105,8 +105,10 @@ struct NodeSpec {
     /// The DR flags (`--standby URLs` or `--standby-of URLs`).
     dr: Vec<String>,
     cache_mb: u64,
-    /// Its TLS files (see `up_tls`); `None` with `--insecure`.
+    /// Its TLS files (see `tls`); `None` with `--insecure`.
     tls: Option<TlsFiles>,
+    /// The public key it verifies tokens with (see `tls`); `None` with `--insecure`.
+    token_key: Option<PathBuf>,
 }
 
 /// A started node.
@@ -195,6 +197,7 @@ fn region_plan(name: &str, octet: u8, args: &UpArgs, scheme: &str, data: &Path) 
             dr: Vec::new(),
             cache_mb,
             tls: None,
+            token_key: None,
         })
         .collect();
     RegionSpec { name: name.to_string(), nodes }
@@ -208,13 +211,14 @@ async fn up(args: UpArgs) -> CliResult<ExitCode> {
     let data = data_dir(&args);
     let mut regions = plan(&args, &data);
     check_addresses(&regions)?;
-    let ca = if args.insecure { None } else { Some(secure(&data, &mut regions)?) };
+    let secured = if args.insecure { None } else { Some(secure(&data, &mut regions)?) };
     let options = ClientOptions {
-        tls: ca
-            .as_deref()
-            .map(|ca| ClientTls::load(ca, None))
+        tls: secured
+            .as_ref()
+            .map(|s| ClientTls::load(&s.ca, None))
             .transpose()
             .map_err(|e| CliError::new(ErrorCode::InvalidArgument, e))?,
+        token: secured.as_ref().map(|s| s.token.clone()),
         ..ClientOptions::default()
     };
     let mut nodes = Vec::new();
@@ -236,7 +240,7 @@ async fn up(args: UpArgs) -> CliResult<ExitCode> {
         }
         Some(Ok(done)) => done,
     };
-    banner::print(&regions, &nodes, &loaded, &ready, ca.as_deref());
+    banner::print(&regions, &nodes, &loaded, &ready, secured.as_ref());
     loop {
         let outcome = tokio::select! {
             which = &mut signal => Ok(which),
@@ -272,19 +276,28 @@ async fn up(args: UpArgs) -> CliResult<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Gives every node its certificate (made under `<data>/certs` when missing); returns the CA's
-/// path.
-fn secure(data: &Path, regions: &mut [RegionSpec]) -> CliResult<PathBuf> {
+/// What a secure deployment's clients need: the CA to check the nodes by, a token, and where
+/// the key to issue more is.
+pub(crate) struct Secured {
+    ca: PathBuf,
+    token: String,
+    signing_key: PathBuf,
+}
+
+/// Gives every node its certificate and the token key (made under `<data>` when missing).
+fn secure(data: &Path, regions: &mut [RegionSpec]) -> CliResult<Secured> {
     let members: Vec<tls::Member> = regions
         .iter()
         .flat_map(|r| &r.nodes)
         .map(|n| (n.region.as_str(), n.id, n.listen))
         .collect();
     let (ca, files) = tls::prepare(data, &members)?;
+    let (signing_key, public, token) = tls::token(data)?;
     for (node, tls) in regions.iter_mut().flat_map(|r| &mut r.nodes).zip(files) {
         node.tls = Some(tls);
+        node.token_key = Some(public.clone());
     }
-    Ok(ca)
+    Ok(Secured { ca, token, signing_key })
 }
 
 fn running(nodes: &[ChildNode]) -> usize {
@@ -396,6 +409,9 @@ fn spawn_node(spec: &NodeSpec) -> CliResult<(NodeSpec, tokio::process::Child, No
         command.arg("--tls-ca").arg(&tls.ca);
         command.arg("--tls-cert").arg(&tls.cert);
         command.arg("--tls-key").arg(&tls.key);
+    }
+    if let Some(key) = &spec.token_key {
+        command.arg("--token-key").arg(key);
     }
     command.args(&spec.dr);
     // `up`'s nodes are configured by `up` alone: a node setting left in the user's environment

@@ -1,17 +1,25 @@
-//! `twinstore up`'s certificates: secure by default, with nothing to set up.
+//! `twinstore up`'s certificates and token key: secure by default, with nothing to set up.
 //!
 //! `up` keeps a CA and one certificate per node under `<data>/certs/`, made with the same code
 //! as `twinstore certs` on the first start and reused after (so a client that trusted the CA
 //! keeps working across restarts). Each node certificate names its node, region and loopback
 //! address; the nodes are started with them, and every client `up` makes — and the one the
 //! user runs, through `TWINSTORE_CA` — checks the nodes by the CA.
+//!
+//! Likewise a token signing key pair under `<data>/keys/` (as `twinstore token keygen` makes):
+//! the nodes verify tokens with its public half, and `up` issues an Admin token for its own
+//! clients and prints it for the user (`TWINSTORE_TOKEN`); more are issued with `twinstore token
+//! issue --key <data>/keys/token-signing.pem`.
 
 use crate::cli::output::{CliError, CliResult};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use twinstore::error::ErrorCode;
+use twinstore::security::Role;
+use twinstore::security::auth::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
 use twinstore::security::certs::{self, Ca};
 use twinstore::security::tls::TlsFiles;
+use twinstore::security::token::{self, KeyPair, Signer, TokenSpec, now_secs};
 
 fn failed(message: String) -> CliError {
     CliError::new(ErrorCode::InvalidArgument, message)
@@ -63,6 +71,42 @@ pub(crate) fn prepare(data: &Path, members: &[Member]) -> CliResult<(PathBuf, Ve
     Ok((ca_cert, files))
 }
 
+/// How long the token `up` prints is valid.
+pub(crate) const TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// The token keys under `<data>/keys` (made when missing): the public key's path for the nodes,
+/// and an Admin token for `up`'s clients and the user.
+pub(crate) fn token(data: &Path) -> CliResult<(PathBuf, PathBuf, String)> {
+    let dir = data.join("keys");
+    let (private, public) = (dir.join(token::PRIVATE_FILE), dir.join(token::PUBLIC_FILE));
+    match (private.exists(), public.exists()) {
+        (true, true) => {}
+        (false, false) => {
+            KeyPair::generate().and_then(|k| k.write(&dir)).map_err(failed)?;
+        }
+        _ => {
+            return Err(failed(format!(
+                "{} has one of {} and {} but not the other: restore it, or remove the directory \
+                 to make new keys (tokens signed with the old one stop working)",
+                dir.display(),
+                token::PRIVATE_FILE,
+                token::PUBLIC_FILE
+            )));
+        }
+    }
+    let private = private.canonicalize().map_err(|e| failed(format!("{e}")))?;
+    let public = public.canonicalize().map_err(|e| failed(format!("{e}")))?;
+    let spec = TokenSpec {
+        subject: "twinstore-up".into(),
+        role: Role::Admin,
+        issuer: DEFAULT_ISSUER.into(),
+        audience: DEFAULT_AUDIENCE.into(),
+        ttl: TOKEN_TTL,
+    };
+    let token = Signer::load(&private).and_then(|s| s.issue(&spec, now_secs())).map_err(failed)?;
+    Ok((private, public, token))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +128,19 @@ mod tests {
         std::fs::remove_file(dir.path().join("certs/ca-key.pem")).unwrap();
         let e = prepare(dir.path(), &[("primary", 1, a)]).unwrap_err().to_string();
         assert!(e.contains("has one of ca.pem and ca-key.pem"), "{e}");
+    }
+
+    #[test]
+    fn the_token_key_is_made_once_and_its_tokens_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, public, first) = token(dir.path()).unwrap();
+        let (_, again, second) = token(dir.path()).unwrap();
+        assert_eq!(public, again);
+        let verifier =
+            twinstore::security::Verifier::load(&[public], DEFAULT_ISSUER, DEFAULT_AUDIENCE)
+                .unwrap();
+        for t in [first, second] {
+            assert_eq!(verifier.verify(&t, now_secs()).unwrap().role, Role::Admin);
+        }
     }
 }
