@@ -7,7 +7,8 @@
 //! `ClusterService` manages membership, `DrService` the DR pair, `HealthService` ([`health`])
 //! resource health and incidents. Errors become gRPC statuses carrying the ADT error code
 //! ([`status`]). Each node can also serve `/metrics` and a status page on an HTTP port
-//! ([`http`]), and every gRPC call is counted ([`rpc_metrics`]).
+//! ([`http`]), and every gRPC call is counted ([`rpc_metrics`]). Every port's request-size
+//! limit is stated in [`limits`].
 //!
 //! This layer builds no server: `crate::server` wires these services, raft's own
 //! `RaftService` and the background tasks into a running node.
@@ -16,6 +17,7 @@ mod cluster;
 mod dr;
 pub mod health;
 pub mod http;
+pub mod limits;
 mod models;
 mod query;
 mod relationships;
