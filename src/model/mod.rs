@@ -12,3 +12,6 @@ pub mod patch;
 pub mod relationship;
 pub mod time;
 pub mod twin;
+
+#[cfg(test)]
+mod fuzz_tests;

@@ -1,0 +1,184 @@
+//! What the property tests that fuzz the parsers share (test builds only): the runner and the
+//! generators of arbitrary JSON.
+//!
+//! The fuzz targets (`model/patch_fuzz_tests.rs`, `model/twin_fuzz_tests.rs`,
+//! `model/dtdl/fuzz_tests.rs`, `query/fuzz_tests.rs`) are proptest properties run as ordinary unit
+//! tests, so CI runs them on every push in a debug build, within seconds. Why proptest rather than
+//! cargo-fuzz: it needs no nightly toolchain or separate build, it shrinks a failure to a minimal
+//! input that can be pasted into a regression test, and structured generators (patch operations,
+//! query tokens, mutations of real models) reach deep code that random bytes rarely do.
+//!
+//! The runner is **deterministic** by default (a fixed seed): CI runs the same cases every time, so
+//! a red build is reproducible and never flaky. To explore further, set `TWINSTORE_FUZZ_SEED` to
+//! any number (a different sequence of cases) and `TWINSTORE_FUZZ_CASES` to run more cases per
+//! target than its CI count. No failure files are written (`failure_persistence: None`): a failure
+//! found this way becomes a plain regression test next to the code it fixes.
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner};
+use serde_json::{Map, Number, Value};
+use std::fmt::Debug;
+
+/// Runs `property` over `cases` inputs from `strategy` (or `TWINSTORE_FUZZ_CASES` of them) and
+/// panics with the shrunk, minimal failing input if one fails. `name` is the target's name in
+/// the failure message.
+pub fn check<S: Strategy>(
+    name: &str,
+    cases: u32,
+    strategy: S,
+    property: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) where
+    S::Value: Debug,
+{
+    let cases = env_u64("TWINSTORE_FUZZ_CASES").map_or(cases, |n| n as u32);
+    let config =
+        Config { cases, failure_persistence: None, max_shrink_iters: 4096, ..Config::default() };
+    let rng = match env_u64("TWINSTORE_FUZZ_SEED") {
+        Some(seed) => {
+            let mut bytes = [0u8; 32];
+            let mut r = crate::rng::Rng::new(seed);
+            for chunk in bytes.chunks_mut(8) {
+                chunk.copy_from_slice(&r.next_u64().to_le_bytes());
+            }
+            TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
+        }
+        None => TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    };
+    let mut runner = TestRunner::new_with_rng(config, rng);
+    match runner.run(&strategy, property) {
+        Ok(()) => {}
+        Err(TestError::Fail(why, input)) => {
+            panic!("fuzz target {name} failed: {why}\nminimal input: {input:#?}")
+        }
+        Err(TestError::Abort(why)) => panic!("fuzz target {name} aborted: {why}"),
+    }
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
+}
+
+/// Strings that tend to break parsers: empty, whitespace, escapes, quotes, non-ASCII, control
+/// characters, very long runs, numbers as text.
+pub fn nasty_string() -> BoxedStrategy<String> {
+    const NASTY: &[&str] = &[
+        "",
+        " ",
+        "\u{0}",
+        "~",
+        "/",
+        "'",
+        "\"",
+        "\\",
+        "é€😀",
+        "\u{202e}",
+        "-",
+        "0",
+        "1e999",
+        "-0",
+        "9223372036854775808",
+    ];
+    prop_oneof![
+        3 => proptest::sample::select(NASTY).prop_map(str::to_string),
+        1 => Just("x".repeat(5000)),
+        3 => ".{0,16}",
+    ]
+    .boxed()
+}
+
+/// A JSON scalar: null, booleans, integers at the edges of every integer width, ordinary and
+/// extreme finite doubles, and strings (`strings` chooses them).
+pub fn json_scalar(strings: BoxedStrategy<String>) -> BoxedStrategy<Value> {
+    let edges = [
+        0i64,
+        1,
+        -1,
+        127,
+        128,
+        -129,
+        255,
+        256,
+        32767,
+        32768,
+        65535,
+        65536,
+        i32::MAX as i64,
+        i32::MAX as i64 + 1,
+        i32::MIN as i64,
+        i32::MIN as i64 - 1,
+        u32::MAX as i64,
+        u32::MAX as i64 + 1,
+        i64::MAX,
+        i64::MIN,
+    ];
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        proptest::sample::select(edges.to_vec()).prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        Just(Value::from(u64::MAX)),
+        any::<f64>().prop_filter_map("finite", Number::from_f64).prop_map(Value::Number),
+        prop_oneof![Just(0.5), Just(-2.25), Just(1e300), Just(f32::MAX as f64 * 2.0)]
+            .prop_map(|f| Value::Number(Number::from_f64(f).unwrap())),
+        strings.prop_map(Value::String),
+    ]
+    .boxed()
+}
+
+/// Arbitrary JSON up to `depth` levels of arrays and objects, with object keys from `keys` and
+/// strings from `strings`.
+pub fn json_value(
+    keys: BoxedStrategy<String>,
+    strings: BoxedStrategy<String>,
+    depth: u32,
+) -> BoxedStrategy<Value> {
+    json_scalar(strings)
+        .prop_recursive(depth, 48, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec((keys.clone(), inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+            ]
+        })
+        .boxed()
+}
+
+/// Keys chosen from `names` most of the time and arbitrary otherwise.
+pub fn key_from(names: &'static [&'static str]) -> BoxedStrategy<String> {
+    prop_oneof![
+        4 => proptest::sample::select(names).prop_map(str::to_string),
+        1 => nasty_string(),
+    ]
+    .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_property_is_reported_with_its_minimal_input() {
+        let failed = std::panic::catch_unwind(|| {
+            check("demo", 200, 0u32..1000, |n| {
+                prop_assert!(n < 500);
+                Ok(())
+            })
+        })
+        .unwrap_err();
+        let message = failed.downcast_ref::<String>().unwrap();
+        assert!(message.contains("fuzz target demo failed"), "{message}");
+        assert!(message.contains("minimal input: 500"), "{message}");
+    }
+
+    #[test]
+    fn json_values_are_varied() {
+        let mut runner = TestRunner::deterministic();
+        let strategy = json_value(key_from(&["a", "b"]), nasty_string(), 3);
+        let mut kinds = std::collections::BTreeSet::new();
+        for _ in 0..300 {
+            let v = strategy.new_tree(&mut runner).unwrap().current();
+            kinds.insert(crate::model::twin::kind(&v));
+        }
+        assert!(kinds.len() >= 6, "{kinds:?}");
+    }
+}

@@ -1,0 +1,529 @@
+//! Fuzzing the twin writes: the twin validator (create-or-replace) and JSON Patch, against the
+//! sample models of `scripts/sample/models/` (Building, Floor, Room with a Thermostat component,
+//! Sensor). The runner and the JSON generators are `crate::fuzz`'s.
+//!
+//! What is generated, and why:
+//! - **Twin documents** that are *nearly* valid — a sample model id (or a missing, unknown or
+//!   mistyped one), declared and undeclared property names, values of the right type, at the edges
+//!   of their ranges and of every other type, component objects, `$metadata` with good and bad
+//!   `sourceTime`s — because a validator's bugs live at the boundary between accepted and refused;
+//!   plus arbitrary JSON and arbitrary text, because a request body can be anything.
+//! - **Patches**: structured operations (add / replace / remove and the verbs ADT refuses, paths
+//!   built from the models' names, `$` fields, array indexes, `-`, escapes, broken pointers;
+//!   values as above), applied to each sample twin and, as component patches, to its Thermostat;
+//!   plus arbitrary JSON and text as a patch.
+//!
+//! The properties: nothing panics; every refusal is a user error with an ADT code a client can act
+//! on (never `Internal`); an accepted twin satisfies its model by an **independent oracle**
+//! ([`oracle`], written from the model files, not from `dtdl::Schema`), is within ADT's size limit,
+//! and can be PUT back unchanged (what ADT promises for a GET document); a patch is all or nothing
+//! — when it is accepted, every operation applied in turn succeeds and the twin's content is what
+//! they make, and the stored twin is never touched either way.
+//!
+//! Cases per CI run: twin documents 2,000, twin text 1,000, patches 2,500, patch text 1,000.
+
+use crate::error::{ErrorCode, Result};
+use crate::fuzz::{check, json_value, key_from, nasty_string};
+use crate::model::dtdl::{Interface, ResolvedModel, parse_batch, resolve};
+use crate::model::limits;
+use crate::model::patch::Patch;
+use crate::model::time::Timestamp;
+use crate::model::twin::{self, METADATA, Stamp};
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+const SAMPLE_MODELS: [&str; 5] = [
+    include_str!("../../scripts/sample/models/thermostat.json"),
+    include_str!("../../scripts/sample/models/sensor.json"),
+    include_str!("../../scripts/sample/models/room.json"),
+    include_str!("../../scripts/sample/models/floor.json"),
+    include_str!("../../scripts/sample/models/building.json"),
+];
+const SAMPLE_TWINS: &str = include_str!("../../scripts/sample/twins.json");
+
+const MODEL_IDS: [&str; 5] = [
+    "dtmi:example:Building;1",
+    "dtmi:example:Floor;1",
+    "dtmi:example:Room;1",
+    "dtmi:example:Sensor;1",
+    "dtmi:example:Thermostat;1",
+];
+
+/// Every name the sample models declare, the `$` fields, and metadata's names.
+const NAMES: &[&str] = &[
+    "name",
+    "Capacity",
+    "temperature",
+    "thermostat",
+    "setpoint",
+    "mode",
+    "level",
+    "address",
+    "serialNumber",
+    "lastReading",
+    "occupancy",
+    "hasSensor",
+    "contains",
+    "heatingPower",
+    "$metadata",
+    "$model",
+    "$dtId",
+    "$etag",
+    "$lastUpdateTime",
+    "sourceTime",
+    "lastUpdateTime",
+];
+
+/// The sample models, stored and resolved once.
+struct Models {
+    stored: BTreeMap<String, Arc<Interface>>,
+    resolved: BTreeMap<String, Arc<ResolvedModel>>,
+    /// The sample twins as stored (built by a PUT each).
+    twins: Vec<Value>,
+}
+
+fn models() -> &'static Models {
+    static MODELS: OnceLock<Models> = OnceLock::new();
+    MODELS.get_or_init(|| {
+        let mut stored = BTreeMap::new();
+        for m in SAMPLE_MODELS {
+            for (i, _) in parse_batch(m).unwrap() {
+                stored.insert(i.id.clone(), Arc::new(i));
+            }
+        }
+        let resolved = MODEL_IDS
+            .iter()
+            .map(|id| (id.to_string(), Arc::new(resolve(id, &stored).unwrap())))
+            .collect();
+        let mut m = Models { stored, resolved, twins: Vec::new() };
+        let sample: Vec<Value> = serde_json::from_str(SAMPLE_TWINS).unwrap();
+        m.twins = sample
+            .iter()
+            .map(|t| put(&m, t["$dtId"].as_str().unwrap(), &t.to_string()).unwrap())
+            .collect();
+        m
+    })
+}
+
+fn stamp() -> Stamp {
+    Stamp { time: Timestamp(1_700_000_000_123_456_700), etag: "W/\"fuzz\"".into() }
+}
+
+impl Models {
+    fn resolve(&self, id: &str) -> Result<Arc<ResolvedModel>> {
+        match self.resolved.get(id) {
+            Some(m) => Ok(m.clone()),
+            None => resolve(id, &self.stored).map(Arc::new),
+        }
+    }
+}
+
+/// A create-or-replace as `storage` runs it, minus the store: limits, parsing, the model,
+/// validation and the stored document.
+fn put(m: &Models, id: &str, text: &str) -> Result<Value> {
+    limits::check_id("twin", id)?;
+    limits::check_size("twin document", text.len(), limits::MAX_TWIN_BYTES)?;
+    let input = twin::parse_object("twin document", text)?;
+    let model = m.resolve(&twin::requested_model(&input)?)?;
+    twin::build_put(id, &input, &model, &stamp())
+}
+
+/// A patch of the twin or, with `component`, of one of its components, as `storage` runs it.
+fn patch(m: &Models, current: &Value, component: Option<&str>, text: &str) -> Result<Value> {
+    limits::check_size("patch", text.len(), limits::MAX_PAYLOAD_BYTES)?;
+    let p = match component {
+        Some(c) => {
+            let model = twin::model_of(current).and_then(|id| m.resolve(id).ok());
+            twin::component(current, model.as_deref(), c)?;
+            Patch::parse(text, &[c])?
+        }
+        None => Patch::parse(text, &[])?,
+    };
+    let mut resolve = |id: &str, _changed: bool| m.resolve(id);
+    twin::build_patch(current, &p, &mut resolve, &stamp())
+}
+
+/// What a property of a sample model holds.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Int32,
+    Number,
+    Mode,
+    Thermostat,
+}
+
+/// The sample models' stored contents, read off the model files by hand.
+fn declared(model: &str) -> Option<&'static [(&'static str, Kind)]> {
+    use Kind::*;
+    Some(match model {
+        "dtmi:example:Building;1" => &[("name", Text), ("address", Text)],
+        "dtmi:example:Floor;1" => &[("level", Int32)],
+        "dtmi:example:Room;1" => &[
+            ("name", Text),
+            ("Capacity", Int32),
+            ("temperature", Number),
+            ("thermostat", Thermostat),
+        ],
+        "dtmi:example:Sensor;1" => &[("serialNumber", Text), ("lastReading", Number)],
+        "dtmi:example:Thermostat;1" => &[("setpoint", Number), ("mode", Mode)],
+        _ => return None,
+    })
+}
+
+/// An accepted twin (or component, with `model` its model) by the rules of the sample models,
+/// checked without the validator under test.
+fn oracle(doc: &Value, model: Option<&str>) -> std::result::Result<(), String> {
+    let Value::Object(obj) = doc else { return Err("not an object".into()) };
+    let meta = obj.get(METADATA).and_then(Value::as_object).ok_or("no $metadata object")?;
+    let model = match model {
+        Some(m) => m,
+        None => {
+            for f in ["$dtId", "$etag"] {
+                obj.get(f).and_then(Value::as_str).ok_or(format!("no string {f}"))?;
+            }
+            meta.get("$model").and_then(Value::as_str).ok_or("no $metadata.$model")?
+        }
+    };
+    let props = declared(model).ok_or(format!("model {model} is not a sample model"))?;
+    for (k, v) in obj {
+        if k.starts_with('$') {
+            if !["$dtId", "$etag", METADATA].contains(&k.as_str()) {
+                return Err(format!("stray field {k}"));
+            }
+            continue;
+        }
+        let (_, kind) = props.iter().find(|(n, _)| n == k).ok_or(format!("undeclared {k}"))?;
+        let ok = match kind {
+            Kind::Text => v.is_string(),
+            Kind::Number => v.is_number(),
+            Kind::Int32 => v.as_i64().is_some_and(|n| i32::try_from(n).is_ok()),
+            Kind::Mode => ["off", "heat", "cool"].iter().any(|m| v == m),
+            Kind::Thermostat => oracle(v, Some("dtmi:example:Thermostat;1")).is_ok(),
+        };
+        if !ok {
+            return Err(format!("{k} = {v} does not fit the model"));
+        }
+        if !matches!(kind, Kind::Thermostat)
+            && !meta.get(k).and_then(|e| e.get("lastUpdateTime")).is_some_and(Value::is_string)
+        {
+            return Err(format!("{k} has no lastUpdateTime"));
+        }
+    }
+    for (name, kind) in props.iter() {
+        if matches!(kind, Kind::Thermostat) && !obj.contains_key(*name) {
+            return Err(format!("component {name} is missing"));
+        }
+    }
+    Ok(())
+}
+
+/// The user's content of a document: without any `$` field, in components too.
+fn content(doc: &Value) -> Value {
+    match doc {
+        Value::Object(obj) => Value::Object(
+            obj.iter()
+                .filter(|(k, _)| !k.starts_with('$'))
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::Object(_) if k == "thermostat" => content(v),
+                        other => other.clone(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn user_error(code: ErrorCode, allowed: &[ErrorCode]) -> std::result::Result<(), TestCaseError> {
+    prop_assert!(allowed.contains(&code), "unexpected error code {code:?}");
+    Ok(())
+}
+
+const PUT_ERRORS: &[ErrorCode] = &[
+    ErrorCode::InvalidArgument,
+    ErrorCode::ValidationFailed,
+    ErrorCode::LimitExceeded,
+    ErrorCode::ModelNotFound,
+];
+
+const PATCH_ERRORS: &[ErrorCode] = &[
+    ErrorCode::JsonPatchInvalid,
+    ErrorCode::ValidationFailed,
+    ErrorCode::LimitExceeded,
+    ErrorCode::ModelNotFound,
+    ErrorCode::ComponentNotFound,
+    ErrorCode::InvalidArgument,
+];
+
+fn strings() -> BoxedStrategy<String> {
+    prop_oneof![
+        2 => proptest::sample::select(&["heat", "cool", "off", "HEAT", "Room 1", ""][..])
+            .prop_map(str::to_string),
+        1 => nasty_string(),
+    ]
+    .boxed()
+}
+
+/// A value for a property: usually a scalar of some type, sometimes structured JSON.
+fn value() -> BoxedStrategy<Value> {
+    prop_oneof![
+        4 => crate::fuzz::json_scalar(strings()),
+        1 => json_value(key_from(NAMES), strings(), 2),
+        1 => thermostat(),
+    ]
+    .boxed()
+}
+
+/// Something shaped like the Thermostat component.
+fn thermostat() -> BoxedStrategy<Value> {
+    let entry = (key_from(NAMES), crate::fuzz::json_scalar(strings()));
+    let meta = prop_oneof![Just(json!({})), Just(json!({"setpoint": {"sourceTime": 5}}))];
+    (proptest::collection::vec(entry, 0..4), proptest::option::of(meta))
+        .prop_map(|(kv, meta)| {
+            let mut m: Map<String, Value> = kv.into_iter().collect();
+            if let Some(meta) = meta {
+                m.insert(METADATA.into(), meta);
+            }
+            Value::Object(m)
+        })
+        .boxed()
+}
+
+fn model_id() -> BoxedStrategy<Value> {
+    prop_oneof![
+        8 => proptest::sample::select(&MODEL_IDS[..]).prop_map(Value::from),
+        1 => Just(Value::from("dtmi:example:Nope;1")),
+        1 => crate::fuzz::json_scalar(strings()),
+    ]
+    .boxed()
+}
+
+fn source_time() -> BoxedStrategy<Value> {
+    prop_oneof![
+        Just(json!({"sourceTime": "2024-01-02T03:04:05.1234567Z"})),
+        Just(json!({"sourceTime": "yesterday"})),
+        Just(json!({"sourceTime": null})),
+        Just(json!({"lastUpdateTime": "2024-01-02T03:04:05Z"})),
+        json_value(key_from(NAMES), strings(), 1),
+    ]
+    .boxed()
+}
+
+/// A nearly valid twin document.
+fn twin_doc() -> impl Strategy<Value = Value> {
+    let props = proptest::collection::vec((key_from(NAMES), value()), 0..6);
+    let meta = proptest::collection::vec((key_from(NAMES), source_time()), 0..3);
+    (model_id(), props, meta, any::<bool>()).prop_map(|(model, props, meta, with_thermostat)| {
+        let mut m: Map<String, Value> = props.into_iter().collect();
+        if with_thermostat {
+            m.entry("thermostat").or_insert(json!({"setpoint": 20.5, "$metadata": {}}));
+        }
+        let mut md: Map<String, Value> = meta.into_iter().collect();
+        md.insert("$model".into(), model);
+        m.insert(METADATA.into(), Value::Object(md));
+        Value::Object(m)
+    })
+}
+
+/// A property test's result for one PUT.
+fn check_put(id: &str, text: &str) -> std::result::Result<(), TestCaseError> {
+    let m = models();
+    match put(m, id, text) {
+        Ok(doc) => {
+            prop_assert_eq!(oracle(&doc, None), Ok(()), "accepted: {}", doc);
+            prop_assert_eq!(&doc["$dtId"], id);
+            prop_assert_eq!(&doc["$etag"], &stamp().etag);
+            let size = serde_json::to_string(&content(&doc)).unwrap().len();
+            prop_assert!(size <= limits::MAX_TWIN_BYTES + 64, "{size} bytes accepted");
+            // A stored document can be PUT back unchanged.
+            let again = put(m, id, &doc.to_string());
+            prop_assert_eq!(again.as_ref().ok(), Some(&doc), "PUT back: {:?}", again);
+        }
+        Err(e) => user_error(e.code, PUT_ERRORS)?,
+    }
+    Ok(())
+}
+
+#[test]
+fn fuzz_twin_documents() {
+    check("twin documents", 2000, twin_doc(), |doc| check_put("twin-1", &doc.to_string()));
+}
+
+#[test]
+fn fuzz_twin_text() {
+    let text = prop_oneof![
+        json_value(key_from(NAMES), strings(), 3).prop_map(|v| v.to_string()),
+        ".{0,64}",
+        Just("{\"$metadata\": {\"$model\": \"dtmi:example:Floor;1\"}, \"level\": 1".to_string()),
+    ];
+    let id = prop_oneof![4 => Just("twin-1".to_string()), 1 => nasty_string()];
+    check("twin text", 1000, (id, text), |(id, text)| check_put(&id, &text));
+}
+
+/// A JSON Pointer: usually tokens from the models' names, escaped; sometimes a broken one.
+fn pointer() -> BoxedStrategy<String> {
+    let token = prop_oneof![
+        6 => key_from(NAMES),
+        1 => proptest::sample::select(&["-", "0", "1", "", "a~b", "a/b", "~"][..])
+            .prop_map(str::to_string),
+    ];
+    let good = proptest::collection::vec(token, 1..4).prop_map(|tokens| {
+        tokens.iter().map(|t| format!("/{}", t.replace('~', "~0").replace('/', "~1"))).collect()
+    });
+    prop_oneof![
+        8 => good,
+        1 => proptest::sample::select(&["", "/", "name", "/~2", "/a~", "//"][..])
+            .prop_map(str::to_string),
+        1 => nasty_string(),
+    ]
+    .boxed()
+}
+
+/// One patch operation; now and then with a field missing or one that does not belong.
+fn operation() -> BoxedStrategy<Value> {
+    let verb = prop_oneof![
+        12 => proptest::sample::select(&["add", "replace", "remove"][..]),
+        1 => proptest::sample::select(&["move", "copy", "test", "ADD", ""][..]),
+    ];
+    (verb, pointer(), proptest::option::weighted(0.8, value()), proptest::option::of(pointer()))
+        .prop_map(|(op, path, value, from)| {
+            let mut o = Map::new();
+            o.insert("op".into(), op.into());
+            o.insert("path".into(), path.into());
+            if let Some(v) = value {
+                o.insert("value".into(), v);
+            }
+            if let Some(f) = from.filter(|f| f.len() % 5 == 0) {
+                o.insert("from".into(), f.into());
+            }
+            Value::Object(o)
+        })
+        .boxed()
+}
+
+/// Applies `ops` one at a time with the `json-patch` crate, each path under `prefix`.
+fn one_by_one(doc: &Value, ops: &[Value], prefix: &str) -> Option<Value> {
+    let mut out = doc.clone();
+    for op in ops {
+        let mut op = op.clone();
+        let verb = op.get("op").and_then(Value::as_str)?;
+        if !["add", "replace", "remove"].contains(&verb) {
+            return None;
+        }
+        let path = format!("{prefix}{}", op.get("path").and_then(Value::as_str)?);
+        op["path"] = path.into();
+        let p: json_patch::Patch = serde_json::from_value(json!([op])).ok()?;
+        json_patch::patch(&mut out, &p).ok()?;
+    }
+    Some(out)
+}
+
+#[test]
+fn fuzz_patches() {
+    let m = models();
+    let n = m.twins.len();
+    let ops = proptest::collection::vec(operation(), 0..5);
+    check("patches", 2500, (0..n, any::<bool>(), ops), |(which, on_component, ops)| {
+        let current = &m.twins[which];
+        let before = current.clone();
+        let component =
+            (on_component && current.get("thermostat").is_some()).then_some("thermostat");
+        let text = Value::Array(ops.clone()).to_string();
+        let result = patch(m, current, component, &text);
+        prop_assert_eq!(current, &before, "the stored twin was modified");
+        match result {
+            Ok(doc) => {
+                prop_assert_eq!(oracle(&doc, None), Ok(()), "accepted: {}", doc);
+                prop_assert_eq!(&doc["$dtId"], &current["$dtId"]);
+                prop_assert_eq!(&doc["$etag"], &stamp().etag);
+                let prefix = component.map(|c| format!("/{c}")).unwrap_or_default();
+                let expected = one_by_one(current, &ops, &prefix);
+                prop_assert!(expected.is_some(), "accepted, but an operation fails on its own");
+                prop_assert_eq!(content(&doc), content(&expected.unwrap()));
+                let size = serde_json::to_string(&content(&doc)).unwrap().len();
+                prop_assert!(size <= limits::MAX_TWIN_BYTES + 64, "{size} bytes accepted");
+            }
+            Err(e) => user_error(e.code, PATCH_ERRORS)?,
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn fuzz_patch_text() {
+    let m = models();
+    let text = prop_oneof![
+        json_value(key_from(&["op", "path", "value", "from", "add", "/name"]), strings(), 3)
+            .prop_map(|v| v.to_string()),
+        json_value(key_from(NAMES), strings(), 2).prop_map(|v| format!("[{v}]")),
+        ".{0,64}",
+    ];
+    check("patch text", 1000, (0..m.twins.len(), text), |(which, text)| {
+        let current = &m.twins[which];
+        match patch(m, current, None, &text) {
+            Ok(doc) => prop_assert_eq!(oracle(&doc, None), Ok(()), "accepted: {}", doc),
+            Err(e) => user_error(e.code, PATCH_ERRORS)?,
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn the_oracle_tells_good_twins_from_bad() {
+    let m = models();
+    assert_eq!(m.twins.len(), 11);
+    for t in &m.twins {
+        assert_eq!(oracle(t, None), Ok(()), "{t}");
+    }
+    let room = m.twins.iter().find(|t| t["$dtId"] == "room-101").unwrap();
+    for (path, bad) in [
+        ("/Capacity", json!(2147483648i64)),
+        ("/Capacity", json!(1.5)),
+        ("/temperature", json!("warm")),
+        ("/thermostat/mode", json!("HEAT")),
+        ("/nope", json!(1)),
+    ] {
+        let mut doc = room.clone();
+        let p: json_patch::Patch =
+            serde_json::from_value(json!([{"op": "add", "path": path, "value": bad}])).unwrap();
+        json_patch::patch(&mut doc, &p).unwrap();
+        assert!(oracle(&doc, None).is_err(), "{path} = {bad}");
+    }
+    let mut no_component = room.clone();
+    no_component.as_object_mut().unwrap().remove("thermostat");
+    assert!(oracle(&no_component, None).is_err());
+}
+
+// Regressions: the minimal inputs of failures the targets above found, as plain tests.
+
+/// `fuzz_patches`: a component patch `[{"op": "add", "path": "/$model", "value": null}]` on
+/// room-101's thermostat was accepted, and the component kept a `$model` field (with a
+/// `lastUpdateTime` in its `$metadata`) that GET returned as if the service had written it.
+#[test]
+fn a_component_takes_no_dollar_fields() {
+    let m = models();
+    let room = m.twins.iter().find(|t| t["$dtId"] == "room-101").unwrap();
+    let add = r#"[{"op": "add", "path": "/$model", "value": null}]"#;
+    let e = patch(m, room, Some("thermostat"), add).unwrap_err();
+    assert_eq!(e.code, ErrorCode::JsonPatchInvalid, "{e}");
+    assert!(e.message.contains("'$model' is not a field of component 'thermostat'"), "{e}");
+    // The same through the twin, and by replacing the whole component.
+    for p in [
+        r#"[{"op": "add", "path": "/thermostat/$foo", "value": 1}]"#,
+        r#"[{"op": "replace", "path": "/thermostat", "value": {"$etag": "x", "setpoint": 1}}]"#,
+    ] {
+        assert_eq!(patch(m, room, None, p).unwrap_err().code, ErrorCode::JsonPatchInvalid, "{p}");
+    }
+    // And on create-or-replace.
+    let doc = json!({"$metadata": {"$model": "dtmi:example:Room;1"},
+                     "thermostat": {"$metadata": {}, "$model": null}});
+    assert_eq!(put(m, "r", &doc.to_string()).unwrap_err().code, ErrorCode::InvalidArgument);
+    // `$metadata` itself is still the component's.
+    let ok = r#"[{"op": "add", "path": "/$metadata/setpoint", "value": {"sourceTime": "2024-01-02T03:04:05Z"}}]"#;
+    patch(m, room, Some("thermostat"), ok).unwrap();
+}
