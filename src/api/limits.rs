@@ -8,8 +8,8 @@
 //! |---|---|---|
 //! | gRPC `TwinService`, `RelationshipService`, `QueryService`, `ClusterService`, `HealthService` (and `grpc.health.v1`, reflection: tonic's default, the same 4 MiB) | [`MAX_REQUEST_BYTES`] = 4 MiB per message | the biggest legitimate request is far smaller: a twin or a relationship is at most 32 KiB, a patch 32 KiB (`model::limits`), a query a few KiB. 4 MiB is gRPC's customary default, so a client built with stock settings never meets a lower limit here than it expects, and a node with many clients cannot be made to buffer much. |
 //! | gRPC `ModelService` | [`MAX_MODEL_UPLOAD_BYTES`] = 32 MiB per message | ADT takes up to 250 models per upload (`model::limits::MAX_MODELS_PER_BATCH`), each up to 1 MiB; 32 MiB (`model::limits::MAX_MODEL_BATCH_BYTES`) covers any realistic ontology upload (the largest public ontologies are a few MiB of DTDL) while staying a bounded cost. |
-//! | gRPC `RaftService`, `DrService` (internal: members of a group, the two regions) | [`MAX_INTERNAL_BYTES`] = 64 MiB per message, both directions | what is sent is bounded well below this: AppendEntries carry about 1 MiB (`raft::log_store::MAX_APPEND_BYTES`), snapshot chunks 3 MiB (`raft::config`), shipped DR batches about 1 MiB (`raft::reader::MAX_BATCH_BYTES`); but the first entry of a batch is always sent whole, and one entry can hold a whole model upload (32 MiB plus its encoding), so the limit must be above [`MAX_MODEL_UPLOAD_BYTES`] with room for the envelope. |
-//! | gRPC, every service: the HTTP/2 header list (metadata) | [`MAX_HEADER_LIST_BYTES`] = 16 KiB | metadata carries a request id, preconditions, an ETag, a trace id: a few hundred bytes. hyper's default is also 16 KiB; it is set explicitly so the limit is ours and stated. An oversized header list is refused by HTTP/2 itself (431 / REFUSED_STREAM) before any service runs. |
+//! | gRPC `RaftService`, `DrService` (internal: members of a group, the two regions) | [`MAX_INTERNAL_BYTES`] = 64 MiB per message, both directions | what is sent is bounded well below this: AppendEntries and shipped DR batches carry runs of log entries of about 1 MiB (`raft::reader::MAX_BATCH_BYTES`), raft snapshot chunks are 3 MiB (`raft::config`), DR snapshot chunks 1 MiB; but the last entry of a run is sent whole, and one entry is a proposal group (up to 256 KiB of writes, `raft::handle::MAX_BATCH_BYTES`, plus one more) whose last write can be a whole model upload (32 MiB). The worst case, about 33.3 MiB, is checked against the limit at compile time with 4 MiB to spare for the envelope. |
+//! | gRPC, every service: the HTTP/2 header list (metadata) | [`MAX_HEADER_LIST_BYTES`] = 16 KiB | metadata carries a request id, preconditions, an ETag, a trace id: a few hundred bytes. hyper's default is also 16 KiB; it is set explicitly so the limit is ours and stated. An oversized header list is refused by HTTP/2 itself before any service runs: the stream is answered 431 (Request Header Fields Too Large) and reset, which a tonic client reports as `Unknown` naming HTTP status 431. |
 //! | HTTP (`/metrics`, `/healthz`, status page) | [`MAX_HTTP_HEAD_BYTES`] = 16 KiB of request head, read within [`HTTP_READ_TIMEOUT`] = 5 s; no body is ever read | only GET and HEAD are served; a scraper's or a probe's request head is a few hundred bytes. A longer head gets `431 Request Header Fields Too Large`, a slow one `408`, and the connection is closed. |
 //!
 //! An oversized gRPC message gets `RESOURCE_EXHAUSTED` with the ADT code `LimitExceeded` in the
@@ -21,7 +21,7 @@
 
 use crate::error::ErrorCode;
 use crate::model::limits as model_limits;
-use crate::raft::network;
+use crate::raft::{self, network};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -48,8 +48,12 @@ pub const MAX_HTTP_HEAD_BYTES: usize = 16 << 10;
 /// How long a client of the HTTP port may take to send its request head.
 pub const HTTP_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
-// The internal limit must carry the biggest entry a client can cause (a whole model upload).
-const _: () = assert!(MAX_INTERNAL_BYTES > MAX_MODEL_UPLOAD_BYTES + (1 << 20));
+/// The biggest message between nodes that writes can cause: a run of log entries of about
+/// 1 MiB whose last entry is a proposal group of 256 KiB of writes plus one more, a whole model
+/// upload.
+const WORST_INTERNAL_BYTES: usize =
+    raft::reader::MAX_BATCH_BYTES + raft::handle::MAX_BATCH_BYTES + MAX_MODEL_UPLOAD_BYTES;
+const _: () = assert!(MAX_INTERNAL_BYTES >= WORST_INTERNAL_BYTES + (4 << 20));
 const _: () = assert!(MAX_MODEL_UPLOAD_BYTES >= MAX_REQUEST_BYTES);
 
 /// tonic's message for a message over the decoding limit, which it answers with `OUT_OF_RANGE`.

@@ -14,4 +14,6 @@ pub mod time;
 pub mod twin;
 
 #[cfg(test)]
-mod fuzz_tests;
+mod patch_fuzz_tests;
+#[cfg(test)]
+mod twin_fuzz_tests;

@@ -274,7 +274,7 @@ fn check_metadata_path(rest: &[String], op: &str, model_changed: &mut bool) -> R
 /// A component holds its properties and its `$metadata`, and no other field starting with '$'
 /// (ADT's shape). Validation skips `$` fields, so without this check a component could keep one —
 /// `{"$model": null}` — that GET would return as if the service had written it. (Found by the
-/// patch fuzzer: `model/fuzz_tests.rs`.)
+/// patch fuzzer: `model/patch_fuzz_tests.rs`.)
 fn check_component_fields(name: &str, comp: &Map<String, Value>, code: ErrorCode) -> Result<()> {
     match comp.keys().find(|k| k.starts_with('$') && k.as_str() != METADATA) {
         Some(k) => Err(Error::new(

@@ -1,29 +1,29 @@
-//! Fuzzing the twin writes: the twin validator (create-or-replace) and JSON Patch, against the
-//! sample models of `scripts/sample/models/` (Building, Floor, Room with a Thermostat component,
-//! Sensor). The runner and the JSON generators are `crate::fuzz`'s.
+//! Fuzzing the twin validator (create-or-replace) against the sample models of
+//! `scripts/sample/models/` (Building, Floor, Room with a Thermostat component, Sensor); and what
+//! the JSON Patch fuzzer (`patch_fuzz_tests.rs`) shares with it: the models, the write pipeline as
+//! `storage` runs it, the generators, and an **independent oracle** ([`oracle`], written from the
+//! model files, not from `dtdl::Schema`) of what a stored twin of those models may hold. The runner
+//! and the JSON generators are `crate::fuzz`'s.
 //!
 //! What is generated, and why:
-//! - **Twin documents** that are *nearly* valid — a sample model id (or a missing, unknown or
-//!   mistyped one), declared and undeclared property names, values of the right type, at the edges
-//!   of their ranges and of every other type, component objects, `$metadata` with good and bad
-//!   `sourceTime`s — because a validator's bugs live at the boundary between accepted and refused;
-//!   plus arbitrary JSON and arbitrary text, because a request body can be anything.
-//! - **Patches**: structured operations (add / replace / remove and the verbs ADT refuses, paths
-//!   built from the models' names, `$` fields, array indexes, `-`, escapes, broken pointers;
-//!   values as above), applied to each sample twin and, as component patches, to its Thermostat;
-//!   plus arbitrary JSON and text as a patch.
+//! - **Well-typed twins**: a sample model and a subset of its properties, each with a value of
+//!   its type at the edges of its range (the largest string, `i32::MAX`, `1e300`, each enum
+//!   value), now and then with a stray property or a `sourceTime`. They are accepted about half
+//!   the time, so the accepted side of the validator — the stored document, its metadata, the
+//!   put-back — is exercised, not only its refusals.
+//! - **Nearly valid twins**: a sample model id (or a missing, unknown or mistyped one), declared
+//!   and undeclared names, values of every type, component objects, `$metadata` with good and bad
+//!   `sourceTime`s — because a validator's bugs live at the boundary between accepted and refused.
+//! - **Arbitrary JSON and text**, because a request body can be anything.
 //!
 //! The properties: nothing panics; every refusal is a user error with an ADT code a client can act
-//! on (never `Internal`); an accepted twin satisfies its model by an **independent oracle**
-//! ([`oracle`], written from the model files, not from `dtdl::Schema`), is within ADT's size limit,
-//! and can be PUT back unchanged (what ADT promises for a GET document); a patch is all or nothing
-//! — when it is accepted, every operation applied in turn succeeds and the twin's content is what
-//! they make, and the stored twin is never touched either way.
+//! on (never `Internal`); an accepted twin satisfies its model by the oracle, is within ADT's size
+//! limit, and can be PUT back unchanged (what ADT promises for a GET document).
 //!
-//! Cases per CI run: twin documents 2,000, twin text 1,000, patches 2,500, patch text 1,000.
+//! Cases per CI run: twin documents 2,000 (half well-typed), twin text 1,000.
 
 use crate::error::{ErrorCode, Result};
-use crate::fuzz::{check, json_value, key_from, nasty_string};
+use crate::fuzz::{Reach, check, json_value, key_from, nasty_string};
 use crate::model::dtdl::{Interface, ResolvedModel, parse_batch, resolve};
 use crate::model::limits;
 use crate::model::patch::Patch;
@@ -52,7 +52,7 @@ const MODEL_IDS: [&str; 5] = [
 ];
 
 /// Every name the sample models declare, the `$` fields, and metadata's names.
-const NAMES: &[&str] = &[
+pub(super) const NAMES: &[&str] = &[
     "name",
     "Capacity",
     "temperature",
@@ -77,14 +77,14 @@ const NAMES: &[&str] = &[
 ];
 
 /// The sample models, stored and resolved once.
-struct Models {
+pub(super) struct Models {
     stored: BTreeMap<String, Arc<Interface>>,
     resolved: BTreeMap<String, Arc<ResolvedModel>>,
     /// The sample twins as stored (built by a PUT each).
-    twins: Vec<Value>,
+    pub(super) twins: Vec<Value>,
 }
 
-fn models() -> &'static Models {
+pub(super) fn models() -> &'static Models {
     static MODELS: OnceLock<Models> = OnceLock::new();
     MODELS.get_or_init(|| {
         let mut stored = BTreeMap::new();
@@ -107,7 +107,7 @@ fn models() -> &'static Models {
     })
 }
 
-fn stamp() -> Stamp {
+pub(super) fn stamp() -> Stamp {
     Stamp { time: Timestamp(1_700_000_000_123_456_700), etag: "W/\"fuzz\"".into() }
 }
 
@@ -122,7 +122,7 @@ impl Models {
 
 /// A create-or-replace as `storage` runs it, minus the store: limits, parsing, the model,
 /// validation and the stored document.
-fn put(m: &Models, id: &str, text: &str) -> Result<Value> {
+pub(super) fn put(m: &Models, id: &str, text: &str) -> Result<Value> {
     limits::check_id("twin", id)?;
     limits::check_size("twin document", text.len(), limits::MAX_TWIN_BYTES)?;
     let input = twin::parse_object("twin document", text)?;
@@ -131,7 +131,12 @@ fn put(m: &Models, id: &str, text: &str) -> Result<Value> {
 }
 
 /// A patch of the twin or, with `component`, of one of its components, as `storage` runs it.
-fn patch(m: &Models, current: &Value, component: Option<&str>, text: &str) -> Result<Value> {
+pub(super) fn patch(
+    m: &Models,
+    current: &Value,
+    component: Option<&str>,
+    text: &str,
+) -> Result<Value> {
     limits::check_size("patch", text.len(), limits::MAX_PAYLOAD_BYTES)?;
     let p = match component {
         Some(c) => {
@@ -147,7 +152,7 @@ fn patch(m: &Models, current: &Value, component: Option<&str>, text: &str) -> Re
 
 /// What a property of a sample model holds.
 #[derive(Clone, Copy)]
-enum Kind {
+pub(super) enum Kind {
     Text,
     Int32,
     Number,
@@ -156,7 +161,7 @@ enum Kind {
 }
 
 /// The sample models' stored contents, read off the model files by hand.
-fn declared(model: &str) -> Option<&'static [(&'static str, Kind)]> {
+pub(super) fn declared(model: &str) -> Option<&'static [(&'static str, Kind)]> {
     use Kind::*;
     Some(match model {
         "dtmi:example:Building;1" => &[("name", Text), ("address", Text)],
@@ -175,7 +180,7 @@ fn declared(model: &str) -> Option<&'static [(&'static str, Kind)]> {
 
 /// An accepted twin (or component, with `model` its model) by the rules of the sample models,
 /// checked without the validator under test.
-fn oracle(doc: &Value, model: Option<&str>) -> std::result::Result<(), String> {
+pub(super) fn oracle(doc: &Value, model: Option<&str>) -> std::result::Result<(), String> {
     let Value::Object(obj) = doc else { return Err("not an object".into()) };
     let meta = obj.get(METADATA).and_then(Value::as_object).ok_or("no $metadata object")?;
     let model = match model {
@@ -197,7 +202,7 @@ fn oracle(doc: &Value, model: Option<&str>) -> std::result::Result<(), String> {
         }
         let (_, kind) = props.iter().find(|(n, _)| n == k).ok_or(format!("undeclared {k}"))?;
         let ok = match kind {
-            Kind::Text => v.is_string(),
+            Kind::Text => v.as_str().is_some_and(|t| t.len() <= limits::MAX_STRING_VALUE_BYTES),
             Kind::Number => v.is_number(),
             Kind::Int32 => v.as_i64().is_some_and(|n| i32::try_from(n).is_ok()),
             Kind::Mode => ["off", "heat", "cool"].iter().any(|m| v == m),
@@ -221,7 +226,7 @@ fn oracle(doc: &Value, model: Option<&str>) -> std::result::Result<(), String> {
 }
 
 /// The user's content of a document: without any `$` field, in components too.
-fn content(doc: &Value) -> Value {
+pub(super) fn content(doc: &Value) -> Value {
     match doc {
         Value::Object(obj) => Value::Object(
             obj.iter()
@@ -239,10 +244,16 @@ fn content(doc: &Value) -> Value {
     }
 }
 
-fn user_error(code: ErrorCode, allowed: &[ErrorCode]) -> std::result::Result<(), TestCaseError> {
+pub(super) fn user_error(
+    code: ErrorCode,
+    allowed: &[ErrorCode],
+) -> std::result::Result<(), TestCaseError> {
     prop_assert!(allowed.contains(&code), "unexpected error code {code:?}");
     Ok(())
 }
+
+/// The least share of twin documents (per thousand) accepted: a margin below the measured 412.
+const REACH_PUT: u32 = 300;
 
 const PUT_ERRORS: &[ErrorCode] = &[
     ErrorCode::InvalidArgument,
@@ -251,7 +262,7 @@ const PUT_ERRORS: &[ErrorCode] = &[
     ErrorCode::ModelNotFound,
 ];
 
-const PATCH_ERRORS: &[ErrorCode] = &[
+pub(super) const PATCH_ERRORS: &[ErrorCode] = &[
     ErrorCode::JsonPatchInvalid,
     ErrorCode::ValidationFailed,
     ErrorCode::LimitExceeded,
@@ -260,7 +271,7 @@ const PATCH_ERRORS: &[ErrorCode] = &[
     ErrorCode::InvalidArgument,
 ];
 
-fn strings() -> BoxedStrategy<String> {
+pub(super) fn strings() -> BoxedStrategy<String> {
     prop_oneof![
         2 => proptest::sample::select(&["heat", "cool", "off", "HEAT", "Room 1", ""][..])
             .prop_map(str::to_string),
@@ -270,7 +281,7 @@ fn strings() -> BoxedStrategy<String> {
 }
 
 /// A value for a property: usually a scalar of some type, sometimes structured JSON.
-fn value() -> BoxedStrategy<Value> {
+pub(super) fn value() -> BoxedStrategy<Value> {
     prop_oneof![
         4 => crate::fuzz::json_scalar(strings()),
         1 => json_value(key_from(NAMES), strings(), 2),
@@ -303,7 +314,7 @@ fn model_id() -> BoxedStrategy<Value> {
     .boxed()
 }
 
-fn source_time() -> BoxedStrategy<Value> {
+pub(super) fn source_time() -> BoxedStrategy<Value> {
     prop_oneof![
         Just(json!({"sourceTime": "2024-01-02T03:04:05.1234567Z"})),
         Just(json!({"sourceTime": "yesterday"})),
@@ -312,6 +323,49 @@ fn source_time() -> BoxedStrategy<Value> {
         json_value(key_from(NAMES), strings(), 1),
     ]
     .boxed()
+}
+
+/// A value of `kind`: the `pick`-th of a few, the edges of its range included.
+pub(super) fn typed(kind: Kind, pick: u64) -> Value {
+    let options = match kind {
+        Kind::Text => vec![json!("Room 9"), json!(""), json!("é€😀"), json!("x".repeat(4096))],
+        Kind::Int32 => vec![json!(0), json!(-5), json!(i32::MAX), json!(i32::MIN)],
+        Kind::Number => vec![json!(0.5), json!(-273.15), json!(1e300), json!(3)],
+        Kind::Mode => vec![json!("off"), json!("heat"), json!("cool")],
+        Kind::Thermostat => vec![
+            json!({"$metadata": {}}),
+            json!({"setpoint": 19.5, "mode": "cool", "$metadata": {}}),
+            json!({"mode": "off"}),
+        ],
+    };
+    options[(pick % options.len() as u64) as usize].clone()
+}
+
+/// A well-typed twin: a sample model, a subset of its properties with values of their types,
+/// its component most of the time; now and then a stray entry or a `sourceTime`.
+fn typed_twin() -> impl Strategy<Value = Value> {
+    let extras = proptest::collection::vec((key_from(NAMES), value()), 0..2);
+    let times = proptest::option::weighted(0.2, (key_from(NAMES), source_time()));
+    let picks = proptest::collection::vec(any::<u64>(), 4);
+    (0..MODEL_IDS.len(), any::<u8>(), picks, proptest::option::weighted(0.2, extras), times)
+        .prop_map(|(which, mask, picks, extras, time)| {
+            let model = MODEL_IDS[which];
+            let mut m = Map::new();
+            for (i, (name, kind)) in declared(model).unwrap().iter().enumerate() {
+                let component = matches!(kind, Kind::Thermostat) && mask & 0x80 == 0;
+                if mask & (1 << i) != 0 || component {
+                    m.insert(name.to_string(), typed(*kind, picks[i]));
+                }
+            }
+            m.extend(extras.unwrap_or_default());
+            let mut meta = Map::new();
+            meta.insert("$model".into(), model.into());
+            if let Some((k, v)) = time {
+                meta.insert(k, v);
+            }
+            m.insert(METADATA.into(), Value::Object(meta));
+            Value::Object(m)
+        })
 }
 
 /// A nearly valid twin document.
@@ -331,10 +385,11 @@ fn twin_doc() -> impl Strategy<Value = Value> {
 }
 
 /// A property test's result for one PUT.
-fn check_put(id: &str, text: &str) -> std::result::Result<(), TestCaseError> {
+fn check_put(reach: &Reach, id: &str, text: &str) -> std::result::Result<(), TestCaseError> {
     let m = models();
     match put(m, id, text) {
         Ok(doc) => {
+            reach.hit(0);
             prop_assert_eq!(oracle(&doc, None), Ok(()), "accepted: {}", doc);
             prop_assert_eq!(&doc["$dtId"], id);
             prop_assert_eq!(&doc["$etag"], &stamp().etag);
@@ -351,7 +406,10 @@ fn check_put(id: &str, text: &str) -> std::result::Result<(), TestCaseError> {
 
 #[test]
 fn fuzz_twin_documents() {
-    check("twin documents", 2000, twin_doc(), |doc| check_put("twin-1", &doc.to_string()));
+    let reach = Reach::new(&["accepted"]);
+    let doc = prop_oneof![typed_twin(), twin_doc()];
+    check("twin documents", 2000, doc, |doc| check_put(&reach, "twin-1", &doc.to_string()));
+    reach.at_least(2000, &[REACH_PUT]);
 }
 
 #[test]
@@ -362,115 +420,9 @@ fn fuzz_twin_text() {
         Just("{\"$metadata\": {\"$model\": \"dtmi:example:Floor;1\"}, \"level\": 1".to_string()),
     ];
     let id = prop_oneof![4 => Just("twin-1".to_string()), 1 => nasty_string()];
-    check("twin text", 1000, (id, text), |(id, text)| check_put(&id, &text));
-}
-
-/// A JSON Pointer: usually tokens from the models' names, escaped; sometimes a broken one.
-fn pointer() -> BoxedStrategy<String> {
-    let token = prop_oneof![
-        6 => key_from(NAMES),
-        1 => proptest::sample::select(&["-", "0", "1", "", "a~b", "a/b", "~"][..])
-            .prop_map(str::to_string),
-    ];
-    let good = proptest::collection::vec(token, 1..4).prop_map(|tokens| {
-        tokens.iter().map(|t| format!("/{}", t.replace('~', "~0").replace('/', "~1"))).collect()
-    });
-    prop_oneof![
-        8 => good,
-        1 => proptest::sample::select(&["", "/", "name", "/~2", "/a~", "//"][..])
-            .prop_map(str::to_string),
-        1 => nasty_string(),
-    ]
-    .boxed()
-}
-
-/// One patch operation; now and then with a field missing or one that does not belong.
-fn operation() -> BoxedStrategy<Value> {
-    let verb = prop_oneof![
-        12 => proptest::sample::select(&["add", "replace", "remove"][..]),
-        1 => proptest::sample::select(&["move", "copy", "test", "ADD", ""][..]),
-    ];
-    (verb, pointer(), proptest::option::weighted(0.8, value()), proptest::option::of(pointer()))
-        .prop_map(|(op, path, value, from)| {
-            let mut o = Map::new();
-            o.insert("op".into(), op.into());
-            o.insert("path".into(), path.into());
-            if let Some(v) = value {
-                o.insert("value".into(), v);
-            }
-            if let Some(f) = from.filter(|f| f.len() % 5 == 0) {
-                o.insert("from".into(), f.into());
-            }
-            Value::Object(o)
-        })
-        .boxed()
-}
-
-/// Applies `ops` one at a time with the `json-patch` crate, each path under `prefix`.
-fn one_by_one(doc: &Value, ops: &[Value], prefix: &str) -> Option<Value> {
-    let mut out = doc.clone();
-    for op in ops {
-        let mut op = op.clone();
-        let verb = op.get("op").and_then(Value::as_str)?;
-        if !["add", "replace", "remove"].contains(&verb) {
-            return None;
-        }
-        let path = format!("{prefix}{}", op.get("path").and_then(Value::as_str)?);
-        op["path"] = path.into();
-        let p: json_patch::Patch = serde_json::from_value(json!([op])).ok()?;
-        json_patch::patch(&mut out, &p).ok()?;
-    }
-    Some(out)
-}
-
-#[test]
-fn fuzz_patches() {
-    let m = models();
-    let n = m.twins.len();
-    let ops = proptest::collection::vec(operation(), 0..5);
-    check("patches", 2500, (0..n, any::<bool>(), ops), |(which, on_component, ops)| {
-        let current = &m.twins[which];
-        let before = current.clone();
-        let component =
-            (on_component && current.get("thermostat").is_some()).then_some("thermostat");
-        let text = Value::Array(ops.clone()).to_string();
-        let result = patch(m, current, component, &text);
-        prop_assert_eq!(current, &before, "the stored twin was modified");
-        match result {
-            Ok(doc) => {
-                prop_assert_eq!(oracle(&doc, None), Ok(()), "accepted: {}", doc);
-                prop_assert_eq!(&doc["$dtId"], &current["$dtId"]);
-                prop_assert_eq!(&doc["$etag"], &stamp().etag);
-                let prefix = component.map(|c| format!("/{c}")).unwrap_or_default();
-                let expected = one_by_one(current, &ops, &prefix);
-                prop_assert!(expected.is_some(), "accepted, but an operation fails on its own");
-                prop_assert_eq!(content(&doc), content(&expected.unwrap()));
-                let size = serde_json::to_string(&content(&doc)).unwrap().len();
-                prop_assert!(size <= limits::MAX_TWIN_BYTES + 64, "{size} bytes accepted");
-            }
-            Err(e) => user_error(e.code, PATCH_ERRORS)?,
-        }
-        Ok(())
-    });
-}
-
-#[test]
-fn fuzz_patch_text() {
-    let m = models();
-    let text = prop_oneof![
-        json_value(key_from(&["op", "path", "value", "from", "add", "/name"]), strings(), 3)
-            .prop_map(|v| v.to_string()),
-        json_value(key_from(NAMES), strings(), 2).prop_map(|v| format!("[{v}]")),
-        ".{0,64}",
-    ];
-    check("patch text", 1000, (0..m.twins.len(), text), |(which, text)| {
-        let current = &m.twins[which];
-        match patch(m, current, None, &text) {
-            Ok(doc) => prop_assert_eq!(oracle(&doc, None), Ok(()), "accepted: {}", doc),
-            Err(e) => user_error(e.code, PATCH_ERRORS)?,
-        }
-        Ok(())
-    });
+    let reach = Reach::new(&["accepted"]);
+    check("twin text", 1000, (id, text), |(id, text)| check_put(&reach, &id, &text));
+    reach.at_least(1000, &[0]); // arbitrary JSON is hardly ever a twin
 }
 
 #[test]
@@ -497,33 +449,4 @@ fn the_oracle_tells_good_twins_from_bad() {
     let mut no_component = room.clone();
     no_component.as_object_mut().unwrap().remove("thermostat");
     assert!(oracle(&no_component, None).is_err());
-}
-
-// Regressions: the minimal inputs of failures the targets above found, as plain tests.
-
-/// `fuzz_patches`: a component patch `[{"op": "add", "path": "/$model", "value": null}]` on
-/// room-101's thermostat was accepted, and the component kept a `$model` field (with a
-/// `lastUpdateTime` in its `$metadata`) that GET returned as if the service had written it.
-#[test]
-fn a_component_takes_no_dollar_fields() {
-    let m = models();
-    let room = m.twins.iter().find(|t| t["$dtId"] == "room-101").unwrap();
-    let add = r#"[{"op": "add", "path": "/$model", "value": null}]"#;
-    let e = patch(m, room, Some("thermostat"), add).unwrap_err();
-    assert_eq!(e.code, ErrorCode::JsonPatchInvalid, "{e}");
-    assert!(e.message.contains("'$model' is not a field of component 'thermostat'"), "{e}");
-    // The same through the twin, and by replacing the whole component.
-    for p in [
-        r#"[{"op": "add", "path": "/thermostat/$foo", "value": 1}]"#,
-        r#"[{"op": "replace", "path": "/thermostat", "value": {"$etag": "x", "setpoint": 1}}]"#,
-    ] {
-        assert_eq!(patch(m, room, None, p).unwrap_err().code, ErrorCode::JsonPatchInvalid, "{p}");
-    }
-    // And on create-or-replace.
-    let doc = json!({"$metadata": {"$model": "dtmi:example:Room;1"},
-                     "thermostat": {"$metadata": {}, "$model": null}});
-    assert_eq!(put(m, "r", &doc.to_string()).unwrap_err().code, ErrorCode::InvalidArgument);
-    // `$metadata` itself is still the component's.
-    let ok = r#"[{"op": "add", "path": "/$metadata/setpoint", "value": {"sourceTime": "2024-01-02T03:04:05Z"}}]"#;
-    patch(m, room, Some("thermostat"), ok).unwrap();
 }
