@@ -93,8 +93,8 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
 
-/// Strings that tend to break parsers: empty, whitespace, escapes, quotes, non-ASCII, control
-/// characters, very long runs, numbers as text.
+/// Strings that tend to break parsers: empty, whitespace, escapes, quotes, non-ASCII (also
+/// straddling small byte offsets), control characters, very long runs, numbers as text.
 pub fn nasty_string() -> BoxedStrategy<String> {
     const NASTY: &[&str] = &[
         "",
@@ -112,6 +112,10 @@ pub fn nasty_string() -> BoxedStrategy<String> {
         "1e999",
         "-0",
         "9223372036854775808",
+        // A character across a byte offset a parser might slice at (found: `dtmi.rs`, byte 5).
+        "abcd€",
+        "dtmi:€;1",
+        "a\u{10000}",
     ];
     prop_oneof![
         3 => proptest::sample::select(NASTY).prop_map(str::to_string),
