@@ -1,10 +1,11 @@
 //! What the property tests that fuzz the parsers share (test builds only): the runner and the
 //! generators of arbitrary JSON.
 //!
-//! The fuzz targets — `model/twin_fuzz_tests.rs` (the twin validator), `model/patch_fuzz_tests.rs`
-//! (JSON Patch), `model/dtdl/fuzz_tests.rs` (the DTDL parser and batch checks) and `query/fuzz_tests.rs` (the
-//! query language) — are proptest properties run as ordinary unit tests, so CI runs them on every
-//! push in a debug build: about 18,000 cases in about 14 s on one core. Why proptest rather than
+//! The fuzz targets — `model/twin_fuzz_tests.rs` (the twin validator),
+//! `model/patch_fuzz_tests.rs` (JSON Patch), `model/dtdl/fuzz_tests.rs` (the DTDL parser and batch
+//! checks) and `query/fuzz_tests.rs` (the query language) — are proptest properties run as
+//! ordinary unit tests, so CI runs them on every push in a debug build: 18,000 cases in about
+//! 14 s on one core. Why proptest rather than
 //! cargo-fuzz: it needs no nightly toolchain or separate build, it shrinks a failure to a minimal
 //! input that can be pasted into a regression test, and structured generators (patch operations,
 //! query tokens, mutations of real models) reach deep code that random bytes rarely do.
