@@ -36,6 +36,8 @@ pub mod api;
 pub mod client;
 pub mod dr;
 pub mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod health;
 pub mod model;
 pub mod pb;

@@ -3,8 +3,11 @@
 //! A deliberately tiny HTTP/1.1 server on tokio: GET and HEAD only, one request per connection
 //! (`Connection: close`), the request head bounded in size and time. That is all a Prometheus
 //! scraper, a browser and a load balancer's probe need, and it keeps a full web framework out of
-//! the binary. Each request is rendered from live state when it comes.
+//! the binary. Each request is rendered from live state when it comes. The head's size and time
+//! limits are stated in [`super::limits`]; a longer head gets 431, a slow one 408, and no request
+//! body is ever read.
 
+use super::limits::{HTTP_READ_TIMEOUT, MAX_HTTP_HEAD_BYTES};
 use crate::health::{Health, metrics, page};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,12 +15,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
-
-/// The largest request head accepted.
-const MAX_HEAD: usize = 16 << 10;
-
-/// How long a client may take to send its request head.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Binds the HTTP port.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -38,7 +35,9 @@ pub fn serve(listener: TcpListener, health: Health, tls: Option<TlsAcceptor>) ->
                         let done = match tls {
                             None => handle(stream, &health).await,
                             Some(tls) => {
-                                match tokio::time::timeout(READ_TIMEOUT, tls.accept(stream)).await {
+                                match tokio::time::timeout(HTTP_READ_TIMEOUT, tls.accept(stream))
+                                    .await
+                                {
                                     Ok(Ok(stream)) => handle(stream, &health).await,
                                     Ok(Err(e)) => Err(e),
                                     Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
@@ -59,9 +58,14 @@ pub fn serve(listener: TcpListener, health: Health, tls: Option<TlsAcceptor>) ->
     })
 }
 
+/// Where the request head ends (the index of its blank line), once it has arrived.
+fn head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n")
+}
+
 /// The request line's method and path, once the whole head has arrived.
 fn parse_head(buf: &[u8]) -> Option<(String, String)> {
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let end = head_end(buf)?;
     let head = std::str::from_utf8(&buf[..end]).ok()?;
     let line = head.lines().next()?;
     let mut parts = line.split(' ');
@@ -71,32 +75,79 @@ fn parse_head(buf: &[u8]) -> Option<(String, String)> {
     Some((method, path))
 }
 
-async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
-    health: &Health,
-) -> std::io::Result<()> {
+/// Why a request head was not read.
+enum Refused {
+    /// Longer than [`MAX_HTTP_HEAD_BYTES`] with no end in sight.
+    TooLarge,
+    /// Not complete within [`HTTP_READ_TIMEOUT`].
+    TooSlow,
+    /// Closed early, or not an HTTP request line.
+    Bad,
+}
+
+/// Reads the request head: at most [`MAX_HTTP_HEAD_BYTES`] (plus one read's worth) within
+/// [`HTTP_READ_TIMEOUT`].
+async fn read_head<S: AsyncRead + Unpin>(
+    stream: &mut S,
+) -> std::io::Result<Result<(String, String), Refused>> {
     let mut buf = Vec::with_capacity(1024);
-    let head = tokio::time::timeout(READ_TIMEOUT, async {
+    let read = tokio::time::timeout(HTTP_READ_TIMEOUT, async {
         let mut chunk = [0u8; 2048];
         loop {
-            if let Some(head) = parse_head(&buf) {
-                return Ok::<_, std::io::Error>(Some(head));
+            if let Some(end) = head_end(&buf) {
+                // The head may have come whole in the last read: its own length is what counts.
+                if end + 4 > MAX_HTTP_HEAD_BYTES {
+                    return Ok(Err(Refused::TooLarge));
+                }
+                return Ok::<_, std::io::Error>(parse_head(&buf).ok_or(Refused::Bad));
             }
-            if buf.len() > MAX_HEAD {
-                return Ok(None);
+            if buf.len() > MAX_HTTP_HEAD_BYTES {
+                return Ok(Err(Refused::TooLarge));
             }
             let n = stream.read(&mut chunk).await?;
             if n == 0 {
-                return Ok(None);
+                return Ok(Err(Refused::Bad));
             }
             buf.extend_from_slice(&chunk[..n]);
         }
     })
-    .await
-    .unwrap_or(Ok(None))?;
-    let Some((method, path)) = head else {
-        return respond(&mut stream, "400 Bad Request", "text/plain", b"bad request\n", false)
+    .await;
+    match read {
+        Ok(r) => r,
+        Err(_) => Ok(Err(Refused::TooSlow)),
+    }
+}
+
+async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    health: &Health,
+) -> std::io::Result<()> {
+    let (method, path) = match read_head(&mut stream).await? {
+        Ok(head) => head,
+        Err(refused) => {
+            let (status, body): (&str, &[u8]) = match refused {
+                Refused::TooLarge => {
+                    ("431 Request Header Fields Too Large", b"request head over 16 KiB\n")
+                }
+                Refused::TooSlow => ("408 Request Timeout", b"request head too slow\n"),
+                Refused::Bad => ("400 Bad Request", b"bad request\n"),
+            };
+            respond(&mut stream, status, "text/plain", body, false).await?;
+            // Closing with unread bytes would reset the connection, and the client could lose
+            // the answer before reading it: read (and drop) a bounded amount for a bounded time.
+            let mut sink = [0u8; 4096];
+            let mut left = 4 * MAX_HTTP_HEAD_BYTES;
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                while left > 0 {
+                    match stream.read(&mut sink).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => left = left.saturating_sub(n),
+                    }
+                }
+            })
             .await;
+            return Ok(());
+        }
     };
     let head_only = method == "HEAD";
     if method != "GET" && !head_only {

@@ -8,7 +8,8 @@
 //! resource health and incidents, `AuditService` ([`audit`]) the trail of administrative
 //! operations (who failed over, who changed the membership). Errors become gRPC statuses carrying the ADT error code
 //! ([`status`]). Each node can also serve `/metrics` and a status page on an HTTP port
-//! ([`http`]), and every gRPC call is counted ([`rpc_metrics`]).
+//! ([`http`]), and every gRPC call is counted ([`rpc_metrics`]). Every port's request-size
+//! limit is stated in [`limits`].
 //!
 //! This layer builds no server: `crate::server` wires these services, raft's own
 //! `RaftService` and the background tasks into a running node.
@@ -18,6 +19,7 @@ mod cluster;
 mod dr;
 pub mod health;
 pub mod http;
+pub mod limits;
 mod models;
 mod query;
 mod relationships;

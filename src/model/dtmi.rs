@@ -47,7 +47,9 @@ pub fn check(dtmi: &str) -> std::result::Result<(), String> {
         ));
     }
     let Some(rest) = dtmi.strip_prefix("dtmi:") else {
-        return Err(if dtmi.len() >= 5 && dtmi[..5].eq_ignore_ascii_case("dtmi:") {
+        // `get`, not `[..5]`: byte 5 may fall inside a character (`a\0𐀀`), and a panic here is a
+        // panic in apply, on every replica (found by `dtdl/fuzz_tests.rs`).
+        return Err(if dtmi.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("dtmi:")) {
             "the scheme must be 'dtmi' in lower case".into()
         } else {
             "it must start with 'dtmi:'".into()
@@ -185,6 +187,15 @@ mod tests {
 
     fn why(d: &str) -> String {
         check(d).expect_err(d)
+    }
+
+    /// Regression (`fuzz_arbitrary_json_models`): a string whose fifth byte is inside a
+    /// character panicked while checking for an upper-case scheme.
+    #[test]
+    fn a_character_across_byte_five_is_not_a_panic() {
+        assert_eq!(why("a\0𐀀"), "it must start with 'dtmi:'");
+        assert_eq!(why("abcd€"), "it must start with 'dtmi:'");
+        assert_eq!(why("DTMI:é"), "the scheme must be 'dtmi' in lower case");
     }
 
     #[test]

@@ -12,3 +12,8 @@ pub mod patch;
 pub mod relationship;
 pub mod time;
 pub mod twin;
+
+#[cfg(test)]
+mod patch_fuzz_tests;
+#[cfg(test)]
+mod twin_fuzz_tests;

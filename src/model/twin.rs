@@ -21,7 +21,7 @@
 //! serialized bytes are deterministic.
 
 use crate::err;
-use crate::error::Result;
+use crate::error::{Error, ErrorCode, Result};
 use crate::model::dtdl::ResolvedModel;
 use crate::model::limits;
 use crate::model::patch::Patch;
@@ -117,6 +117,7 @@ pub fn build_put(
     for (k, v) in contents {
         if model.components.contains_key(&k) {
             let Value::Object(comp) = v else { unreachable!("validated as an object") };
+            check_component_fields(&k, &comp, ErrorCode::InvalidArgument)?;
             let comp_times = source_times_from(comp.get(METADATA))?;
             doc.insert(k, Value::Object(stamp_component(&comp, &comp_times, None, &t)?));
         } else {
@@ -195,6 +196,7 @@ pub fn build_patch(
     for (k, v) in contents {
         if model.components.contains_key(&k) {
             let Value::Object(comp) = v else { unreachable!("validated as an object") };
+            check_component_fields(&k, &comp, ErrorCode::JsonPatchInvalid)?;
             let touched: std::collections::BTreeSet<&str> = patch
                 .ops
                 .iter()
@@ -266,6 +268,22 @@ fn check_metadata_path(rest: &[String], op: &str, model_changed: &mut bool) -> R
              '$metadata/<property>/sourceTime' can be patched",
             rest.join("/")
         )),
+    }
+}
+
+/// A component holds its properties and its `$metadata`, and no other field starting with '$'
+/// (ADT's shape). Validation skips `$` fields, so without this check a component could keep one —
+/// `{"$model": null}` — that GET would return as if the service had written it. (Found by the
+/// patch fuzzer: `model/patch_fuzz_tests.rs`.)
+fn check_component_fields(name: &str, comp: &Map<String, Value>, code: ErrorCode) -> Result<()> {
+    match comp.keys().find(|k| k.starts_with('$') && k.as_str() != METADATA) {
+        Some(k) => Err(Error::new(
+            code,
+            format!(
+                "'{k}' is not a field of component '{name}'; only $metadata may start with '$'"
+            ),
+        )),
+        None => Ok(()),
     }
 }
 

@@ -74,6 +74,8 @@ pub mod eval;
 pub mod exec;
 #[cfg(test)]
 mod fixture;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod lexer;
 pub mod parser;
 pub mod planner;

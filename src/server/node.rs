@@ -25,11 +25,10 @@
 use crate::api::service::Shared;
 use crate::api::{
     AuditApi, ClusterApi, DrApi, HealthApi, ModelApi, QueryApi, RelationshipApi, TwinApi, http,
-    rpc_metrics,
+    limits, rpc_metrics,
 };
 use crate::dr::{self, Dr};
 use crate::health::{self, Health, Thresholds};
-use crate::model::limits;
 use crate::pb;
 use crate::pb::audit_service_server::AuditServiceServer;
 use crate::pb::cluster_service_client::ClusterServiceClient;
@@ -263,19 +262,22 @@ impl Node {
             Some(auth) => Some(Arc::new(auth.verifier()?)),
             None => None,
         };
-        let max = limits::MAX_MODEL_BATCH_BYTES;
-        let raft_max = raft::network::MAX_MESSAGE_BYTES;
+        // Every port's request-size limit is stated, with its reason, in `api::limits`.
+        let max = limits::MAX_REQUEST_BYTES;
+        let internal = limits::MAX_INTERNAL_BYTES;
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = &tls {
             builder = builder.tls_config(tls.server())?;
         }
         let router = builder
             .tcp_nodelay(true)
+            .http2_max_header_list_size(limits::MAX_HEADER_LIST_BYTES)
             .layer(rpc_metrics::RpcMetricsLayer(node_health.rpc()))
             // Inside the metrics layer, so refused calls are counted too: first the TLS guard
             // (internal methods for nodes only), then client authentication.
             .layer(NodeGuardLayer::new(&config.region, tls.is_some()))
             .layer(AuthLayer(verifier))
+            .layer(limits::MessageLimitLayer)
             .add_service(health_service)
             .add_service(reflection)
             .add_service(
@@ -286,31 +288,40 @@ impl Node {
                     .max_decoding_message_size(max),
             )
             .add_service(
-                ModelServiceServer::new(ModelApi(shared.clone())).max_decoding_message_size(max),
+                ModelServiceServer::new(ModelApi(shared.clone()))
+                    .max_decoding_message_size(limits::MAX_MODEL_UPLOAD_BYTES),
             )
             .add_service(
                 pb::query_service_server::QueryServiceServer::new(QueryApi::new(shared.clone()))
                     .max_decoding_message_size(max),
             )
-            .add_service(ClusterServiceServer::new(ClusterApi(shared.clone())))
-            .add_service(HealthServiceServer::new(HealthApi(node_health.clone())))
-            .add_service(AuditServiceServer::new(AuditApi(shared.clone())))
+            .add_service(
+                ClusterServiceServer::new(ClusterApi(shared.clone()))
+                    .max_decoding_message_size(max),
+            )
+            .add_service(
+                HealthServiceServer::new(HealthApi(node_health.clone()))
+                    .max_decoding_message_size(max),
+            )
+            .add_service(
+                AuditServiceServer::new(AuditApi(shared.clone())).max_decoding_message_size(max),
+            )
             .add_service(
                 DrServiceServer::new(DrApi {
                     shared: shared.clone(),
                     geo: geo.clone(),
                     health: node_health.clone(),
                 })
-                .max_decoding_message_size(raft_max)
-                .max_encoding_message_size(raft_max),
+                .max_decoding_message_size(internal)
+                .max_encoding_message_size(internal),
             )
             .add_service(
                 RaftServiceServer::new(RaftApi {
                     node: node.clone(),
                     elections: elections.clone(),
                 })
-                .max_decoding_message_size(raft_max)
-                .max_encoding_message_size(raft_max),
+                .max_decoding_message_size(internal)
+                .max_encoding_message_size(internal),
             );
 
         let (stop, stopped) = oneshot::channel::<()>();

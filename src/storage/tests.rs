@@ -490,3 +490,18 @@ fn applied_position_is_recorded_and_gaps_are_allowed_but_not_reapplies() {
     let cmd = Command { request: None, time: Timestamp(1), epoch: 1, origin: None, op: Op::Noop };
     assert!(h.store.apply(7, &cmd).is_err());
 }
+
+/// Regression (`model/dtdl/fuzz_tests.rs`): a model whose schema referenced `"@id": "a\0𐀀"`
+/// made the DTMI check slice a character in two, a panic inside apply — on every replica, and
+/// again at every restart as the entry was replayed. Now it is a user error and nothing changes.
+#[test]
+fn a_model_id_that_splits_a_character_is_refused_not_a_panic() {
+    let mut h = Harness::new();
+    let before = h.store.fingerprint().unwrap();
+    let models = json!([{"@id": "dtmi:f:A;1", "@type": "Interface", "@context": "dtmi:dtdl:context;3",
+        "contents": [{"@type": "Property", "name": "x", "schema": [{"@id": "a\u{0}𐀀"}]}]}]);
+    assert_eq!(h.fail(Op::AddModels { json: models.to_string() }), ErrorCode::DTDLParserError);
+    let id = json!([{"@id": "abcd€", "@type": "Interface", "@context": "dtmi:dtdl:context;3"}]);
+    assert_eq!(h.fail(Op::AddModels { json: id.to_string() }), ErrorCode::DTDLParserError);
+    assert_eq!(h.store.fingerprint().unwrap(), before);
+}

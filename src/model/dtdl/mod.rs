@@ -57,3 +57,6 @@ pub const MAX_SCHEMA_DEPTH: usize = 5;
 pub const MAX_INTERFACES_IN_HIERARCHY: usize = 1024;
 /// The most entries a DTDL v2 `extends` may list.
 pub const MAX_V2_EXTENDS: usize = 2;
+
+#[cfg(test)]
+mod fuzz_tests;
