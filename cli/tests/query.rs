@@ -21,16 +21,6 @@ use twinstore::pb::relationship_service_client::RelationshipServiceClient;
 use twinstore::pb::twin_service_client::TwinServiceClient;
 use twinstore::server::{Node, NodeConfig};
 
-const SAMPLE_MODELS: [&str; 5] = [
-    include_str!("../../scripts/sample/models/thermostat.json"),
-    include_str!("../../scripts/sample/models/sensor.json"),
-    include_str!("../../scripts/sample/models/room.json"),
-    include_str!("../../scripts/sample/models/floor.json"),
-    include_str!("../../scripts/sample/models/building.json"),
-];
-const SAMPLE_TWINS: &str = include_str!("../../scripts/sample/twins.json");
-const SAMPLE_RELATIONSHIPS: &str = include_str!("../../scripts/sample/relationships.json");
-
 struct Env {
     node: Node,
     channel: Channel,
@@ -51,7 +41,7 @@ impl Env {
             .unwrap();
         let env = Env { node, channel, _dir: dir };
         let mut models = ModelServiceClient::new(env.channel.clone());
-        for m in SAMPLE_MODELS {
+        for (_, m) in twinstore::model::sample::MODELS {
             models
                 .add_models(pb::AddModelsRequest { models_json: m.into(), options: None })
                 .await
@@ -78,12 +68,13 @@ impl Env {
     }
 
     async fn load(&self) {
-        let twins: Vec<Value> = serde_json::from_str(SAMPLE_TWINS).unwrap();
+        let twins: Vec<Value> = serde_json::from_str(twinstore::model::sample::TWINS).unwrap();
         for t in twins {
             let id = t["$dtId"].as_str().unwrap().to_string();
             self.put_twin(&id, t).await;
         }
-        let rels: Vec<Value> = serde_json::from_str(SAMPLE_RELATIONSHIPS).unwrap();
+        let rels: Vec<Value> =
+            serde_json::from_str(twinstore::model::sample::RELATIONSHIPS).unwrap();
         for r in rels {
             let (s, id) = (
                 r["$sourceId"].as_str().unwrap().to_string(),

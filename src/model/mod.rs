@@ -10,6 +10,7 @@ pub mod etag;
 pub mod limits;
 pub mod patch;
 pub mod relationship;
+pub mod sample;
 pub mod time;
 pub mod twin;
 

@@ -34,15 +34,6 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
-const SAMPLE_MODELS: [&str; 5] = [
-    include_str!("../../scripts/sample/models/thermostat.json"),
-    include_str!("../../scripts/sample/models/sensor.json"),
-    include_str!("../../scripts/sample/models/room.json"),
-    include_str!("../../scripts/sample/models/floor.json"),
-    include_str!("../../scripts/sample/models/building.json"),
-];
-const SAMPLE_TWINS: &str = include_str!("../../scripts/sample/twins.json");
-
 const MODEL_IDS: [&str; 5] = [
     "dtmi:example:Building;1",
     "dtmi:example:Floor;1",
@@ -88,7 +79,7 @@ pub(super) fn models() -> &'static Models {
     static MODELS: OnceLock<Models> = OnceLock::new();
     MODELS.get_or_init(|| {
         let mut stored = BTreeMap::new();
-        for m in SAMPLE_MODELS {
+        for (_, m) in crate::model::sample::MODELS {
             for (i, _) in parse_batch(m).unwrap() {
                 stored.insert(i.id.clone(), Arc::new(i));
             }
@@ -98,7 +89,7 @@ pub(super) fn models() -> &'static Models {
             .map(|id| (id.to_string(), Arc::new(resolve(id, &stored).unwrap())))
             .collect();
         let mut m = Models { stored, resolved, twins: Vec::new() };
-        let sample: Vec<Value> = serde_json::from_str(SAMPLE_TWINS).unwrap();
+        let sample: Vec<Value> = serde_json::from_str(crate::model::sample::TWINS).unwrap();
         m.twins = sample
             .iter()
             .map(|t| put(&m, t["$dtId"].as_str().unwrap(), &t.to_string()).unwrap())

@@ -24,16 +24,6 @@ use crate::model::time::Timestamp;
 use crate::storage::{Command, Op, Precondition, Store};
 use serde_json::{Value, json};
 
-const SAMPLE_MODELS: [&str; 5] = [
-    include_str!("../../scripts/sample/models/thermostat.json"),
-    include_str!("../../scripts/sample/models/sensor.json"),
-    include_str!("../../scripts/sample/models/room.json"),
-    include_str!("../../scripts/sample/models/floor.json"),
-    include_str!("../../scripts/sample/models/building.json"),
-];
-const SAMPLE_TWINS: &str = include_str!("../../scripts/sample/twins.json");
-const SAMPLE_RELATIONSHIPS: &str = include_str!("../../scripts/sample/relationships.json");
-
 const EXTRA_MODELS: &str = r#"[
   {"@id": "dtmi:example:Lab;1", "@type": "Interface", "@context": "dtmi:dtdl:context;3",
    "extends": "dtmi:example:Room;1",
@@ -56,11 +46,11 @@ pub(crate) struct Fixture {
 impl Fixture {
     pub fn new() -> Fixture {
         let mut f = Fixture { store: Store::temporary().unwrap(), index: 0 };
-        for m in SAMPLE_MODELS {
+        for (_, m) in crate::model::sample::MODELS {
             f.apply(Op::AddModels { json: m.into() });
         }
         f.apply(Op::AddModels { json: EXTRA_MODELS.into() });
-        let twins: Vec<Value> = serde_json::from_str(SAMPLE_TWINS).unwrap();
+        let twins: Vec<Value> = serde_json::from_str(crate::model::sample::TWINS).unwrap();
         for t in twins {
             let id = t["$dtId"].as_str().unwrap().to_string();
             f.put_twin(&id, t);
@@ -75,7 +65,7 @@ impl Fixture {
             "room-301",
             json!({"$metadata": {"$model": "dtmi:example:Room;2"}, "name": "Room 301", "Capacity": 40}),
         );
-        let rels: Vec<Value> = serde_json::from_str(SAMPLE_RELATIONSHIPS).unwrap();
+        let rels: Vec<Value> = serde_json::from_str(crate::model::sample::RELATIONSHIPS).unwrap();
         for r in rels {
             let source = r["$sourceId"].as_str().unwrap().to_string();
             let id = r["$relationshipId"].as_str().unwrap().to_string();

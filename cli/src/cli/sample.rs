@@ -1,9 +1,5 @@
-//! The sample building graph, compiled into the binary.
-//!
-//! `twinstore up` loads it so a fresh deployment has something to query, wherever the binary is
-//! run from; the same files live in `scripts/sample/` for `twinstore model add` and for reading.
-//! One building, two floors, four rooms (each with a `thermostat` component) and four sensors,
-//! joined by `contains` and `hasSensor` relationships. [`load`] puts it into a deployment.
+//! The sample building graph (`twinstore::model::sample`, compiled in from `scripts/sample/`),
+//! and [`load`], which puts it into a deployment for `twinstore up`.
 
 use super::output::{CliError, CliResult};
 use serde_json::Value;
@@ -11,21 +7,7 @@ use std::collections::BTreeSet;
 use twinstore::client::{Client, Conditions, Consistency};
 use twinstore::error::ErrorCode;
 
-/// The DTDL Interfaces, dependencies first: (file name, JSON).
-pub(crate) const MODELS: [(&str, &str); 5] = [
-    ("thermostat.json", include_str!("../../../scripts/sample/models/thermostat.json")),
-    ("sensor.json", include_str!("../../../scripts/sample/models/sensor.json")),
-    ("room.json", include_str!("../../../scripts/sample/models/room.json")),
-    ("floor.json", include_str!("../../../scripts/sample/models/floor.json")),
-    ("building.json", include_str!("../../../scripts/sample/models/building.json")),
-];
-
-/// The twins: a JSON array of twin documents with `$dtId`.
-pub(crate) const TWINS: &str = include_str!("../../../scripts/sample/twins.json");
-
-/// The relationships: a JSON array with `$sourceId`, `$relationshipId`, `$targetId`,
-/// `$relationshipName` and properties.
-pub(crate) const RELATIONSHIPS: &str = include_str!("../../../scripts/sample/relationships.json");
+pub(crate) use twinstore::model::sample::{MODELS, RELATIONSHIPS, TWINS};
 
 /// What was loaded.
 pub(crate) struct Loaded {
