@@ -7,8 +7,9 @@
 #   --duration D   how long each of the 8 measurements runs [10s]; the whole run takes about
 #                  8 x D plus a minute of setup
 #   --clients N    the clients of the peak-write measurement (a) [64]
-#   --tls          twinstore over TLS with mutual TLS between its nodes, as it is deployed by
-#                  default; without it twinstore's nodes are plaintext, like the etcd members
+#   --tls          twinstore as it is deployed by default: TLS, mutual TLS between its nodes and
+#                  a bearer token on every call; without it twinstore's nodes are plaintext and
+#                  open, like the etcd members
 #   --keep         keep the logs and JSON reports (their directory is printed); data is deleted
 #
 # It starts, on loopback only:
@@ -44,7 +45,7 @@ TWINSTORE_PORT=7501
 START_WAIT=30    # seconds each cluster may take to become ready
 
 die() { echo "bench-vs-etcd.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 while (( $# )); do
   case "$1" in
@@ -160,7 +161,15 @@ done
 echo "starting twinstore: 3 nodes on 127.0.1.1-3:$TWINSTORE_PORT ($BIN)" >&2
 cluster up > "$WORK/cluster-up.log" 2>&1 || { cat "$WORK/cluster-up.log" >&2; die "twinstore did not start"; }
 TS_EPS="$SCHEME://127.0.1.1:$TWINSTORE_PORT,$SCHEME://127.0.1.2:$TWINSTORE_PORT,$SCHEME://127.0.1.3:$TWINSTORE_PORT"
-if (( TLS )); then export TWINSTORE_CA="$TS_DIR/certs/ca.pem"; else unset TWINSTORE_CA; fi
+if (( TLS )); then
+  # As a secure deployment is used: TLS, and a token on every call.
+  export TWINSTORE_CA="$TS_DIR/certs/ca.pem"
+  TWINSTORE_TOKEN="$("$BIN" token issue --key "$TS_DIR/certs/token-signing.pem" --role Admin \
+    --ttl 12h --subject bench)" || die "cannot issue a token"
+  export TWINSTORE_TOKEN
+else
+  unset TWINSTORE_CA TWINSTORE_TOKEN
+fi
 waited=0
 until "$BIN" --endpoint "$TS_EPS" --output json cluster status 2>/dev/null \
     | jq -e '.settled == true and .reachable >= 3' >/dev/null; do
@@ -205,7 +214,7 @@ failed() { field "$1-twinstore" .failed; field "$1-etcd" .failed; }
 
 echo
 echo "twinstore ($(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')) vs etcd $ETCD_VERSION," \
-  "3 nodes each on loopback (twinstore $( ((TLS)) && echo "over mutual TLS" || echo plaintext)), $(nproc) CPU(s), $(free -h | awk '/^Mem:/ {print $2}') memory," \
+  "3 nodes each on loopback (twinstore $( ((TLS)) && echo "over mutual TLS, with tokens" || echo plaintext)), $(nproc) CPU(s), $(free -h | awk '/^Mem:/ {print $2}') memory," \
   "$(date -u '+%F'), ${SECS}s per measurement, 1 KiB values on $KEYS keys;" \
   "load average before $LOAD_BEFORE, after $(cut -d' ' -f1-3 /proc/loadavg)"
 echo

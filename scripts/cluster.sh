@@ -27,13 +27,15 @@
 #   TWINSTORE_STANDBY_OF    DR, on a standby: the URLs of the primary region it follows
 #   TWINSTORE_NODE_CONFIG   more `key = value` lines for every node's config file
 #   TWINSTORE_CLUSTER_CERTS the certificate directory [DIR/certs]: the CA (made by `twinstore
-#                           certs init` when missing) and each node's certificate; give two
-#                           regions of a DR pair the same one, so they trust each other
-#   TWINSTORE_CLUSTER_INSECURE=1  plaintext nodes, without TLS (loopback only)
+#                           certs init` when missing), each node's certificate, and the token
+#                           key pair (`twinstore token keygen`); give two regions of a DR pair
+#                           the same one, so they trust each other and accept the same tokens
+#   TWINSTORE_CLUSTER_INSECURE=1  plaintext nodes, without TLS or authentication (loopback only)
 #
-# Secure by default: TLS on every port, mutual TLS between the nodes. Then, in any shell:
+# Secure by default: TLS on every port, mutual TLS between the nodes, and a bearer token needed
+# for every call. Then, in any shell (`up` prints these):
 #   export TWINSTORE_ENDPOINT=https://127.0.1.1:7101,https://127.0.1.2:7101,...
-#   export TWINSTORE_CA=DIR/certs/ca.pem
+#   export TWINSTORE_CA=DIR/certs/ca.pem TWINSTORE_TOKEN=...
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -79,11 +81,19 @@ check_node() { [[ "${1:-}" =~ ^[1-9]$ ]] && (( $1 <= NODES )) || die "no node '$
 source "$REPO/scripts/binary.sh"
 binary() { twinstore_binary || die "no twinstore binary to run"; }
 
-# The client's view of the nodes: with TLS, checked by the CA.
+# The client's view of the nodes: with TLS, checked by the CA, with an Admin token.
 ts() {
-  if [[ -n "$INSECURE" ]]; then "$BIN" "$@"; else "$BIN" --ca "$(ca)" "$@"; fi
+  if [[ -n "$INSECURE" ]]; then "$BIN" "$@"; else "$BIN" --ca "$(ca)" --token "$(token)" "$@"; fi
 }
 ca() { echo "$(cd "$CERTS" && pwd)/ca.pem"; }
+TOKEN=""
+token() {
+  if [[ -z "$TOKEN" ]]; then
+    TOKEN="$("$BIN" token issue --key "$CERTS/token-signing.pem" --role Admin --ttl 12h \
+      --subject cluster.sh)" || die "cannot issue a token with $CERTS/token-signing.pem"
+  fi
+  echo "$TOKEN"
+}
 
 # The CA (once) and node N's certificate, made with `twinstore certs` when missing.
 ensure_certs() {
@@ -92,6 +102,9 @@ ensure_certs() {
   mkdir -p "$CERTS"
   if [[ ! -f "$CERTS/ca.pem" ]]; then
     "$BIN" certs init --dir "$CERTS" >/dev/null || die "cannot make a CA in $CERTS"
+  fi
+  if [[ ! -f "$CERTS/token-verify.pem" ]]; then
+    "$BIN" token keygen --out "$CERTS" >/dev/null || die "cannot make a token key in $CERTS"
   fi
   if [[ ! -f "$CERTS/node-$REGION-$n.pem" ]]; then
     "$BIN" certs node --dir "$CERTS" --id "$n" --region "$REGION" --addr "127.0.$OCTET.$n" \
@@ -123,6 +136,7 @@ write_config() {
       echo "tls_ca = \"$certs/ca.pem\""
       echo "tls_cert = \"$certs/node-$REGION-$n.pem\""
       echo "tls_key = \"$certs/node-$REGION-$n-key.pem\""
+      echo "token_key = [\"$certs/token-verify.pem\"]"
     fi
     [[ -z "$EXTRA_CONFIG" ]] || printf '%s\n' "$EXTRA_CONFIG"
   } > "$DIR/node$n.toml"
@@ -198,7 +212,7 @@ cmd_up() {
   cmd_status
   echo
   echo "export TWINSTORE_ENDPOINT=$(endpoints)"
-  [[ -n "$INSECURE" ]] || echo "export TWINSTORE_CA=$(ca)"
+  [[ -n "$INSECURE" ]] || echo "export TWINSTORE_CA=$(ca) TWINSTORE_TOKEN=$(token)"
 }
 
 cmd_status() {

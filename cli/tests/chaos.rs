@@ -70,12 +70,12 @@ async fn quiesce(addrs: &[String]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_isolated_leader_loses_nothing_and_serves_no_stale_read() {
     let (nodes, addrs, _dirs) = start3().await;
-    workload::prepare(&addrs[0], None).await.unwrap();
+    workload::prepare(&addrs[0], &Default::default()).await.unwrap();
     // Again: the model is there already, with its relationship.
-    workload::prepare(&addrs[1], None).await.unwrap();
+    workload::prepare(&addrs[1], &Default::default()).await.unwrap();
     let settings = workload::Settings {
         endpoints: addrs.clone(),
-        tls: None,
+        access: Default::default(),
         clients: 6,
         keys: 5,
         duration: Duration::from_secs(5),
@@ -101,7 +101,7 @@ async fn an_isolated_leader_loses_nothing_and_serves_no_stale_read() {
     }
     let history = run.await.unwrap();
     quiesce(&addrs).await;
-    let finals = workload::finals(&addrs, 5, None).await;
+    let finals = workload::finals(&addrs, 5, &Default::default()).await;
     assert!(finals.unreachable.is_empty(), "{:?}", finals.unreachable);
     assert_eq!(finals.nodes.len(), 3);
     assert_eq!(finals.nodes[0].values.len(), 10, "5 twins and their 5 relationships");

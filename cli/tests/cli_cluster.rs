@@ -273,10 +273,21 @@ fn cluster_sh_starts_kills_restarts_and_cleans_up() {
     assert!(up.status.success(), "{}", text(&up));
     assert!(text(&up).contains(&format!("export TWINSTORE_ENDPOINT={all}")), "{}", text(&up));
     let ca = dir.join("certs/ca.pem").canonicalize().unwrap();
-    let export = format!("export TWINSTORE_CA={}", ca.display());
-    assert!(text(&up).contains(&export), "{}", text(&up));
-    assert!(std::fs::read_to_string(dir.join("node2.toml")).unwrap().contains("tls_cert = "));
-    trust(&all, &ca, None);
+    let export = format!("export TWINSTORE_CA={} TWINSTORE_TOKEN=", ca.display());
+    let shown = text(&up);
+    let token = shown.lines().find_map(|l| l.strip_prefix(&export)).map(str::trim);
+    assert!(token.is_some_and(|t| t.split('.').count() == 3), "{shown}");
+    let config = std::fs::read_to_string(dir.join("node2.toml")).unwrap();
+    assert!(config.contains("tls_cert = ") && config.contains("token_key = "), "{config}");
+    // Secure: a call without the token is refused.
+    let anonymous = std::process::Command::new(bin())
+        .args(["--endpoint", &all, "--ca", ca.to_str().unwrap(), "model", "list"])
+        .env_remove("TWINSTORE_TOKEN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&anonymous.stderr);
+    assert!(err.starts_with("Unauthenticated: "), "{err}");
+    trust(&all, &ca, token);
     let status = wait_for_leader(&all, 3, ELECTION_TIMEOUT);
     assert!(dir.join("node1.toml").is_file() && dir.join("node2.pid").is_file());
     json(&all, &["model", "add", repo_path("scripts/sample/models").to_str().unwrap()]);

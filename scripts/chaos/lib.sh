@@ -54,9 +54,14 @@ PORT="${TWINSTORE_BASE_PORT:-$(( 10000 + (SEED * 97 + $$) % 20000 ))}"
 source scripts/binary.sh
 twinstore_binary || exit 2
 export TWINSTORE_BIN="$BIN" TWINSTORE_BASE_PORT="$PORT"
-# Secure, as a deployment is by default: one CA for both regions (cluster.sh makes it and the node
-# certificates there), and every client command checks the nodes by it.
+# Secure, as a deployment is by default: one CA and one token key for both regions (cluster.sh
+# makes the node certificates there), every client command checks the nodes by the CA and sends
+# an Admin token.
 export TWINSTORE_CLUSTER_CERTS="$WORK/certs" TWINSTORE_CA="$WORK/certs/ca.pem"
+"$BIN" token keygen --out "$WORK/certs" >/dev/null || { echo "cannot make a token key" >&2; exit 2; }
+TWINSTORE_TOKEN="$("$BIN" token issue --key "$WORK/certs/token-signing.pem" --role Admin \
+  --ttl 12h --subject chaos)" || { echo "cannot issue a token" >&2; exit 2; }
+export TWINSTORE_TOKEN
 urls() { echo "https://127.0.$1.1:$PORT,https://127.0.$1.2:$PORT,https://127.0.$1.3:$PORT"; }
 EP="$(urls 1)"
 STANDBY_EP="$(urls 2)"

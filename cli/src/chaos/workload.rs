@@ -25,6 +25,9 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, ClientTlsConfig};
 use twinstore::pb;
 use twinstore::pb::model_service_client::ModelServiceClient;
@@ -55,8 +58,8 @@ const LINK_PERCENT: u64 = 15;
 pub struct Settings {
     /// The nodes' URLs; client `c` talks to `endpoints[c % len]`.
     pub endpoints: Vec<String>,
-    /// TLS for `https://` endpoints (the deployment's CA).
-    pub tls: Option<ClientTlsConfig>,
+    /// How to reach a secure deployment: TLS and a bearer token.
+    pub access: Access,
     /// Concurrent clients.
     pub clients: u32,
     /// Twins (keys) the clients share.
@@ -78,9 +81,8 @@ pub struct Settings {
 /// Uploads the workload's model (if missing). A deployment that already holds a model of the same
 /// id without the `link` relationship (an older workload's) is refused: every relationship write
 /// would fail there.
-pub async fn prepare(endpoint: &str, tls: Option<&ClientTlsConfig>) -> Result<(), String> {
-    let channel = channel(endpoint, None, tls)?;
-    let mut models = ModelServiceClient::new(channel);
+pub async fn prepare(endpoint: &str, access: &Access) -> Result<(), String> {
+    let mut models = ModelServiceClient::new(service(endpoint, None, access)?);
     match models.add_models(pb::AddModelsRequest { models_json: MODEL.into(), options: None }).await
     {
         Ok(_) => Ok(()),
@@ -175,6 +177,41 @@ impl Register {
     }
 }
 
+/// How the workload reaches a secure deployment: TLS for `https://` endpoints (the deployment's
+/// CA) and a bearer token for every call; both empty for a plaintext one.
+#[derive(Clone, Debug, Default)]
+pub struct Access {
+    /// The TLS configuration.
+    pub tls: Option<ClientTlsConfig>,
+    /// The token, sent as `authorization: Bearer <token>`.
+    pub token: Option<String>,
+}
+
+/// Adds the bearer token to every call.
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            req.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// A node's calls: a channel with the token added.
+type Svc = InterceptedService<Channel, Bearer>;
+
+/// A lazily connecting channel to `endpoint` (over TLS for an `https://` one), sending the token.
+fn service(endpoint: &str, timeout: Option<Duration>, access: &Access) -> Result<Svc, String> {
+    let bearer = match &access.token {
+        Some(t) => Some(format!("Bearer {t}").parse().map_err(|_| "the token is not ASCII")?),
+        None => None,
+    };
+    Ok(InterceptedService::new(channel(endpoint, timeout, access.tls.as_ref())?, Bearer(bearer)))
+}
+
 /// A lazily connecting channel to `endpoint`, over TLS for an `https://` one.
 fn channel(
     endpoint: &str,
@@ -195,17 +232,13 @@ fn channel(
 
 /// One node's twin and relationship services.
 struct Conn {
-    twins: TwinServiceClient<Channel>,
-    rels: RelationshipServiceClient<Channel>,
+    twins: TwinServiceClient<Svc>,
+    rels: RelationshipServiceClient<Svc>,
 }
 
 impl Conn {
-    fn new(
-        endpoint: &str,
-        timeout: Duration,
-        tls: Option<&ClientTlsConfig>,
-    ) -> Result<Self, String> {
-        let ch = channel(endpoint, Some(timeout), tls)?;
+    fn new(endpoint: &str, timeout: Duration, access: &Access) -> Result<Self, String> {
+        let ch = service(endpoint, Some(timeout), access)?;
         Ok(Conn {
             twins: TwinServiceClient::new(ch.clone()),
             rels: RelationshipServiceClient::new(ch),
@@ -334,7 +367,7 @@ fn ended(r: &Result<(), tonic::Status>, now: u64) -> (Option<u64>, Outcome) {
 
 async fn client(c: u32, s: Settings, start: Instant, history: Arc<Mutex<Vec<Op>>>) {
     let endpoint = &s.endpoints[c as usize % s.endpoints.len()];
-    let Ok(mut conn) = Conn::new(endpoint, s.timeout, s.tls.as_ref()) else { return };
+    let Ok(mut conn) = Conn::new(endpoint, s.timeout, &s.access) else { return };
     let mut rng = Rng::new(s.seed ^ (u64::from(c) << 32));
     let mut counter = 0i64;
     let now = || s.offset_ns + start.elapsed().as_nanos() as u64;
@@ -396,10 +429,10 @@ const FINAL_ATTEMPTS: u32 = 3;
 /// Each node's final value of every key of a workload over `keys` twins (`LOCAL` reads), for the
 /// checker. A node is either read completely or listed as unreachable with its last error (after
 /// `FINAL_ATTEMPTS` tries of one key); a key that does not exist on a node is `None`.
-pub async fn finals(endpoints: &[String], keys: u32, tls: Option<&ClientTlsConfig>) -> Finals {
+pub async fn finals(endpoints: &[String], keys: u32, access: &Access) -> Finals {
     let mut out = Finals::default();
     for node in endpoints {
-        match node_state(node, keys, tls).await {
+        match node_state(node, keys, access).await {
             Ok(values) => out.nodes.push(NodeState { node: node.clone(), values }),
             Err(error) => out.unreachable.push(Unreachable { node: node.clone(), error }),
         }
@@ -410,9 +443,9 @@ pub async fn finals(endpoints: &[String], keys: u32, tls: Option<&ClientTlsConfi
 async fn node_state(
     node: &str,
     keys: u32,
-    tls: Option<&ClientTlsConfig>,
+    access: &Access,
 ) -> Result<BTreeMap<String, Option<i64>>, String> {
-    let mut conn = Conn::new(node, Duration::from_secs(5), tls)?;
+    let mut conn = Conn::new(node, Duration::from_secs(5), access)?;
     let mut values = BTreeMap::new();
     for reg in registers(keys) {
         let mut attempt = 1;
@@ -476,7 +509,7 @@ mod tests {
     async fn a_node_that_does_not_answer_is_unreachable_not_empty() {
         // Nothing listens on port 1.
         let node = "http://127.0.0.1:1".to_string();
-        let f = finals(std::slice::from_ref(&node), 2, None).await;
+        let f = finals(std::slice::from_ref(&node), 2, &Access::default()).await;
         assert!(f.nodes.is_empty(), "{f:?}");
         assert_eq!(f.unreachable.len(), 1);
         assert_eq!(f.unreachable[0].node, node);

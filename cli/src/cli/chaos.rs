@@ -105,6 +105,12 @@ pub(crate) fn run(global: &GlobalArgs, cmd: ChaosCommand) -> CliResult<ExitCode>
     })
 }
 
+/// The workload's TLS and token, from the command's flags.
+fn access(global: &GlobalArgs) -> CliResult<workload::Access> {
+    let options = global.client_options()?;
+    Ok(workload::Access { tls: options.tls.map(|t| t.config()), token: options.token })
+}
+
 async fn run_workload(global: &GlobalArgs, a: WorkloadArgs) -> CliResult<ExitCode> {
     if a.clients == 0 || a.keys == 0 {
         return Err(CliError::new(
@@ -112,10 +118,10 @@ async fn run_workload(global: &GlobalArgs, a: WorkloadArgs) -> CliResult<ExitCod
             "--clients and --keys must be at least 1",
         ));
     }
-    let tls = global.client_options()?.tls.map(|t| t.config());
+    let access = access(global)?;
     let mut prepared = Err(String::from("no endpoint"));
     for e in &global.endpoint {
-        prepared = workload::prepare(e, tls.as_ref()).await;
+        prepared = workload::prepare(e, &access).await;
         if prepared.is_ok() {
             break;
         }
@@ -137,7 +143,7 @@ async fn run_workload(global: &GlobalArgs, a: WorkloadArgs) -> CliResult<ExitCod
     };
     let settings = workload::Settings {
         endpoints: global.endpoint.clone(),
-        tls,
+        access,
         clients: a.clients,
         keys: a.keys,
         duration: a.duration,
@@ -206,8 +212,7 @@ async fn run_check(global: &GlobalArgs, a: CheckArgs) -> CliResult<ExitCode> {
         checker::Finals::default()
     } else {
         let nodes: Vec<String> = global.endpoint.iter().chain(&a.also).cloned().collect();
-        let tls = global.client_options()?.tls.map(|t| t.config());
-        workload::finals(&nodes, a.keys, tls.as_ref()).await
+        workload::finals(&nodes, a.keys, &access(global)?).await
     };
     let verdict = checker::check(&ops, &finals);
     let faults = match &a.faults {
