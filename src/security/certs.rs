@@ -143,31 +143,12 @@ impl Ca {
 /// Writes a certificate and key as `<dir>/<stem>.pem` and `<dir>/<stem>-key.pem` (the key 0600),
 /// refusing to overwrite either. Returns both paths.
 pub fn write_pair(dir: &Path, stem: &str, pem: &Pem) -> Result<(PathBuf, PathBuf), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let cert = dir.join(format!("{stem}.pem"));
-    let key = dir.join(format!("{stem}-key.pem"));
-    for path in [&cert, &key] {
-        if path.exists() {
-            return Err(format!("{} exists already; not overwriting it", path.display()));
-        }
-    }
-    write_file(&key, &pem.key, 0o600)?;
-    write_file(&cert, &pem.cert, 0o644)?;
+    let (key, cert) = super::files::write_pair(
+        dir,
+        (&format!("{stem}-key.pem"), &pem.key),
+        (&format!("{stem}.pem"), &pem.cert),
+    )?;
     Ok((cert, key))
-}
-
-fn write_file(path: &Path, text: &str, mode: u32) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    file.write_all(text.as_bytes())
-        .and_then(|_| file.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// Reads a PEM file, naming it when that fails.

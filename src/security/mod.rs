@@ -1,6 +1,7 @@
 //! Security: TLS on every port, mutual TLS between nodes, and who may call what.
 //!
-//! - [`certs`]: the deployment's CA and the certificates it signs for nodes and clients (rcgen).
+//! - [`certs`]: the deployment's CA and the certificates it signs for nodes and clients (rcgen);
+//!   [`files`] writes them, and token keys, never over an existing file.
 //! - [`identity`]: the [`identity::Peer`] a TLS peer's certificate names (node or client).
 //! - [`tls`]: a node's and a client's TLS settings, loaded from PEM files and checked at start.
 //! - [`guard`]: with TLS on, the internal services answer only nodes presenting their certificate
@@ -22,6 +23,7 @@
 
 pub mod auth;
 pub mod certs;
+pub mod files;
 pub mod guard;
 pub mod identity;
 pub mod roles;

@@ -163,29 +163,11 @@ impl KeyPair {
     /// Writes the pair into `dir` (created if missing) as [`PRIVATE_FILE`] (readable by its owner
     /// only) and [`PUBLIC_FILE`]; refuses to overwrite either. Returns both paths.
     pub fn write(&self, dir: &Path) -> Result<(PathBuf, PathBuf), String> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let (private, public) = (dir.join(PRIVATE_FILE), dir.join(PUBLIC_FILE));
-        for p in [&private, &public] {
-            if p.exists() {
-                return Err(format!("{} exists; not overwriting a key", p.display()));
-            }
-        }
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let write = |path: &Path, opts: &std::fs::OpenOptions, text: &str| {
-            use std::io::Write;
-            opts.open(path)
-                .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|_| f.sync_all()))
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))
-        };
-        write(&private, &options, &self.private_pem)?;
-        let mut public_options = std::fs::OpenOptions::new();
-        public_options.write(true).create_new(true);
-        write(&public, &public_options, &self.public_pem)?;
-        Ok((private, public))
+        super::files::write_pair(
+            dir,
+            (PRIVATE_FILE, &self.private_pem),
+            (PUBLIC_FILE, &self.public_pem),
+        )
     }
 }
 
