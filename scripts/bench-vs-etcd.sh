@@ -164,8 +164,7 @@ TS_EPS="$SCHEME://127.0.1.1:$TWINSTORE_PORT,$SCHEME://127.0.1.2:$TWINSTORE_PORT,
 if (( TLS )); then
   # As a secure deployment is used: TLS, and a token on every call.
   export TWINSTORE_CA="$TS_DIR/certs/ca.pem"
-  TWINSTORE_TOKEN="$("$BIN" token issue --key "$TS_DIR/certs/token-signing.pem" --role Admin \
-    --ttl 12h --subject bench)" || die "cannot issue a token"
+  TWINSTORE_TOKEN="$(cluster token)" || die "cannot issue a token"
   export TWINSTORE_TOKEN
 else
   unset TWINSTORE_CA TWINSTORE_TOKEN

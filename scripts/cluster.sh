@@ -8,6 +8,7 @@
 #   scripts/cluster.sh down         stop every node (SIGTERM, then SIGKILL after 15 s); data is kept
 #   scripts/cluster.sh clean        down, then delete the data directory
 #   scripts/cluster.sh logs N       the last lines of node N's log
+#   scripts/cluster.sh token        print an Admin token the nodes accept (the key made if missing)
 #
 # Node N listens on 127.0.O.N:PORT (O is 1 for the region named primary, else 2; Linux answers on
 # all of 127.0.0.0/8 without setup) and is started as `twinstore node --config DIR/nodeN.toml`;
@@ -89,13 +90,22 @@ ca() { echo "$(cd "$CERTS" && pwd)/ca.pem"; }
 TOKEN=""
 token() {
   if [[ -z "$TOKEN" ]]; then
+    ensure_token_key
     TOKEN="$("$BIN" token issue --key "$CERTS/token-signing.pem" --role Admin --ttl 12h \
       --subject cluster.sh)" || die "cannot issue a token with $CERTS/token-signing.pem"
   fi
   echo "$TOKEN"
 }
 
-# The CA (once) and node N's certificate, made with `twinstore certs` when missing.
+# The key pair tokens are signed and verified with (`twinstore token keygen`), once.
+ensure_token_key() {
+  mkdir -p "$CERTS"
+  if [[ ! -f "$CERTS/token-verify.pem" ]]; then
+    "$BIN" token keygen --out "$CERTS" >/dev/null || die "cannot make a token key in $CERTS"
+  fi
+}
+
+# The CA (once), the token key and node N's certificate, made with `twinstore` when missing.
 ensure_certs() {
   local n="$1"
   [[ -n "$INSECURE" ]] && return 0
@@ -103,9 +113,7 @@ ensure_certs() {
   if [[ ! -f "$CERTS/ca.pem" ]]; then
     "$BIN" certs init --dir "$CERTS" >/dev/null || die "cannot make a CA in $CERTS"
   fi
-  if [[ ! -f "$CERTS/token-verify.pem" ]]; then
-    "$BIN" token keygen --out "$CERTS" >/dev/null || die "cannot make a token key in $CERTS"
-  fi
+  ensure_token_key
   if [[ ! -f "$CERTS/node-$REGION-$n.pem" ]]; then
     "$BIN" certs node --dir "$CERTS" --id "$n" --region "$REGION" --addr "127.0.$OCTET.$n" \
       >/dev/null || die "cannot make node $n's certificate in $CERTS"
@@ -273,5 +281,6 @@ case "${1:-}" in
   restart) cmd_restart "${2:-}" ;;
   clean) cmd_clean ;;
   logs) cmd_logs "${2:-}" "${3:-40}" ;;
-  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  token) binary; [[ -z "$INSECURE" ]] || die "no tokens: TWINSTORE_CLUSTER_INSECURE is set"; token ;;
+  *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -1,5 +1,8 @@
 //! Integration tests: a real node on 127.0.0.1:0, driven through the generated gRPC clients.
 
+mod common;
+
+use common::connect;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -29,13 +32,7 @@ struct Clients {
 
 async fn start(dir: &std::path::Path) -> (Node, Clients) {
     let node = Node::start(NodeConfig::new(dir, "127.0.0.1:0".parse().unwrap())).await.unwrap();
-    let channel = Channel::from_shared(format!("http://{}", node.addr()))
-        .unwrap()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(10))
-        .connect()
-        .await
-        .unwrap();
+    let channel = connect(node.addr(), Duration::from_secs(10)).await;
     let clients = Clients {
         twins: TwinServiceClient::new(channel.clone()),
         rels: RelationshipServiceClient::new(channel.clone()),

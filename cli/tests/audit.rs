@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::connect;
+
 use std::path::Path;
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -37,13 +39,7 @@ async fn start(data: &Path, public: &Path) -> (Node, Channel) {
     let mut config = NodeConfig::new(data, "127.0.0.1:0".parse().unwrap());
     config.auth = Some(AuthConfig::new(vec![public.to_path_buf()]));
     let node = Node::start(config).await.unwrap();
-    let ch = Channel::from_shared(format!("http://{}", node.addr()))
-        .unwrap()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(20))
-        .connect()
-        .await
-        .unwrap();
+    let ch = connect(node.addr(), Duration::from_secs(20)).await;
     (node, ch)
 }
 

@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::connect;
+
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -61,13 +63,7 @@ async fn start(data: &Path, public_keys: &[&Path]) -> Node {
 }
 
 async fn channel(node: &Node) -> Channel {
-    Channel::from_shared(format!("http://{}", node.addr()))
-        .unwrap()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(20))
-        .connect()
-        .await
-        .unwrap()
+    connect(node.addr(), Duration::from_secs(20)).await
 }
 
 /// A request with `authorization: Bearer <token>` when a token is given.

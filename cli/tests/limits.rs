@@ -5,6 +5,9 @@
 //! HTTP/2 refusal, HTTP 431), the stored graph is byte-for-byte what it was (`Store::fingerprint`),
 //! and the node goes on serving ordinary requests on the same port.
 
+mod common;
+
+use common::connect;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::Channel;
@@ -30,13 +33,7 @@ async fn start(dir: &std::path::Path) -> Fixture {
     let mut config = NodeConfig::new(dir, "127.0.0.1:0".parse().unwrap());
     config.http = Some("127.0.0.1:0".parse().unwrap());
     let node = Node::start(config).await.unwrap();
-    let channel = Channel::from_shared(format!("http://{}", node.addr()))
-        .unwrap()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(30))
-        .connect()
-        .await
-        .unwrap();
+    let channel = connect(node.addr(), Duration::from_secs(30)).await;
     let mut f = Fixture {
         node,
         twins: TwinServiceClient::new(channel.clone()),

@@ -11,6 +11,9 @@
 //! The sample building adds 11 twins (rooms with Capacity 12, 2, 8, 4 and temperatures 22.5,
 //! 19.0, 21.5, 20.0) and 10 relationships: 86 twins and 82 relationships in all.
 
+mod common;
+
+use common::connect;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -32,13 +35,7 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let node =
             Node::start(NodeConfig::new(dir.path(), "127.0.0.1:0".parse().unwrap())).await.unwrap();
-        let channel = Channel::from_shared(format!("http://{}", node.addr()))
-            .unwrap()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .connect()
-            .await
-            .unwrap();
+        let channel = connect(node.addr(), Duration::from_secs(30)).await;
         let env = Env { node, channel, _dir: dir };
         let mut models = ModelServiceClient::new(env.channel.clone());
         for (_, m) in twinstore::model::sample::MODELS {

@@ -58,9 +58,8 @@ export TWINSTORE_BIN="$BIN" TWINSTORE_BASE_PORT="$PORT"
 # makes the node certificates there), every client command checks the nodes by the CA and sends
 # an Admin token.
 export TWINSTORE_CLUSTER_CERTS="$WORK/certs" TWINSTORE_CA="$WORK/certs/ca.pem"
-"$BIN" token keygen --out "$WORK/certs" >/dev/null || { echo "cannot make a token key" >&2; exit 2; }
-TWINSTORE_TOKEN="$("$BIN" token issue --key "$WORK/certs/token-signing.pem" --role Admin \
-  --ttl 12h --subject chaos)" || { echo "cannot issue a token" >&2; exit 2; }
+TWINSTORE_TOKEN="$(TWINSTORE_CLUSTER_DIR="$WORK/primary" scripts/cluster.sh token)" \
+  || { echo "cannot issue a token" >&2; exit 2; }
 export TWINSTORE_TOKEN
 urls() { echo "https://127.0.$1.1:$PORT,https://127.0.$1.2:$PORT,https://127.0.$1.3:$PORT"; }
 EP="$(urls 1)"

@@ -55,7 +55,7 @@ pub use dr::{
 };
 pub use error::{ClientError, ERROR_CODE_METADATA};
 pub use overview::{DrNode, DrOverview};
-pub use pool::normalize_url;
+pub use pool::{Bearer, normalize_url};
 pub use query::QueryPage;
 pub use retry::RetryPolicy;
 

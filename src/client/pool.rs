@@ -41,9 +41,25 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 pub(super) type Conn = InterceptedService<Channel, Bearer>;
 
 /// The `authorization: Bearer <token>` entry the client sends with every call (see
-/// [`Client::with_token`](super::Client::with_token)); empty when it has no token.
+/// [`Client::with_token`](super::Client::with_token)); empty when it has no token. An
+/// interceptor, so a program talking to the generated gRPC clients directly can send the same.
 #[derive(Clone, Default)]
-pub(super) struct Bearer(Option<MetadataValue<Ascii>>);
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Bearer {
+    /// The entry for `token` (`None`: send no credential).
+    pub fn new(token: Option<&str>) -> Result<Bearer, ClientError> {
+        match token.map(str::trim) {
+            None => Ok(Bearer(None)),
+            Some(t) => Ok(Bearer(Some(format!("Bearer {t}").parse().map_err(|_| {
+                ClientError::local(
+                    ErrorCode::InvalidArgument,
+                    "the token is not usable in a header (printable ASCII only)",
+                )
+            })?))),
+        }
+    }
+}
 
 impl Interceptor for Bearer {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
@@ -209,16 +225,7 @@ impl Pool {
 
     /// Sends `authorization: Bearer <token>` with every call from now on (`None`: no credential).
     pub(super) fn set_token(&self, token: Option<&str>) -> Result<(), ClientError> {
-        let value = match token.map(str::trim) {
-            None => None,
-            Some(t) => Some(format!("Bearer {t}").parse().map_err(|_| {
-                ClientError::local(
-                    ErrorCode::InvalidArgument,
-                    "the token is not usable in a header (printable ASCII only)",
-                )
-            })?),
-        };
-        *self.bearer.write().unwrap_or_else(|e| e.into_inner()) = Bearer(value);
+        *self.bearer.write().unwrap_or_else(|e| e.into_inner()) = Bearer::new(token)?;
         Ok(())
     }
 

@@ -21,7 +21,9 @@
 //! `PermissionDenied: ...`) and the code is in `x-ms-error-code`, as for every other error of the
 //! API. A refused call returns before the service is called, so it cannot change anything.
 //!
-//! Without auth configured, calls go through untouched and carry no principal.
+//! Without auth configured, calls carry no principal. The same layer ([`AuthLayer`]) applies the
+//! TLS guard of the internal methods ([`super::guard`]) first, so a node has one checking layer
+//! and a call's certificate is parsed at most once.
 
 use super::identity::{self, Peer};
 use super::roles::{self, Need, Role};
@@ -203,15 +205,29 @@ fn bearer(header: Option<&[u8]>) -> Result<&str, Status> {
     }
 }
 
-/// The layer: wraps a node's router. `None`: auth is off and calls pass untouched.
+/// The layer in front of all of a node's services: with TLS on, the guard of the internal
+/// methods ([`guard`](super::guard)); with auth on, the credential and role check above. One layer,
+/// so a call's peer certificate is read once, and only for a call whose answer depends on it.
 #[derive(Clone)]
-pub struct AuthLayer(pub Option<Arc<Verifier>>);
+pub struct AuthLayer {
+    region: Arc<str>,
+    tls: bool,
+    verifier: Option<Arc<Verifier>>,
+}
+
+impl AuthLayer {
+    /// The checks of a node of `region`: the internal-method guard when it serves `tls`, client
+    /// authentication when it has a `verifier`. With neither, calls pass untouched.
+    pub fn new(region: &str, tls: bool, verifier: Option<Arc<Verifier>>) -> Self {
+        AuthLayer { region: region.into(), tls, verifier }
+    }
+}
 
 impl<S> tower_layer::Layer<S> for AuthLayer {
     type Service = Auth<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Auth { inner, verifier: self.0.clone() }
+        Auth { inner, layer: self.clone() }
     }
 }
 
@@ -219,10 +235,36 @@ impl<S> tower_layer::Layer<S> for AuthLayer {
 #[derive(Clone)]
 pub struct Auth<S> {
     inner: S,
-    verifier: Option<Arc<Verifier>>,
+    layer: AuthLayer,
 }
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+impl<S> Auth<S> {
+    /// The principal to attach and the peer, or the refusal.
+    fn decide<B>(&self, req: &Request<B>) -> Result<(Option<Principal>, Option<Peer>), Status> {
+        let AuthLayer { region, tls, verifier } = &self.layer;
+        let path = req.uri().path();
+        let need = roles::need(path);
+        // The peer's certificate is parsed only when a check reads it: an internal method over
+        // TLS (the guard, and raft's sender check in its handler), or a non-open method with
+        // authentication on (a certificate may be the credential).
+        let internal = *tls && need == Some(Need::Internal);
+        let authenticated = verifier.is_some() && need != Some(Need::Open);
+        let peer = if internal || authenticated { identity::of_request(req) } else { None };
+        if internal && let Some(why) = super::guard::refusal_for(path, peer.as_ref(), region) {
+            return Err(refusal(ErrorCode::PermissionDenied, why));
+        }
+        let principal = match verifier {
+            Some(v) => {
+                let authorization = req.headers().get("authorization").map(|v| v.as_bytes());
+                check(v, path, authorization, peer.as_ref(), token::now_secs())?
+            }
+            None => None,
+        };
+        Ok((principal, peer))
+    }
+}
 
 impl<S, B, R> Service<Request<B>> for Auth<S>
 where
@@ -240,17 +282,16 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let Some(verifier) = &self.verifier else {
+        if !self.layer.tls && self.layer.verifier.is_none() {
             return Box::pin(self.inner.call(req));
-        };
-        // Mutual TLS: the peer's certificate, if the connection has one, names a node or a
-        // client; `certificate_principal` turns it into a principal.
-        let peer = identity::of_request(&req);
-        let authorization = req.headers().get("authorization").map(|v| v.as_bytes());
-        match check(verifier, req.uri().path(), authorization, peer.as_ref(), token::now_secs()) {
-            Ok(principal) => {
+        }
+        match self.decide(&req) {
+            Ok((principal, peer)) => {
                 if let Some(p) = principal {
                     req.extensions_mut().insert(p);
+                }
+                if let Some(peer) = peer {
+                    req.extensions_mut().insert(peer);
                 }
                 Box::pin(self.inner.call(req))
             }

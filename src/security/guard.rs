@@ -1,7 +1,8 @@
 //! The internal services answer only the deployment's nodes.
 //!
 //! One listener serves everything — the public API and the node-to-node services — so the line
-//! between them is drawn per method, here, before a call reaches its handler: with TLS on, a call
+//! between them is drawn per method, here, and applied by the node's one checking layer
+//! ([`super::auth::AuthLayer`]) before a call reaches its handler: with TLS on, a call
 //! to an internal method (raft's messages, forwarded writes and read indexes, log shipping,
 //! planned failover's fencing, the incident exchange) is served only when the connection's
 //! client certificate — already checked by TLS to chain to the deployment's CA — names a node
@@ -9,24 +10,15 @@
 //! certificate, a client's certificate, a node of the other region speaking raft) is refused with
 //! `PermissionDenied` and the handler never runs, so nothing changes.
 //!
-//! The peer is put into the request's extensions, so a handler can check that a message claims
-//! to come from the member whose certificate carried it (the raft service does: an AppendEntries
-//! or vote from "node 2" must come over node 2's certificate).
+//! The layer puts the peer into the request's extensions, so a handler can check that a message
+//! claims to come from the member whose certificate carried it (the raft service does: an
+//! AppendEntries or vote from "node 2" must come over node 2's certificate).
 //!
 //! Without TLS there are no identities and no guard: plaintext is allowed on loopback only, or
 //! off loopback when the operator asked for it by name (`--insecure`).
 
-use super::auth;
-use super::identity::{self, Peer};
+use super::identity::Peer;
 use super::roles::{self, Need};
-use crate::error::ErrorCode;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-use tonic::body::Body;
-use tonic::codegen::Service;
-use tonic::codegen::http::{Request, Response};
 
 /// Which nodes may call a method: `None` for a method that is not internal. Which methods are
 /// internal is the role table's ([`roles::need`]); raft's are for this region's nodes only.
@@ -50,37 +42,6 @@ enum Scope {
     AnyRegion,
 }
 
-/// The layer, for a node of `region`; it enforces only with TLS on (`enforce`), and otherwise
-/// passes every call through (one server type either way).
-#[derive(Clone, Debug)]
-pub struct NodeGuardLayer {
-    region: Arc<str>,
-    enforce: bool,
-}
-
-impl NodeGuardLayer {
-    /// The guard of a node of `region`.
-    pub fn new(region: &str, enforce: bool) -> Self {
-        NodeGuardLayer { region: region.into(), enforce }
-    }
-}
-
-impl<S> tower_layer::Layer<S> for NodeGuardLayer {
-    type Service = NodeGuard<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        NodeGuard { inner, region: self.region.clone(), enforce: self.enforce }
-    }
-}
-
-/// The guard around a node's services.
-#[derive(Clone, Debug)]
-pub struct NodeGuard<S> {
-    inner: S,
-    region: Arc<str>,
-    enforce: bool,
-}
-
 /// Why `peer` may not call a method of `scope` on a node of `region`; `None` when it may.
 fn refusal(scope: Scope, peer: Option<&Peer>, region: &str, path: &str) -> Option<String> {
     let why = match peer {
@@ -97,38 +58,10 @@ fn refusal(scope: Scope, peer: Option<&Peer>, region: &str, path: &str) -> Optio
     ))
 }
 
-type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
-
-impl<S, B> Service<Request<B>> for NodeGuard<S>
-where
-    S: Service<Request<B>, Response = Response<Body>>,
-    S::Future: Send + 'static,
-    S::Error: 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        if !self.enforce {
-            return Box::pin(self.inner.call(req));
-        }
-        let peer = identity::of_request(&req);
-        if let Some(scope) = internal(req.uri().path())
-            && let Some(why) = refusal(scope, peer.as_ref(), &self.region, req.uri().path())
-        {
-            let status = auth::refusal(ErrorCode::PermissionDenied, why);
-            return Box::pin(async move { Ok(status.into_http()) });
-        }
-        if let Some(peer) = peer {
-            req.extensions_mut().insert(peer);
-        }
-        Box::pin(self.inner.call(req))
-    }
+/// Why `peer` may not call `path` on a node of `region`, served over TLS; `None` when it may, or
+/// when `path` is not an internal method.
+pub fn refusal_for(path: &str, peer: Option<&Peer>, region: &str) -> Option<String> {
+    refusal(internal(path)?, peer, region, path)
 }
 
 #[cfg(test)]

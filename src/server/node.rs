@@ -41,7 +41,6 @@ use crate::pb::relationship_service_server::RelationshipServiceServer;
 use crate::pb::twin_service_server::TwinServiceServer;
 use crate::raft::service::RaftApi;
 use crate::raft::{self, Identity, NodeInfo, Raft, RaftHandle};
-use crate::security::guard::NodeGuardLayer;
 use crate::security::tls::{NodeTls, TlsFiles};
 use crate::security::{AuthConfig, AuthLayer};
 use crate::storage::Op;
@@ -273,10 +272,9 @@ impl Node {
             .tcp_nodelay(true)
             .http2_max_header_list_size(limits::MAX_HEADER_LIST_BYTES)
             .layer(rpc_metrics::RpcMetricsLayer(node_health.rpc()))
-            // Inside the metrics layer, so refused calls are counted too: first the TLS guard
-            // (internal methods for nodes only), then client authentication.
-            .layer(NodeGuardLayer::new(&config.region, tls.is_some()))
-            .layer(AuthLayer(verifier))
+            // Inside the metrics layer, so refused calls are counted too: the TLS guard
+            // (internal methods for nodes only) and client authentication.
+            .layer(AuthLayer::new(&config.region, tls.is_some(), verifier))
             .layer(limits::MessageLimitLayer)
             .add_service(health_service)
             .add_service(reflection)

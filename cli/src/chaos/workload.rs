@@ -25,10 +25,9 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, ClientTlsConfig};
+use twinstore::client::Bearer;
 use twinstore::pb;
 use twinstore::pb::model_service_client::ModelServiceClient;
 use twinstore::pb::relationship_service_client::RelationshipServiceClient;
@@ -187,29 +186,13 @@ pub struct Access {
     pub token: Option<String>,
 }
 
-/// Adds the bearer token to every call.
-#[derive(Clone)]
-pub struct Bearer(Option<MetadataValue<Ascii>>);
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(value) = &self.0 {
-            req.metadata_mut().insert("authorization", value.clone());
-        }
-        Ok(req)
-    }
-}
-
 /// A node's calls: a channel with the token added.
 type Svc = InterceptedService<Channel, Bearer>;
 
 /// A lazily connecting channel to `endpoint` (over TLS for an `https://` one), sending the token.
 fn service(endpoint: &str, timeout: Option<Duration>, access: &Access) -> Result<Svc, String> {
-    let bearer = match &access.token {
-        Some(t) => Some(format!("Bearer {t}").parse().map_err(|_| "the token is not ASCII")?),
-        None => None,
-    };
-    Ok(InterceptedService::new(channel(endpoint, timeout, access.tls.as_ref())?, Bearer(bearer)))
+    let bearer = Bearer::new(access.token.as_deref()).map_err(|e| e.to_string())?;
+    Ok(InterceptedService::new(channel(endpoint, timeout, access.tls.as_ref())?, bearer))
 }
 
 /// A lazily connecting channel to `endpoint`, over TLS for an `https://` one.

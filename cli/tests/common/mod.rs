@@ -23,6 +23,18 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_twinstore")
 }
 
+/// A channel to an in-process node's gRPC port, connected (within 5 s); every call on it fails
+/// after `timeout`.
+pub async fn connect(addr: std::net::SocketAddr, timeout: Duration) -> tonic::transport::Channel {
+    tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(timeout)
+        .connect()
+        .await
+        .unwrap()
+}
+
 /// A file or directory of the repository (e.g. `scripts/sample/models`); these tests belong to the
 /// `cli/` package, one level below the repository's root.
 pub fn repo_path(rel: &str) -> PathBuf {
@@ -182,11 +194,11 @@ impl Out {
 /// after the `export TWINSTORE_CA=...` they print.
 /// A secure deployment's endpoint, the CA to check it by and the token to send it.
 type Trusted = (String, PathBuf, Option<String>);
-static UP_CAS: std::sync::Mutex<Vec<Trusted>> = std::sync::Mutex::new(Vec::new());
+static TRUSTED: std::sync::Mutex<Vec<Trusted>> = std::sync::Mutex::new(Vec::new());
 
 /// Makes [`run`] check the nodes at `endpoints` (comma-separated) by `ca`, and send `token`.
 pub fn trust(endpoints: &str, ca: &Path, token: Option<&str>) {
-    let mut cas = UP_CAS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cas = TRUSTED.lock().unwrap_or_else(|e| e.into_inner());
     cas.extend(
         endpoints
             .split(',')
@@ -197,7 +209,7 @@ pub fn trust(endpoints: &str, ca: &Path, token: Option<&str>) {
 /// The CA and token for a (comma-separated) endpoint list, if a secure deployment a test
 /// started printed one of them.
 fn trusted(endpoint: &str) -> Option<(PathBuf, Option<String>)> {
-    let cas = UP_CAS.lock().unwrap_or_else(|e| e.into_inner());
+    let cas = TRUSTED.lock().unwrap_or_else(|e| e.into_inner());
     endpoint.split(',').find_map(|e| {
         cas.iter().find(|(url, _, _)| url == e.trim()).map(|(_, ca, t)| (ca.clone(), t.clone()))
     })

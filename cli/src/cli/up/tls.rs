@@ -35,21 +35,14 @@ pub(crate) fn prepare(data: &Path, members: &[Member]) -> CliResult<(PathBuf, Ve
     std::fs::create_dir_all(&dir)
         .map_err(|e| failed(format!("cannot create {}: {e}", dir.display())))?;
     let dir = dir.canonicalize().map_err(|e| failed(format!("{}: {e}", dir.display())))?;
-    let (ca_cert, ca_key) = (dir.join(certs::CA_CERT), dir.join(certs::CA_KEY));
-    let ca = match (ca_cert.exists(), ca_key.exists()) {
-        (true, true) => Ca::load(&dir).map_err(failed)?,
-        (false, false) => {
-            let (ca, pem) = Ca::generate("twinstore up").map_err(failed)?;
-            certs::write_pair(&dir, "ca", &pem).map_err(failed)?;
-            ca
-        }
-        _ => {
-            return Err(failed(format!(
-                "{} has one of ca.pem and ca-key.pem but not the other: restore it, or remove the \
-                 directory to make a new CA (clients must then trust the new ca.pem)",
-                dir.display()
-            )));
-        }
+    let ca_cert = dir.join(certs::CA_CERT);
+    let new_ca = "a new CA (clients must then trust the new ca.pem)";
+    let ca = if pair_present(&dir, certs::CA_CERT, certs::CA_KEY, new_ca)? {
+        Ca::load(&dir).map_err(failed)?
+    } else {
+        let (ca, pem) = Ca::generate("twinstore up").map_err(failed)?;
+        certs::write_pair(&dir, "ca", &pem).map_err(failed)?;
+        ca
     };
     let mut files = Vec::with_capacity(members.len());
     for (region, id, listen) in members {
@@ -71,6 +64,21 @@ pub(crate) fn prepare(data: &Path, members: &[Member]) -> CliResult<(PathBuf, Ve
     Ok((ca_cert, files))
 }
 
+/// Whether both files `a` and `b` of a key pair are in `dir` (`false`: neither, make them). One
+/// without the other is an error: making the missing one would not match the other, and making
+/// both anew would replace what clients or tokens already rely on (`remedy` says what).
+fn pair_present(dir: &Path, a: &str, b: &str, remedy: &str) -> CliResult<bool> {
+    match (dir.join(a).exists(), dir.join(b).exists()) {
+        (true, true) => Ok(true),
+        (false, false) => Ok(false),
+        _ => Err(failed(format!(
+            "{} has one of {a} and {b} but not the other: restore it, or remove the directory to \
+             make {remedy}",
+            dir.display()
+        ))),
+    }
+}
+
 /// How long the token `up` prints is valid.
 pub(crate) const TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
@@ -79,20 +87,9 @@ pub(crate) const TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs
 pub(crate) fn token(data: &Path) -> CliResult<(PathBuf, PathBuf, String)> {
     let dir = data.join("keys");
     let (private, public) = (dir.join(token::PRIVATE_FILE), dir.join(token::PUBLIC_FILE));
-    match (private.exists(), public.exists()) {
-        (true, true) => {}
-        (false, false) => {
-            KeyPair::generate().and_then(|k| k.write(&dir)).map_err(failed)?;
-        }
-        _ => {
-            return Err(failed(format!(
-                "{} has one of {} and {} but not the other: restore it, or remove the directory \
-                 to make new keys (tokens signed with the old one stop working)",
-                dir.display(),
-                token::PRIVATE_FILE,
-                token::PUBLIC_FILE
-            )));
-        }
+    let new_keys = "new keys (tokens signed with the old one stop working)";
+    if !pair_present(&dir, token::PRIVATE_FILE, token::PUBLIC_FILE, new_keys)? {
+        KeyPair::generate().and_then(|k| k.write(&dir)).map_err(failed)?;
     }
     let private = private.canonicalize().map_err(|e| failed(format!("{e}")))?;
     let public = public.canonicalize().map_err(|e| failed(format!("{e}")))?;
